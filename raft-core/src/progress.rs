@@ -1,0 +1,334 @@
+//! What a leader knows about one follower's log, and the flow control that keeps
+//! it from flooding that follower. Modeled on etcd-io/raft `tracker/progress.go`.
+//!
+//! States:
+//! - **Probe**: the follower's log position is unknown; send at most one append per
+//!   heartbeat interval and wait for the answer.
+//! - **Replicate**: the position is known; stream appends optimistically, bounded by
+//!   the inflight window.
+//! - **Snapshot**: the needed entries are compacted; a snapshot is on its way and
+//!   nothing else is sent until it is acknowledged.
+
+use crate::types::LogIndex;
+use std::collections::VecDeque;
+
+/// The replication state of a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressState {
+    /// Searching for the follower's last matching index.
+    Probe,
+    /// Streaming entries.
+    Replicate,
+    /// Waiting for a snapshot to be installed.
+    Snapshot,
+}
+
+/// A bounded window of appends sent but not yet acknowledged: each slot is the last
+/// index an append carried and its size. Full means: stop sending.
+#[derive(Clone, Debug)]
+pub struct Inflights {
+    slots: VecDeque<(LogIndex, u64)>,
+    bytes: u64,
+    max_count: usize,
+    max_bytes: u64,
+}
+
+impl Inflights {
+    /// A window of at most `max_count` appends and `max_bytes` bytes (0: no byte limit).
+    pub fn new(max_count: usize, max_bytes: u64) -> Self {
+        assert!(
+            max_count > 0,
+            "inflight window must hold at least one append"
+        );
+        Inflights {
+            slots: VecDeque::with_capacity(max_count),
+            bytes: 0,
+            max_count,
+            max_bytes,
+        }
+    }
+
+    /// Records an append whose last entry is `last_index`, of `bytes` bytes.
+    pub fn add(&mut self, last_index: LogIndex, bytes: u64) {
+        debug_assert!(!self.full(), "add to a full inflight window");
+        debug_assert!(
+            self.slots.back().is_none_or(|&(i, _)| i <= last_index),
+            "inflight indexes must not decrease"
+        );
+        self.slots.push_back((last_index, bytes));
+        self.bytes += bytes;
+    }
+
+    /// Frees every append whose last index is at most `index`.
+    pub fn free_to(&mut self, index: LogIndex) {
+        while let Some(&(i, b)) = self.slots.front() {
+            if i > index {
+                break;
+            }
+            self.bytes -= b;
+            self.slots.pop_front();
+        }
+    }
+
+    /// Frees the oldest append (a heartbeat response shows the follower is alive).
+    pub fn free_first_one(&mut self) {
+        if let Some((_, b)) = self.slots.pop_front() {
+            self.bytes -= b;
+        }
+    }
+
+    /// True when no more appends may be sent.
+    pub fn full(&self) -> bool {
+        self.slots.len() >= self.max_count || (self.max_bytes > 0 && self.bytes >= self.max_bytes)
+    }
+
+    /// Number of appends in flight.
+    pub fn count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Forgets everything in flight.
+    pub fn reset(&mut self) {
+        self.slots.clear();
+        self.bytes = 0;
+    }
+}
+
+/// A leader's view of one follower (or of itself).
+#[derive(Clone, Debug)]
+pub struct Progress {
+    matched: LogIndex,
+    next: LogIndex,
+    state: ProgressState,
+    /// In Probe: an append is outstanding, wait for its answer or a heartbeat.
+    probe_sent: bool,
+    /// In Snapshot: the index of the snapshot being sent.
+    pending_snapshot: LogIndex,
+    /// Heard from since the last CheckQuorum round.
+    recent_active: bool,
+    inflights: Inflights,
+    is_learner: bool,
+}
+
+impl Progress {
+    /// Fresh progress for a follower believed to need entries from `next`.
+    pub fn new(next: LogIndex, max_inflight: usize, max_inflight_bytes: u64) -> Self {
+        Progress {
+            matched: 0,
+            next,
+            state: ProgressState::Probe,
+            probe_sent: false,
+            pending_snapshot: 0,
+            recent_active: false,
+            inflights: Inflights::new(max_inflight, max_inflight_bytes),
+            is_learner: false,
+        }
+    }
+
+    /// The highest index known to be replicated on the follower.
+    pub fn matched(&self) -> LogIndex {
+        self.matched
+    }
+    /// The next index to send.
+    pub fn next(&self) -> LogIndex {
+        self.next
+    }
+    /// The current state.
+    pub fn state(&self) -> ProgressState {
+        self.state
+    }
+    /// The snapshot index being sent, in the Snapshot state.
+    pub fn pending_snapshot(&self) -> LogIndex {
+        self.pending_snapshot
+    }
+    /// Heard from since the last CheckQuorum round.
+    pub fn recent_active(&self) -> bool {
+        self.recent_active
+    }
+    /// Marks the follower as heard from (or clears the mark).
+    pub fn set_recent_active(&mut self, active: bool) {
+        self.recent_active = active;
+    }
+    /// True if the follower is a learner.
+    pub fn is_learner(&self) -> bool {
+        self.is_learner
+    }
+    /// Marks the follower as learner or voter.
+    pub fn set_learner(&mut self, learner: bool) {
+        self.is_learner = learner;
+    }
+    /// The inflight window.
+    pub fn inflights(&self) -> &Inflights {
+        &self.inflights
+    }
+
+    fn reset_state(&mut self, state: ProgressState) {
+        self.probe_sent = false;
+        self.pending_snapshot = 0;
+        self.state = state;
+        self.inflights.reset();
+    }
+
+    /// Enters Probe: resume from just after the known match.
+    pub fn become_probe(&mut self) {
+        if self.state == ProgressState::Snapshot {
+            let pending = self.pending_snapshot;
+            self.reset_state(ProgressState::Probe);
+            self.next = (self.matched + 1).max(pending + 1);
+        } else {
+            self.reset_state(ProgressState::Probe);
+            self.next = self.matched + 1;
+        }
+    }
+
+    /// Enters Replicate: stream from just after the match.
+    pub fn become_replicate(&mut self) {
+        self.reset_state(ProgressState::Replicate);
+        self.next = self.matched + 1;
+    }
+
+    /// Enters Snapshot: a snapshot at `snapshot_index` is being sent.
+    pub fn become_snapshot(&mut self, snapshot_index: LogIndex) {
+        self.reset_state(ProgressState::Snapshot);
+        self.pending_snapshot = snapshot_index;
+    }
+
+    /// Records that the follower holds the leader's log up to `index`. Returns true
+    /// if that is news. Unpauses a probe.
+    pub fn maybe_update(&mut self, index: LogIndex) -> bool {
+        let updated = self.matched < index;
+        if updated {
+            self.matched = index;
+            self.probe_sent = false;
+        }
+        self.next = self.next.max(index + 1);
+        updated
+    }
+
+    /// Records that an append ending at `last` was sent (optimistic in Replicate).
+    pub fn sent_entries(&mut self, last: LogIndex, count: usize, bytes: u64) {
+        match self.state {
+            ProgressState::Replicate => {
+                if count > 0 {
+                    self.next = last + 1;
+                    self.inflights.add(last, bytes);
+                }
+            }
+            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Snapshot => {
+                debug_assert!(false, "sent entries to a follower in Snapshot state")
+            }
+        }
+    }
+
+    /// Handles a rejection of the append at `rejected` (its prev index); `hint` is the
+    /// index to retry from. Returns false if the rejection is stale and was ignored.
+    pub fn maybe_decr_to(&mut self, rejected: LogIndex, hint: LogIndex) -> bool {
+        if self.state == ProgressState::Replicate {
+            if rejected <= self.matched {
+                return false;
+            }
+            self.next = self.matched + 1;
+            return true;
+        }
+        // Probe (or Snapshot): only the answer to the latest probe counts.
+        if self.next == 0 || self.next - 1 != rejected {
+            return false;
+        }
+        self.next = hint.min(rejected).max(self.matched) + 1;
+        self.probe_sent = false;
+        true
+    }
+
+    /// True if nothing may be sent now.
+    pub fn is_paused(&self) -> bool {
+        match self.state {
+            ProgressState::Probe => self.probe_sent,
+            ProgressState::Replicate => self.inflights.full(),
+            ProgressState::Snapshot => true,
+        }
+    }
+
+    /// A heartbeat response arrived: the follower is alive, allow one more send.
+    pub fn on_heartbeat_response(&mut self) {
+        self.probe_sent = false;
+        if self.state == ProgressState::Replicate && self.inflights.full() {
+            self.inflights.free_first_one();
+        }
+    }
+
+    /// Frees inflight appends acknowledged up to `index`.
+    pub fn free_inflights_to(&mut self, index: LogIndex) {
+        self.inflights.free_to(index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicate_pauses_when_inflight_window_is_full() {
+        let mut p = Progress::new(1, 2, 0);
+        p.become_replicate();
+        p.sent_entries(1, 1, 10);
+        assert!(!p.is_paused());
+        p.sent_entries(2, 1, 10);
+        assert!(p.is_paused());
+        p.maybe_update(1);
+        p.free_inflights_to(1);
+        assert!(!p.is_paused());
+        assert_eq!(p.next(), 3);
+    }
+
+    #[test]
+    fn inflight_byte_limit_pauses_replication() {
+        let mut p = Progress::new(1, 100, 25);
+        p.become_replicate();
+        p.sent_entries(1, 1, 20);
+        assert!(!p.is_paused());
+        p.sent_entries(2, 1, 20);
+        assert!(p.is_paused());
+    }
+
+    #[test]
+    fn heartbeat_response_frees_one_slot_of_a_full_window() {
+        let mut p = Progress::new(1, 1, 0);
+        p.become_replicate();
+        p.sent_entries(5, 5, 1);
+        assert!(p.is_paused());
+        p.on_heartbeat_response();
+        assert!(!p.is_paused());
+    }
+
+    #[test]
+    fn probe_sends_one_append_until_answered() {
+        let mut p = Progress::new(10, 4, 0);
+        assert!(!p.is_paused());
+        p.sent_entries(12, 2, 1);
+        assert!(p.is_paused());
+        assert!(p.maybe_decr_to(9, 5));
+        assert_eq!(p.next(), 6);
+        assert!(!p.is_paused());
+    }
+
+    #[test]
+    fn stale_rejection_is_ignored() {
+        let mut p = Progress::new(10, 4, 0);
+        assert!(!p.maybe_decr_to(5, 3), "probe answer for an old prev index");
+        assert_eq!(p.next(), 10);
+        p.maybe_update(8);
+        p.become_replicate();
+        assert!(!p.maybe_decr_to(7, 3), "rejection below match");
+        assert_eq!(p.next(), 9);
+    }
+
+    #[test]
+    fn snapshot_state_resumes_after_snapshot_index() {
+        let mut p = Progress::new(3, 4, 0);
+        p.become_snapshot(50);
+        assert!(p.is_paused());
+        p.become_probe();
+        assert_eq!(p.next(), 51);
+    }
+}
