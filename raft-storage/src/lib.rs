@@ -1,1 +1,119 @@
-//! placeholder
+//! `raft-storage`: where a node's Raft state lives between restarts.
+//!
+//! Two backends behind the same traits: [`MemStorage`] (tests, the simulator) and
+//! [`FileStorage`] (a segmented, checksummed, group-committed WAL plus atomically
+//! replaced state and snapshot files). Both implement the core's read view
+//! ([`raft_core::Storage`]) and the write side here ([`LogStore`],
+//! [`HardStateStore`]); one conformance suite runs against both.
+
+mod atomic_file;
+mod file;
+mod mem;
+pub mod record;
+pub mod wal;
+
+pub use file::{FileStorage, FileStorageOptions};
+pub use mem::MemStorage;
+
+use raft_core::{ConfState, Entry, HardState, LogIndex, Snapshot, Storage};
+use std::path::{Path, PathBuf};
+
+/// Errors of the storage backends. Corruption always names the file and offset.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O call failed on `path`.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Bytes on disk failed their checksum or did not decode.
+    #[error("corrupted data in {path} at offset {offset}: {reason}")]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte offset of the damaged record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The caller asked for something the log cannot do (the message says what).
+    #[error("invalid storage request: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// An I/O error on `path` from anything printable.
+    pub fn io(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        }
+    }
+}
+
+impl From<StoreError> for raft_core::StorageError {
+    fn from(e: StoreError) -> Self {
+        raft_core::StorageError::Backend(e.to_string())
+    }
+}
+
+/// The write side of a Raft log. Every method is durable when it returns.
+pub trait LogStore: Storage {
+    /// Appends contiguous `entries`, replacing any stored entries at or after the
+    /// first one's index (a conflicting suffix). One fsync covers the whole batch.
+    fn append(&self, entries: &[Entry]) -> Result<(), StoreError>;
+    /// Installs `snapshot`: the log before and at its index is discarded (entries
+    /// after it are kept only if they agree with its term), and it becomes the
+    /// snapshot served to followers.
+    fn apply_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
+    /// Records a snapshot the application took at `index` (committed, at most the
+    /// applied index) and compacts the log prefix through `index`.
+    fn create_snapshot(
+        &self,
+        index: LogIndex,
+        conf_state: ConfState,
+        data: Vec<u8>,
+    ) -> Result<Snapshot, StoreError>;
+}
+
+/// The write side of the hard state and membership.
+pub trait HardStateStore {
+    /// Persists `hard_state` atomically.
+    fn set_hard_state(&self, hard_state: HardState) -> Result<(), StoreError>;
+    /// Persists the membership in force (updated as conf changes apply).
+    fn set_conf_state(&self, conf_state: ConfState) -> Result<(), StoreError>;
+}
+
+/// Checks a batch before it is written: contiguous indexes, non-empty log range.
+fn check_contiguous(entries: &[Entry]) -> Result<(), StoreError> {
+    for w in entries.windows(2) {
+        if w[1].index != w[0].index + 1 {
+            return Err(StoreError::Invalid(format!(
+                "entries not contiguous: {} then {}",
+                w[0].index, w[1].index
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Takes entries from `ents` while the running size stays within `max_bytes`
+/// (at least one entry).
+fn limit_size(ents: &[Entry], max_bytes: Option<u64>) -> Vec<Entry> {
+    let Some(max) = max_bytes else {
+        return ents.to_vec();
+    };
+    let mut size = 0;
+    let mut out = Vec::new();
+    for e in ents {
+        size += e.size_hint();
+        if !out.is_empty() && size > max {
+            break;
+        }
+        out.push(e.clone());
+    }
+    out
+}

@@ -1,0 +1,300 @@
+//! The durable backend: a segmented WAL for entries, an atomically replaced
+//! `state` file (hard state, membership) and an atomically replaced `snapshot` file.
+//!
+//! Durability: entries are durable when `append` returns (one fdatasync per
+//! batch). Term and vote are durable when `set_hard_state` returns; a change of the
+//! commit index alone is kept in memory and written with the next term/vote change,
+//! snapshot or [`FileStorage::flush_hard_state`], as etcd does: a lost commit index
+//! is relearned from the leader and never makes a node unsafe.
+
+use crate::atomic_file;
+use crate::wal::{DEFAULT_SEGMENT_BYTES, Wal};
+use crate::{HardStateStore, LogStore, StoreError, check_contiguous, limit_size};
+use parking_lot::RwLock;
+use raft_core::{
+    ConfState, Entry, HardState, LogIndex, Snapshot, SnapshotMeta, Storage, StorageError, Term,
+};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Tunables of a [`FileStorage`].
+#[derive(Clone, Debug)]
+pub struct FileStorageOptions {
+    /// Size at which the WAL starts a new segment.
+    pub segment_bytes: u64,
+}
+
+impl Default for FileStorageOptions {
+    fn default() -> Self {
+        FileStorageOptions {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct StateFile {
+    hard_state: HardState,
+    conf_state: ConfState,
+}
+
+#[derive(Debug)]
+struct FileInner {
+    dir: PathBuf,
+    wal: Wal,
+    /// What the state file holds (durable).
+    durable: StateFile,
+    /// The latest hard state (commit may be ahead of `durable`).
+    hard_state: HardState,
+    snapshot: Snapshot,
+}
+
+/// A durable Raft store in one directory. Clones share the same state.
+#[derive(Debug, Clone)]
+pub struct FileStorage {
+    inner: Arc<RwLock<FileInner>>,
+}
+
+impl FileStorage {
+    /// Opens the store in `dir` (created if missing), recovering its state. A new
+    /// directory starts with `initial_conf` as its membership; an existing one
+    /// keeps its own. Fails with the file and offset on corruption.
+    pub fn open(
+        dir: &Path,
+        initial_conf: ConfState,
+        opts: FileStorageOptions,
+    ) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let state_path = dir.join("state");
+        let fresh = !state_path.exists() && !dir.join("wal").exists();
+        let durable: StateFile = match atomic_file::read(&state_path)? {
+            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+                path: state_path.clone(),
+                offset: 0,
+                reason: format!("undecodable state: {e}"),
+            })?,
+            None => StateFile {
+                hard_state: HardState::default(),
+                conf_state: if fresh {
+                    initial_conf
+                } else {
+                    ConfState::default()
+                },
+            },
+        };
+        let snap_path = dir.join("snapshot");
+        let snapshot: Snapshot = match atomic_file::read(&snap_path)? {
+            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+                path: snap_path.clone(),
+                offset: 0,
+                reason: format!("undecodable snapshot: {e}"),
+            })?,
+            None => Snapshot {
+                meta: SnapshotMeta {
+                    conf_state: durable.conf_state.clone(),
+                    ..SnapshotMeta::default()
+                },
+                data: Vec::new(),
+            },
+        };
+        let wal = Wal::open(&dir.join("wal"), opts.segment_bytes, snapshot.meta.index)?;
+        let mut hard_state = durable.hard_state;
+        hard_state.commit = hard_state
+            .commit
+            .max(snapshot.meta.index)
+            .min(wal.last_index());
+        let inner = FileInner {
+            dir: dir.to_path_buf(),
+            wal,
+            durable: durable.clone(),
+            hard_state,
+            snapshot,
+        };
+        if fresh {
+            write_state(&inner.dir, &durable)?;
+        }
+        log::info!(
+            "storage {}: recovered entries {}..={}, term {}, commit {}, snapshot at {}",
+            dir.display(),
+            inner.wal.first_index(),
+            inner.wal.last_index(),
+            hard_state.term,
+            hard_state.commit,
+            inner.snapshot.meta.index
+        );
+        Ok(FileStorage {
+            inner: Arc::new(RwLock::new(inner)),
+        })
+    }
+
+    /// Writes the latest commit index to the state file.
+    pub fn flush_hard_state(&self) -> Result<(), StoreError> {
+        let mut s = self.inner.write();
+        let state = StateFile {
+            hard_state: s.hard_state,
+            conf_state: s.durable.conf_state.clone(),
+        };
+        write_state(&s.dir, &state)?;
+        s.durable = state;
+        Ok(())
+    }
+}
+
+fn write_state(dir: &Path, state: &StateFile) -> Result<(), StoreError> {
+    let bytes = postcard::to_stdvec(state)
+        .map_err(|e| StoreError::Invalid(format!("cannot encode state: {e}")))?;
+    atomic_file::write(&dir.join("state"), &bytes)
+}
+
+impl Storage for FileStorage {
+    fn initial_state(&self) -> Result<(HardState, ConfState), StorageError> {
+        let s = self.inner.read();
+        Ok((s.hard_state, s.durable.conf_state.clone()))
+    }
+
+    fn entries(
+        &self,
+        low: LogIndex,
+        high: LogIndex,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let s = self.inner.read();
+        let off = s.wal.first_index();
+        if low < off {
+            return Err(StorageError::Compacted);
+        }
+        if high > s.wal.last_index() + 1 {
+            return Err(StorageError::Unavailable(high - 1));
+        }
+        Ok(limit_size(
+            &s.wal.entries()[(low - off) as usize..(high - off) as usize],
+            max_bytes,
+        ))
+    }
+
+    fn term(&self, index: LogIndex) -> Result<Term, StorageError> {
+        let s = self.inner.read();
+        let snap = &s.snapshot.meta;
+        if index == snap.index {
+            return Ok(snap.term);
+        }
+        if index < snap.index {
+            return Err(StorageError::Compacted);
+        }
+        s.wal
+            .entries()
+            .get((index - s.wal.first_index()) as usize)
+            .map(|e| e.term)
+            .ok_or(StorageError::Unavailable(index))
+    }
+
+    fn first_index(&self) -> Result<LogIndex, StorageError> {
+        Ok(self.inner.read().wal.first_index())
+    }
+
+    fn last_index(&self) -> Result<LogIndex, StorageError> {
+        Ok(self.inner.read().wal.last_index())
+    }
+
+    fn snapshot(&self, _request_index: LogIndex) -> Result<Snapshot, StorageError> {
+        Ok(self.inner.read().snapshot.clone())
+    }
+}
+
+impl LogStore for FileStorage {
+    fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        check_contiguous(entries)?;
+        self.inner.write().wal.append(entries)
+    }
+
+    fn apply_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let mut s = self.inner.write();
+        let meta = snapshot.meta.clone();
+        if meta.index <= s.snapshot.meta.index {
+            return Err(StoreError::Invalid(format!(
+                "snapshot at {} is not newer than the current one at {}",
+                meta.index, s.snapshot.meta.index
+            )));
+        }
+        let keep_tail = s.wal.last_index() >= meta.index
+            && s.wal.entries()[(meta.index - s.wal.first_index()) as usize].term == meta.term;
+        let bytes = postcard::to_stdvec(&snapshot)
+            .map_err(|e| StoreError::Invalid(format!("cannot encode snapshot: {e}")))?;
+        // Snapshot first: once it is durable the log prefix may go.
+        atomic_file::write(&s.dir.join("snapshot"), &bytes)?;
+        s.hard_state.commit = s.hard_state.commit.max(meta.index);
+        let state = StateFile {
+            hard_state: s.hard_state,
+            conf_state: meta.conf_state.clone(),
+        };
+        write_state(&s.dir, &state)?;
+        s.durable = state;
+        if keep_tail {
+            s.wal.compact(meta.index)?;
+        } else {
+            s.wal.reset_after(meta.index)?;
+        }
+        s.snapshot = snapshot;
+        Ok(())
+    }
+
+    fn create_snapshot(
+        &self,
+        index: LogIndex,
+        conf_state: ConfState,
+        data: Vec<u8>,
+    ) -> Result<Snapshot, StoreError> {
+        let term = self
+            .term(index)
+            .map_err(|e| StoreError::Invalid(format!("snapshot at {index}: {e}")))?;
+        let mut s = self.inner.write();
+        if index < s.snapshot.meta.index || index > s.hard_state.commit {
+            return Err(StoreError::Invalid(format!(
+                "snapshot at {index} is stale or not committed"
+            )));
+        }
+        let snapshot = Snapshot {
+            meta: SnapshotMeta {
+                index,
+                term,
+                conf_state,
+            },
+            data,
+        };
+        let bytes = postcard::to_stdvec(&snapshot)
+            .map_err(|e| StoreError::Invalid(format!("cannot encode snapshot: {e}")))?;
+        atomic_file::write(&s.dir.join("snapshot"), &bytes)?;
+        s.wal.compact(index)?;
+        s.snapshot = snapshot.clone();
+        Ok(snapshot)
+    }
+}
+
+impl HardStateStore for FileStorage {
+    fn set_hard_state(&self, hard_state: HardState) -> Result<(), StoreError> {
+        let mut s = self.inner.write();
+        s.hard_state = hard_state;
+        let d = s.durable.hard_state;
+        if d.term != hard_state.term || d.vote != hard_state.vote {
+            let state = StateFile {
+                hard_state,
+                conf_state: s.durable.conf_state.clone(),
+            };
+            write_state(&s.dir, &state)?;
+            s.durable = state;
+        }
+        Ok(())
+    }
+
+    fn set_conf_state(&self, conf_state: ConfState) -> Result<(), StoreError> {
+        let mut s = self.inner.write();
+        let state = StateFile {
+            hard_state: s.hard_state,
+            conf_state,
+        };
+        write_state(&s.dir, &state)?;
+        s.durable = state;
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! Checksummed record framing shared by the WAL and the small state files.
+//!
+//! A record is a 12-byte header and a payload:
+//! `len: u32 LE | header_crc: u32 LE (CRC32C of len) | payload_crc: u32 LE | payload`.
+//! The header checksum lets recovery trust `len` before reading the payload, so a
+//! corrupted length is reported as corruption rather than mistaken for a torn tail.
+//!
+//! Scanning a file classifies its end the way fjall's journal does: a record cut
+//! short by the end of the file, a zero-filled remainder, or a last record whose
+//! payload checksum fails is a *torn tail* (a crash mid-write) and is truncated;
+//! any other mismatch is *corruption*, reported with the offset.
+
+/// Bytes of a record header.
+pub const HEADER_LEN: usize = 12;
+/// Upper bound on one record's payload (a limit on everything read from disk).
+pub const MAX_RECORD_LEN: usize = 256 << 20;
+
+/// Appends one framed record holding `payload` to `out`.
+pub fn encode_into(out: &mut Vec<u8>, payload: &[u8]) {
+    assert!(
+        payload.len() <= MAX_RECORD_LEN,
+        "record of {} bytes exceeds the limit",
+        payload.len()
+    );
+    let len = (payload.len() as u32).to_le_bytes();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc32c::crc32c(&len).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// How a scan of a byte buffer ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// Every byte belonged to a valid record.
+    Clean,
+    /// The records end at `valid_len`; the bytes after it are a torn write.
+    TornTail {
+        /// Length of the valid prefix.
+        valid_len: usize,
+    },
+    /// A record at `offset` is damaged and valid data may follow it.
+    Corrupt {
+        /// Offset of the damaged record.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Splits `buf` into record payloads `(offset, payload)` and says how it ended.
+pub fn scan(buf: &[u8]) -> (Vec<(usize, &[u8])>, ScanEnd) {
+    let mut records = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let rest = &buf[pos..];
+        if rest.iter().all(|&b| b == 0) {
+            return (records, ScanEnd::TornTail { valid_len: pos });
+        }
+        if rest.len() < HEADER_LEN {
+            return (records, ScanEnd::TornTail { valid_len: pos });
+        }
+        let len_bytes: [u8; 4] = rest[0..4].try_into().expect("slice of 4 bytes");
+        let header_crc = u32::from_le_bytes(rest[4..8].try_into().expect("slice of 4 bytes"));
+        if crc32c::crc32c(&len_bytes) != header_crc {
+            let reason = "record header checksum mismatch";
+            return (
+                records,
+                ScanEnd::Corrupt {
+                    offset: pos,
+                    reason,
+                },
+            );
+        }
+        let len = u32::from_le_bytes(len_bytes) as usize;
+        if len > MAX_RECORD_LEN {
+            let reason = "record length exceeds the limit";
+            return (
+                records,
+                ScanEnd::Corrupt {
+                    offset: pos,
+                    reason,
+                },
+            );
+        }
+        if rest.len() < HEADER_LEN + len {
+            return (records, ScanEnd::TornTail { valid_len: pos });
+        }
+        let payload_crc = u32::from_le_bytes(rest[8..12].try_into().expect("slice of 4 bytes"));
+        let payload = &rest[HEADER_LEN..HEADER_LEN + len];
+        if crc32c::crc32c(payload) != payload_crc {
+            if rest.len() == HEADER_LEN + len {
+                // The last record of the file: its payload was only partly written.
+                return (records, ScanEnd::TornTail { valid_len: pos });
+            }
+            let reason = "record payload checksum mismatch";
+            return (
+                records,
+                ScanEnd::Corrupt {
+                    offset: pos,
+                    reason,
+                },
+            );
+        }
+        records.push((pos, payload));
+        pos += HEADER_LEN + len;
+    }
+    (records, ScanEnd::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three_records() -> Vec<u8> {
+        let mut buf = Vec::new();
+        for p in [&b"alpha"[..], b"beta", b"gamma-gamma"] {
+            encode_into(&mut buf, p);
+        }
+        buf
+    }
+
+    #[test]
+    fn clean_buffer_yields_every_record() {
+        let buf = three_records();
+        let (recs, end) = scan(&buf);
+        assert_eq!(end, ScanEnd::Clean);
+        let payloads: Vec<&[u8]> = recs.iter().map(|r| r.1).collect();
+        assert_eq!(payloads, vec![&b"alpha"[..], b"beta", b"gamma-gamma"]);
+    }
+
+    #[test]
+    fn cut_anywhere_in_last_record_is_a_torn_tail() {
+        let buf = three_records();
+        let last_start = buf.len() - (HEADER_LEN + 11);
+        for cut in last_start + 1..buf.len() {
+            let (recs, end) = scan(&buf[..cut]);
+            assert_eq!(recs.len(), 2, "cut at {cut}");
+            assert_eq!(
+                end,
+                ScanEnd::TornTail {
+                    valid_len: last_start
+                },
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn flipped_byte_in_a_middle_record_is_corruption() {
+        let clean = three_records();
+        let second = HEADER_LEN + 5;
+        for at in second..second + HEADER_LEN + 4 {
+            let mut buf = clean.clone();
+            buf[at] ^= 0x40;
+            let (recs, end) = scan(&buf);
+            assert_eq!(recs.len(), 1);
+            assert!(
+                matches!(end, ScanEnd::Corrupt { offset, .. } if offset == second),
+                "flip at {at}: {end:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_filled_tail_is_torn() {
+        let mut buf = three_records();
+        let len = buf.len();
+        buf.extend_from_slice(&[0; 100]);
+        assert_eq!(scan(&buf).1, ScanEnd::TornTail { valid_len: len });
+    }
+}

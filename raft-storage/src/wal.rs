@@ -1,0 +1,383 @@
+//! The segmented write-ahead log of Raft entries.
+//!
+//! Segments are files named `<first index, 20 digits>.wal` holding framed records
+//! (see [`crate::record`]), one postcard-encoded [`Entry`] each, with contiguous
+//! indexes. Appends are buffered into one `write` and made durable by one
+//! `fdatasync` per batch (group commit). A conflicting suffix is removed by deleting
+//! later segments and truncating the one that holds the conflict; a compacted
+//! prefix by deleting whole segments. All entries are also kept in memory (until
+//! compacted) so that reads never touch the disk.
+//!
+//! Recovery reads every segment: a torn tail of the *last* segment is truncated
+//! and logged; any other damage is an error naming the file and offset.
+
+use crate::StoreError;
+use crate::atomic_file::sync_dir;
+use crate::record::{self, ScanEnd};
+use raft_core::{Entry, LogIndex};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Default size at which a new segment is started.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+#[derive(Debug)]
+struct Segment {
+    first_index: LogIndex,
+    path: PathBuf,
+    len: u64,
+}
+
+/// A segmented, checksummed, group-committed log of entries.
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    active: Option<File>,
+    /// Entries in memory, from `offset`.
+    entries: Vec<Entry>,
+    /// (segment position in `segments`, byte offset) of each entry in `entries`.
+    positions: Vec<(usize, u64)>,
+    offset: LogIndex,
+    segment_bytes: u64,
+    buf: Vec<u8>,
+}
+
+fn segment_name(first: LogIndex) -> String {
+    format!("{first:020}.wal")
+}
+
+impl Wal {
+    /// Opens (or creates) the WAL in `dir`, recovering its entries. Entries at or
+    /// below `compacted_through` (covered by a snapshot) are dropped from memory.
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        compacted_through: LogIndex,
+    ) -> Result<Wal, StoreError> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let mut firsts = Vec::new();
+        for ent in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+            let ent = ent.map_err(|e| StoreError::io(dir, e))?;
+            let name = ent.file_name();
+            let name = name.to_string_lossy();
+            if let Some(stem) = name.strip_suffix(".wal") {
+                let first: LogIndex = stem.parse().map_err(|_| StoreError::Corrupt {
+                    path: ent.path(),
+                    offset: 0,
+                    reason: "segment file name is not an index".into(),
+                })?;
+                firsts.push(first);
+            }
+        }
+        firsts.sort_unstable();
+        let mut wal = Wal {
+            dir: dir.to_path_buf(),
+            segments: Vec::new(),
+            active: None,
+            entries: Vec::new(),
+            positions: Vec::new(),
+            offset: compacted_through + 1,
+            segment_bytes: segment_bytes.max(1),
+            buf: Vec::new(),
+        };
+        let count = firsts.len();
+        for (i, first) in firsts.into_iter().enumerate() {
+            wal.recover_segment(first, i + 1 == count, compacted_through)?;
+        }
+        if let Some(seg) = wal.segments.last() {
+            let f = OpenOptions::new()
+                .append(true)
+                .open(&seg.path)
+                .map_err(|e| StoreError::io(&seg.path, e))?;
+            wal.active = Some(f);
+        }
+        Ok(wal)
+    }
+
+    fn recover_segment(
+        &mut self,
+        first: LogIndex,
+        is_last: bool,
+        compacted_through: LogIndex,
+    ) -> Result<(), StoreError> {
+        let path = self.dir.join(segment_name(first));
+        let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        let (records, end) = record::scan(&buf);
+        let seg_pos = self.segments.len();
+        let next = self.offset + self.entries.len() as u64;
+        if first < next && first > self.offset.saturating_sub(1) {
+            // A newer segment starting inside the recovered range supersedes the
+            // older segments' tail (written by `reset_after` before deleting them).
+            log::info!("wal {}: supersedes entries from {first} on", path.display());
+            let keep = (first - self.offset) as usize;
+            self.entries.truncate(keep);
+            self.positions.truncate(keep);
+        } else if first > next && first > compacted_through + 1 {
+            return Err(StoreError::Corrupt {
+                path,
+                offset: 0,
+                reason: format!("segment starts at {first} but the log ends at {}", next - 1),
+            });
+        }
+        for (expected, (offset, payload)) in (first..).zip(records) {
+            let entry: Entry = postcard::from_bytes(payload).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                offset: offset as u64,
+                reason: format!("undecodable entry: {e}"),
+            })?;
+            if entry.index != expected {
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    offset: offset as u64,
+                    reason: format!(
+                        "entry index {} where {} was expected",
+                        entry.index, expected
+                    ),
+                });
+            }
+            if entry.index <= compacted_through {
+                continue;
+            }
+            if entry.index != self.offset + self.entries.len() as u64 {
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    offset: offset as u64,
+                    reason: format!("gap before entry {}", entry.index),
+                });
+            }
+            self.entries.push(entry);
+            self.positions.push((seg_pos, offset as u64));
+        }
+        let len = match end {
+            ScanEnd::Clean => buf.len() as u64,
+            ScanEnd::TornTail { valid_len } if is_last => {
+                log::warn!(
+                    "wal {}: truncating a torn tail of {} bytes at offset {valid_len} (crash mid-write)",
+                    path.display(),
+                    buf.len() - valid_len
+                );
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| StoreError::io(&path, e))?;
+                f.set_len(valid_len as u64)
+                    .map_err(|e| StoreError::io(&path, e))?;
+                f.sync_all().map_err(|e| StoreError::io(&path, e))?;
+                valid_len as u64
+            }
+            ScanEnd::TornTail { valid_len } => {
+                return Err(StoreError::Corrupt {
+                    path,
+                    offset: valid_len as u64,
+                    reason: "incomplete record in a segment that is not the last".into(),
+                });
+            }
+            ScanEnd::Corrupt { offset, reason } => {
+                return Err(StoreError::Corrupt {
+                    path,
+                    offset: offset as u64,
+                    reason: reason.into(),
+                });
+            }
+        };
+        self.segments.push(Segment {
+            first_index: first,
+            path,
+            len,
+        });
+        Ok(())
+    }
+
+    /// Index of the first entry held (compacted prefix excluded).
+    pub fn first_index(&self) -> LogIndex {
+        self.offset
+    }
+
+    /// Index of the last entry held (`first_index() - 1` if empty).
+    pub fn last_index(&self) -> LogIndex {
+        self.offset + self.entries.len() as u64 - 1
+    }
+
+    /// The entries held in memory, starting at `first_index()`.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Appends `ents` (contiguous), first removing any held entries at or after
+    /// `ents[0].index`, and makes them durable with one fdatasync.
+    pub fn append(&mut self, ents: &[Entry]) -> Result<(), StoreError> {
+        let Some(first) = ents.first() else {
+            return Ok(());
+        };
+        if first.index < self.offset || first.index > self.last_index() + 1 {
+            return Err(StoreError::Invalid(format!(
+                "append at {} outside the log [{}, {}]",
+                first.index,
+                self.offset,
+                self.last_index() + 1
+            )));
+        }
+        if first.index <= self.last_index() {
+            self.truncate_from(first.index)?;
+        }
+        let mut i = 0;
+        while i < ents.len() {
+            i += self.append_to_segment(&ents[i..])?;
+        }
+        self.sync()
+    }
+
+    /// Writes entries into the active segment until it is full; returns how many.
+    fn append_to_segment(&mut self, ents: &[Entry]) -> Result<usize, StoreError> {
+        let need_new = self
+            .segments
+            .last()
+            .is_none_or(|s| s.len >= self.segment_bytes);
+        if need_new {
+            self.start_segment(ents[0].index)?;
+        }
+        let seg_pos = self.segments.len() - 1;
+        let seg = &mut self.segments[seg_pos];
+        self.buf.clear();
+        let mut taken = 0;
+        for e in ents {
+            if seg.len + self.buf.len() as u64 >= self.segment_bytes && taken > 0 {
+                break;
+            }
+            let payload = postcard::to_stdvec(e)
+                .map_err(|err| StoreError::Invalid(format!("cannot encode entry: {err}")))?;
+            self.positions
+                .push((seg_pos, seg.len + self.buf.len() as u64));
+            record::encode_into(&mut self.buf, &payload);
+            self.entries.push(e.clone());
+            taken += 1;
+        }
+        let f = self
+            .active
+            .as_mut()
+            .expect("active segment exists: started above");
+        if let Err(e) = f.write_all(&self.buf) {
+            // The in-memory view must not claim what the disk may not hold.
+            let keep = self.entries.len() - taken;
+            self.entries.truncate(keep);
+            self.positions.truncate(keep);
+            return Err(StoreError::io(&seg.path, e));
+        }
+        seg.len += self.buf.len() as u64;
+        Ok(taken)
+    }
+
+    fn start_segment(&mut self, first: LogIndex) -> Result<(), StoreError> {
+        if let Some(f) = self.active.as_mut() {
+            f.sync_data().map_err(|e| StoreError::io(&self.dir, e))?;
+        }
+        let path = self.dir.join(segment_name(first));
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        sync_dir(&self.dir)?;
+        self.active = Some(f);
+        self.segments.push(Segment {
+            first_index: first,
+            path,
+            len: 0,
+        });
+        Ok(())
+    }
+
+    /// Makes everything written durable (fdatasync of the active segment).
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        if let (Some(f), Some(seg)) = (self.active.as_mut(), self.segments.last()) {
+            // An fsync failure leaves the page cache state unknown: never retry and
+            // carry on (the caller must stop).
+            f.sync_data().map_err(|e| StoreError::io(&seg.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes entries at or after `index`.
+    fn truncate_from(&mut self, index: LogIndex) -> Result<(), StoreError> {
+        let pos = (index - self.offset) as usize;
+        let (seg_pos, byte_off) = self.positions[pos];
+        // Delete later segments newest first, so a crash leaves a prefix.
+        while self.segments.len() > seg_pos + 1 {
+            let seg = self.segments.pop().expect("segment exists: length checked");
+            fs::remove_file(&seg.path).map_err(|e| StoreError::io(&seg.path, e))?;
+        }
+        let seg = &mut self.segments[seg_pos];
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&seg.path)
+            .map_err(|e| StoreError::io(&seg.path, e))?;
+        f.set_len(byte_off)
+            .map_err(|e| StoreError::io(&seg.path, e))?;
+        f.sync_all().map_err(|e| StoreError::io(&seg.path, e))?;
+        seg.len = byte_off;
+        let path = seg.path.clone();
+        sync_dir(&self.dir)?;
+        self.active = Some(
+            OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| StoreError::io(&path, e))?,
+        );
+        self.entries.truncate(pos);
+        self.positions.truncate(pos);
+        Ok(())
+    }
+
+    /// Drops every entry; the log continues at `index + 1` (after a snapshot that
+    /// replaced a conflicting log).
+    pub fn reset_after(&mut self, index: LogIndex) -> Result<(), StoreError> {
+        // The new empty segment supersedes the older ones on recovery (see
+        // `recover_segment`), so a crash between these steps leaves a valid log.
+        let old: Vec<Segment> = self.segments.drain(..).collect();
+        self.active = None;
+        self.start_segment(index + 1)?;
+        let new_path = self.segments[0].path.clone();
+        for seg in old.into_iter().rev().filter(|s| s.path != new_path) {
+            fs::remove_file(&seg.path).map_err(|e| StoreError::io(&seg.path, e))?;
+        }
+        self.entries.clear();
+        self.positions.clear();
+        self.offset = index + 1;
+        sync_dir(&self.dir)
+    }
+
+    /// Forgets entries up to and including `index` and deletes the segments that
+    /// hold only such entries.
+    pub fn compact(&mut self, index: LogIndex) -> Result<(), StoreError> {
+        if index < self.offset {
+            return Ok(());
+        }
+        let drop_n = ((index + 1 - self.offset) as usize).min(self.entries.len());
+        self.entries.drain(..drop_n);
+        self.positions.drain(..drop_n);
+        self.offset = index + 1;
+        // A segment can go once the next one starts at or below the new first index.
+        let mut removable = 0;
+        while removable + 1 < self.segments.len()
+            && self.segments[removable + 1].first_index <= self.offset
+        {
+            removable += 1;
+        }
+        if self.entries.is_empty() && !self.segments.is_empty() {
+            removable = self.segments.len(); // nothing left: drop every segment
+        }
+        for seg in self.segments.drain(..removable) {
+            fs::remove_file(&seg.path).map_err(|e| StoreError::io(&seg.path, e))?;
+        }
+        if self.segments.is_empty() {
+            self.active = None;
+        }
+        for p in self.positions.iter_mut() {
+            p.0 -= removable;
+        }
+        sync_dir(&self.dir)
+    }
+}
