@@ -19,8 +19,11 @@ fn ents(range: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
     range.map(|i| ent(i, term)).collect()
 }
 
+/// Makes a fresh, empty backend.
+type MakeBackend = Box<dyn Fn() -> Box<dyn Backend>>;
+
 /// Every backend under test, fresh.
-fn backends(dir: &Path) -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Backend>>)> {
+fn backends(dir: &Path) -> Vec<(&'static str, MakeBackend)> {
     let d = dir.to_path_buf();
     vec![
         (

@@ -1,0 +1,701 @@
+//! The deterministic cluster simulator.
+//!
+//! A run is a pure function of its seed: one [`DetRng`] draws the fault rates,
+//! message delays, drops, duplicates, partitions, crashes, restarts, snapshots and
+//! client operations. Each node is a real [`RawNode`] over a [`MemStorage`] that
+//! holds only what the node persisted: a crash throws away the `RawNode` (its
+//! unstable entries and any ready not yet persisted) and a restart rebuilds it from
+//! storage. Every ready is checked against the safety invariants (see
+//! [`crate::invariants`]); at the end the client history is checked for
+//! linearizability and the healed cluster for liveness.
+
+use crate::invariants::Invariants;
+use crate::kv::{Registers, Write};
+use crate::linearizability::{Op, OpKind, check_register};
+use crate::network::{NetFaults, Network};
+use raft_core::{ConfState, Config, DetRng, EntryPayload, Message, RawNode, Role, Storage};
+use raft_storage::{HardStateStore, LogStore, MemStorage};
+use std::collections::BTreeMap;
+
+/// Time units per Raft tick; messages take 1..=~1.5 ticks.
+const TICK_EVERY: u64 = 10;
+/// Election timeout in ticks.
+const ELECTION_TICK: u64 = 10;
+
+/// The shape of one run.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Cluster size (3 or 5).
+    pub nodes: u64,
+    /// Time units of chaos before healing.
+    pub chaos_time: u64,
+    /// Concurrent clients.
+    pub clients: u64,
+    /// Registers the clients contend on.
+    pub keys: u64,
+    /// Record a readable trace.
+    pub trace: bool,
+}
+
+impl SimOptions {
+    /// The default run for `seed`: 3 or 5 nodes, 5000 time units of chaos.
+    pub fn for_seed(seed: u64) -> Self {
+        SimOptions {
+            nodes: if seed.is_multiple_of(3) { 5 } else { 3 },
+            chaos_time: 5000,
+            clients: 4,
+            keys: 3,
+            trace: false,
+        }
+    }
+}
+
+struct SimNode {
+    id: u64,
+    storage: MemStorage,
+    raw: Option<RawNode<MemStorage>>,
+    regs: Registers,
+    incarnation: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Write { seq: u64, history: usize },
+    Read { request: u64, key: u64, call: u64 },
+}
+
+#[derive(Debug, Clone)]
+struct PendingOp {
+    node: u64,
+    op: Pending,
+    deadline: u64,
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    seq: u64,
+    pending: Option<PendingOp>,
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct SimReport {
+    /// The first safety or liveness violation, if any.
+    pub violation: Option<String>,
+    /// The readable trace (empty unless tracing).
+    pub trace: Vec<String>,
+    /// Operations completed (writes acknowledged, reads served).
+    pub completed_ops: u64,
+    /// Entries committed by the end.
+    pub committed: u64,
+    /// Leaders elected.
+    pub elections: u64,
+}
+
+/// One simulated cluster run.
+pub struct Sim {
+    opts: SimOptions,
+    seed: u64,
+    rng: DetRng,
+    now: u64,
+    clock: u64,
+    nodes: Vec<SimNode>,
+    net: Network,
+    faults: NetFaults,
+    crash_per_million: u64,
+    partition_per_million: u64,
+    snapshot_per_million: u64,
+    clients: Vec<Client>,
+    /// (key, op) in call order; writes' `ret` is set when acknowledged.
+    history: Vec<(u64, Op)>,
+    next_request: u64,
+    next_value: u64,
+    inv: Invariants,
+    trace: Vec<String>,
+    completed_ops: u64,
+    /// Faults (crashes inside readies included) are injected only during chaos.
+    chaos: bool,
+}
+
+impl Sim {
+    /// A cluster for `seed`, every node a fresh voter.
+    pub fn new(seed: u64, opts: SimOptions) -> Sim {
+        let mut rng = DetRng::new(seed);
+        let faults = NetFaults {
+            drop_per_mille: rng.range(0, 120),
+            dup_per_mille: rng.range(0, 60),
+            min_delay: 1,
+            max_delay: rng.range(3, 16),
+        };
+        let voters: Vec<u64> = (1..=opts.nodes).collect();
+        let nodes = voters
+            .iter()
+            .map(|&id| SimNode {
+                id,
+                storage: MemStorage::with_conf_state(ConfState::with_voters(voters.clone())),
+                raw: None,
+                regs: Registers::default(),
+                incarnation: 0,
+            })
+            .collect();
+        let mut sim = Sim {
+            crash_per_million: rng.range(0, 400),
+            partition_per_million: rng.range(0, 800),
+            snapshot_per_million: rng.range(0, 2000),
+            clients: (0..opts.clients).map(|_| Client::default()).collect(),
+            opts,
+            seed,
+            rng,
+            now: 0,
+            clock: 0,
+            nodes,
+            net: Network::default(),
+            faults,
+            history: Vec::new(),
+            next_request: 1,
+            next_value: 1,
+            inv: Invariants::default(),
+            trace: Vec::new(),
+            completed_ops: 0,
+            chaos: true,
+        };
+        sim.note(format!(
+            "seed {seed}: {} nodes, drop {}‰, dup {}‰, delay 1..{}, crash {}/M, partition {}/M, snapshot {}/M",
+            sim.opts.nodes,
+            sim.faults.drop_per_mille,
+            sim.faults.dup_per_mille,
+            sim.faults.max_delay,
+            sim.crash_per_million,
+            sim.partition_per_million,
+            sim.snapshot_per_million
+        ));
+        for i in 0..sim.nodes.len() {
+            sim.start_node(i);
+        }
+        sim
+    }
+
+    fn note(&mut self, line: String) {
+        if self.opts.trace {
+            self.trace.push(format!("t={:>5} {line}", self.now));
+        }
+    }
+
+    fn tick_clock(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.incarnation += 1;
+        let snap = n
+            .storage
+            .snapshot(0)
+            .expect("MemStorage always has a snapshot");
+        let mut cfg = Config::new(n.id);
+        cfg.election_tick = ELECTION_TICK;
+        cfg.heartbeat_tick = 1;
+        cfg.seed = self.seed ^ (n.id << 32) ^ n.incarnation;
+        cfg.max_size_per_msg = 4096;
+        cfg.max_inflight_msgs = 8;
+        cfg.applied = snap.meta.index;
+        n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
+        match RawNode::new(cfg, n.storage.clone()) {
+            Ok(raw) => n.raw = Some(raw),
+            Err(e) => panic!("node {} cannot restart from its own storage: {e}", n.id),
+        }
+        let line = format!(
+            "n{} starts (incarnation {}), snapshot at {}",
+            n.id, n.incarnation, snap.meta.index
+        );
+        self.note(line);
+    }
+
+    fn crash_node(&mut self, i: usize, why: &str) {
+        if self.nodes[i].raw.take().is_none() {
+            return;
+        }
+        let id = self.nodes[i].id;
+        self.note(format!("n{id} crashes ({why}); unpersisted state is lost"));
+        for c in 0..self.clients.len() {
+            if self.clients[c]
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.node == id)
+            {
+                self.clients[c].pending = None; // writes stay unknown, reads vanish
+            }
+        }
+    }
+
+    /// Runs chaos, then heals and checks liveness and linearizability.
+    pub fn run(mut self) -> SimReport {
+        let end = self.opts.chaos_time;
+        while self.now < end && self.inv.violation().is_none() {
+            self.chaos_step();
+            self.step_time(true);
+        }
+        if self.inv.violation().is_none() {
+            self.check_liveness();
+        }
+        if self.inv.violation().is_none() {
+            self.check_linearizability();
+        }
+        SimReport {
+            violation: self.inv.violation().map(str::to_string),
+            trace: self.trace,
+            completed_ops: self.completed_ops,
+            committed: self.inv.committed_count(),
+            elections: self.inv.elections(),
+        }
+    }
+
+    fn chance(&mut self, per_million: u64) -> bool {
+        self.rng.range(0, 1_000_000) < per_million
+    }
+
+    fn chaos_step(&mut self) {
+        let n = self.nodes.len();
+        if self.chance(self.crash_per_million) {
+            let i = self.rng.range(0, n as u64) as usize;
+            self.crash_node(i, "random");
+        }
+        for i in 0..n {
+            if self.nodes[i].raw.is_none() && self.chance(3000) {
+                self.start_node(i);
+            }
+        }
+        if self.chance(self.partition_per_million) {
+            self.random_partition();
+        }
+        if self.net.is_partitioned() && self.chance(1500) {
+            self.note("network heals".into());
+            self.net.heal();
+        }
+        if self.chance(self.snapshot_per_million) {
+            let i = self.rng.range(0, n as u64) as usize;
+            self.take_snapshot(i);
+        }
+    }
+
+    fn random_partition(&mut self) {
+        let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
+        match self.rng.range(0, 3) {
+            0 => {
+                let mut a = Vec::new();
+                let mut b = Vec::new();
+                for &id in &ids {
+                    if self.rng.range(0, 2) == 0 {
+                        a.push(id)
+                    } else {
+                        b.push(id)
+                    }
+                }
+                self.note(format!("partition {a:?} | {b:?}"));
+                self.net.partition(&a, &b);
+            }
+            1 => {
+                let leader = self.nodes.iter().find_map(|n| {
+                    n.raw
+                        .as_ref()
+                        .filter(|r| r.raft().role() == Role::Leader)
+                        .map(|_| n.id)
+                });
+                if let Some(l) = leader {
+                    let rest: Vec<u64> = ids.iter().copied().filter(|&x| x != l).collect();
+                    self.note(format!("isolate leader n{l}"));
+                    self.net.partition(&[l], &rest);
+                }
+            }
+            _ => {
+                let from = ids[self.rng.range(0, ids.len() as u64) as usize];
+                let to = ids[self.rng.range(0, ids.len() as u64) as usize];
+                if from != to {
+                    self.note(format!("cut one-way link n{from} -> n{to}"));
+                    self.net.cut(from, to);
+                }
+            }
+        }
+    }
+
+    fn take_snapshot(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let Some(raw) = n.raw.as_ref() else { return };
+        let applied = raw.raft().log().applied();
+        let first = n.storage.first_index().expect("mem storage");
+        if applied < first {
+            return;
+        }
+        let conf = raw.raft().tracker().conf().clone();
+        let data = n.regs.encode();
+        if let Err(e) = n.storage.create_snapshot(applied, conf, data) {
+            panic!("n{}: snapshot at applied {applied} failed: {e}", n.id);
+        }
+        let line = format!("n{} snapshots at {applied} and compacts", n.id);
+        self.note(line);
+    }
+
+    /// One time unit: deliver due messages, tick, run clients.
+    fn step_time(&mut self, clients: bool) {
+        for m in self.net.due(self.now) {
+            self.deliver(m);
+        }
+        if self.now.is_multiple_of(TICK_EVERY) {
+            for i in 0..self.nodes.len() {
+                if let Some(raw) = self.nodes[i].raw.as_mut() {
+                    raw.tick();
+                    self.process_ready(i);
+                }
+            }
+        }
+        if clients {
+            self.run_clients();
+        }
+        self.now += 1;
+    }
+
+    fn deliver(&mut self, m: Message) {
+        let i = (m.to - 1) as usize;
+        let Some(raw) = self.nodes.get_mut(i).and_then(|n| n.raw.as_mut()) else {
+            return;
+        };
+        let line = self.opts.trace.then(|| {
+            format!(
+                "n{} -> n{}: {} (term {})",
+                m.from,
+                m.to,
+                describe(&m),
+                m.term
+            )
+        });
+        if let Err(e) = raw.step(m) {
+            self.inv.fail(format!("step returned an error: {e}"));
+        }
+        if let Some(l) = line {
+            self.note(l);
+        }
+        self.process_ready(i);
+    }
+
+    fn send_all(&mut self, msgs: Vec<Message>) {
+        for m in msgs {
+            let why = self
+                .net
+                .send(self.now, m.clone(), &self.faults, &mut self.rng);
+            if let (Some(why), true) = (why, self.opts.trace) {
+                self.note(format!("n{} -> n{}: {} {why}", m.from, m.to, m.body.name()));
+            }
+        }
+    }
+
+    /// Runs one Ready cycle of node `i`, with crash points inside it, and checks
+    /// the invariants.
+    fn process_ready(&mut self, i: usize) {
+        let Some(raw) = self.nodes[i].raw.as_mut() else {
+            return;
+        };
+        if !raw.has_ready() {
+            return;
+        }
+        let rd = raw.ready();
+        let id = self.nodes[i].id;
+        if let Some(ss) = rd.soft_state {
+            self.note(format!(
+                "n{id} is {} (leader {:?})",
+                ss.role.as_str(),
+                ss.leader_id
+            ));
+        }
+        self.inv.check_role(&self.nodes[i].raw, id);
+        self.send_all(rd.messages);
+        if self.chaos && self.chance(150) {
+            self.crash_node(i, "before persisting a ready");
+            return;
+        }
+        let n = &mut self.nodes[i];
+        if let Some(snap) = rd.snapshot.clone() {
+            n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
+            n.storage
+                .apply_snapshot(snap)
+                .expect("installing a newer snapshot succeeds");
+        }
+        let raw = n.raw.as_ref().expect("node is up: checked above");
+        self.inv.check_new_entries(id, raw, &rd.entries);
+        n.storage
+            .append(&rd.entries)
+            .expect("mem append of contiguous entries");
+        if let Some(hs) = rd.hard_state {
+            self.inv.check_commit(id, raw, hs.commit);
+            n.storage.set_hard_state(hs).expect("mem hard state");
+        }
+        if self.chaos && self.chance(100) {
+            self.crash_node(i, "after persisting, before answering");
+            return;
+        }
+        self.send_all(rd.persisted_messages);
+        for e in &rd.committed_entries {
+            self.inv.check_apply(id, e);
+            if let EntryPayload::Normal(data) = &e.payload {
+                let w = Write::decode(data).expect("sim entries hold writes");
+                self.nodes[i].regs.apply(&w);
+                self.complete_write(id, &w);
+            }
+        }
+        for rs in &rd.read_states {
+            self.complete_read(id, rs.request);
+        }
+        for req in &rd.failed_reads {
+            self.drop_read(*req);
+        }
+        let raw = self.nodes[i].raw.as_mut().expect("node is up");
+        if let Err(e) = raw.advance() {
+            self.inv.fail(format!("advance failed: {e}"));
+        }
+        self.inv.check_applied(id, raw);
+    }
+
+    fn complete_write(&mut self, node: u64, w: &Write) {
+        let Some(c) = self.clients.get_mut(w.client as usize) else {
+            return;
+        };
+        let matches = c.pending.as_ref().is_some_and(|p| {
+            p.node == node && matches!(p.op, Pending::Write { seq, .. } if seq == w.seq)
+        });
+        if !matches {
+            return;
+        }
+        if let Some(PendingOp {
+            op: Pending::Write { history, .. },
+            ..
+        }) = c.pending.take()
+        {
+            self.clock += 1;
+            self.history[history].1.ret = Some(self.clock);
+            self.completed_ops += 1;
+        }
+    }
+
+    fn complete_read(&mut self, node: u64, request: u64) {
+        let found = self.clients.iter().position(|c| {
+            c.pending.as_ref().is_some_and(|p| {
+                p.node == node && matches!(p.op, Pending::Read { request: r, .. } if r == request)
+            })
+        });
+        let Some(ci) = found else { return };
+        let Some(PendingOp {
+            op: Pending::Read { key, call, .. },
+            ..
+        }) = self.clients[ci].pending.take()
+        else {
+            return;
+        };
+        let value = self.nodes[(node - 1) as usize].regs.get(key);
+        let ret = self.tick_clock();
+        self.history.push((
+            key,
+            Op {
+                client: ci as u64,
+                kind: OpKind::Read(value),
+                call,
+                ret: Some(ret),
+            },
+        ));
+        self.completed_ops += 1;
+    }
+
+    fn drop_read(&mut self, request: u64) {
+        for c in &mut self.clients {
+            if c.pending
+                .as_ref()
+                .is_some_and(|p| matches!(p.op, Pending::Read { request: r, .. } if r == request))
+            {
+                c.pending = None;
+            }
+        }
+    }
+
+    fn run_clients(&mut self) {
+        for ci in 0..self.clients.len() {
+            if let Some(p) = &self.clients[ci].pending {
+                if p.deadline <= self.now {
+                    // A write stays in the history with an unknown outcome.
+                    self.clients[ci].pending = None;
+                }
+                continue;
+            }
+            if !self.chance(40_000) {
+                continue;
+            }
+            let node = 1 + self.rng.range(0, self.nodes.len() as u64);
+            let key = self.rng.range(0, self.opts.keys);
+            let write = self.rng.range(0, 2) == 0;
+            self.issue(ci, node, key, write);
+        }
+    }
+
+    fn issue(&mut self, ci: usize, node: u64, key: u64, write: bool) {
+        let deadline = self.now + 4 * ELECTION_TICK * TICK_EVERY;
+        let i = (node - 1) as usize;
+        if write {
+            let seq = self.clients[ci].seq + 1;
+            let value = self.next_value;
+            let w = Write {
+                client: ci as u64,
+                seq,
+                key,
+                value,
+            };
+            let Some(raw) = self.nodes[i].raw.as_mut() else {
+                return;
+            };
+            if raw.propose(w.encode()).is_err() {
+                return; // refused: definitely not applied, not part of the history
+            }
+            self.next_value += 1;
+            self.clients[ci].seq = seq;
+            let call = self.tick_clock();
+            self.history.push((
+                key,
+                Op {
+                    client: ci as u64,
+                    kind: OpKind::Write(value),
+                    call,
+                    ret: None,
+                },
+            ));
+            let history = self.history.len() - 1;
+            self.clients[ci].pending = Some(PendingOp {
+                node,
+                op: Pending::Write { seq, history },
+                deadline,
+            });
+        } else {
+            let request = self.next_request;
+            let Some(raw) = self.nodes[i].raw.as_mut() else {
+                return;
+            };
+            if raw.read_index(request).is_err() {
+                return;
+            }
+            self.next_request += 1;
+            let call = self.tick_clock();
+            self.clients[ci].pending = Some(PendingOp {
+                node,
+                op: Pending::Read { request, key, call },
+                deadline,
+            });
+        }
+        self.process_ready(i);
+    }
+
+    /// Heals everything and requires a leader and a new committed write on every
+    /// node within a bounded time.
+    fn check_liveness(&mut self) {
+        self.note("heal: network restored, every node restarted, no more faults".into());
+        self.chaos = false;
+        self.net.heal();
+        self.faults.drop_per_mille = 0;
+        self.faults.dup_per_mille = 0;
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].raw.is_none() {
+                self.start_node(i);
+            }
+        }
+        let bound = self.now + 30 * ELECTION_TICK * TICK_EVERY;
+        let marker_client = self.clients.len() as u64;
+        self.clients.push(Client::default());
+        let mut proposed_at = None;
+        while self.now < bound && self.inv.violation().is_none() {
+            self.step_time(false);
+            let applied_everywhere = self
+                .nodes
+                .iter()
+                .all(|n| n.regs.get(u64::MAX) == Some(u64::MAX));
+            if applied_everywhere {
+                self.note("liveness: the marker write is applied on every node".into());
+                return;
+            }
+            let leader = self.nodes.iter().position(|n| {
+                n.raw
+                    .as_ref()
+                    .is_some_and(|r| r.raft().role() == Role::Leader)
+            });
+            if let Some(l) = leader
+                && proposed_at.is_none_or(|t| self.now > t + 5 * ELECTION_TICK * TICK_EVERY)
+            {
+                let w = Write {
+                    client: marker_client,
+                    seq: self.now + 1,
+                    key: u64::MAX,
+                    value: u64::MAX,
+                };
+                if self.nodes[l]
+                    .raw
+                    .as_mut()
+                    .expect("leader is up")
+                    .propose(w.encode())
+                    .is_ok()
+                {
+                    proposed_at = Some(self.now);
+                    self.process_ready(l);
+                }
+            }
+        }
+        if self.inv.violation().is_none() {
+            self.inv.fail(format!(
+                "liveness: no write committed on every node within {} ticks of healing",
+                30 * ELECTION_TICK
+            ));
+        }
+    }
+
+    fn check_linearizability(&mut self) {
+        let mut per_key: BTreeMap<u64, Vec<Op>> = BTreeMap::new();
+        for (key, op) in &self.history {
+            per_key.entry(*key).or_default().push(op.clone());
+        }
+        for (key, ops) in per_key {
+            if let Err(e) = check_register(&ops, 2_000_000) {
+                self.inv.fail(format!("key {key}: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+fn describe(m: &Message) -> String {
+    use raft_core::MessageBody as B;
+    match &m.body {
+        B::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+        } => format!(
+            "Append prev {prev_index}/{prev_term} +{} commit {commit}",
+            entries.len()
+        ),
+        B::AppendResponse {
+            accepted,
+            index,
+            hint_index,
+            hint_term,
+        } => {
+            format!("AppendResponse ok={accepted} index {index} hint {hint_index}/{hint_term}")
+        }
+        B::RequestVote {
+            kind,
+            last_index,
+            last_term,
+        } => format!("{kind:?} last {last_index}/{last_term}"),
+        B::RequestVoteResponse { pre_vote, granted } => {
+            format!("VoteResponse pre={pre_vote} granted={granted}")
+        }
+        B::Heartbeat { commit, read_round } => {
+            format!("Heartbeat commit {commit} round {read_round}")
+        }
+        B::InstallSnapshot { snapshot } => format!("InstallSnapshot at {}", snapshot.meta.index),
+        other => other.name().to_string(),
+    }
+}

@@ -1,0 +1,72 @@
+//! Runs the deterministic simulator over many seeds.
+//!
+//! - default: 500 seeds (split over the machine's cores);
+//! - `SIM_SEEDS=N`: N seeds starting at `SIM_FIRST_SEED` (default 0);
+//! - `SIM_SEED=n`: replays seed n and prints its trace.
+
+use integration_tests::{Sim, SimOptions};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}"))
+    })
+}
+
+#[test]
+fn replay_or_run_many_seeds() {
+    if let Some(seed) = env_u64("SIM_SEED") {
+        let mut opts = SimOptions::for_seed(seed);
+        opts.trace = true;
+        let report = Sim::new(seed, opts).run();
+        for line in &report.trace {
+            eprintln!("{line}");
+        }
+        eprintln!(
+            "seed {seed}: {} ops completed, {} entries committed, {} leaders",
+            report.completed_ops, report.committed, report.elections
+        );
+        assert!(
+            report.violation.is_none(),
+            "seed {seed}: {}",
+            report.violation.unwrap_or_default()
+        );
+        return;
+    }
+    let count = env_u64("SIM_SEEDS").unwrap_or(500);
+    let first = env_u64("SIM_FIRST_SEED").unwrap_or(0);
+    let next = AtomicU64::new(first);
+    let failures = std::sync::Mutex::new(Vec::new());
+    let ops = AtomicU64::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= first + count {
+                        break;
+                    }
+                    let report = Sim::new(seed, SimOptions::for_seed(seed)).run();
+                    ops.fetch_add(report.completed_ops, Ordering::Relaxed);
+                    if let Some(v) = report.violation {
+                        failures.lock().expect("no poisoning").push((seed, v));
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().expect("no poisoning");
+    failures.sort();
+    eprintln!(
+        "{count} seeds, {} client ops completed",
+        ops.load(Ordering::Relaxed)
+    );
+    if let Some((seed, v)) = failures.first() {
+        panic!(
+            "{} of {count} seeds failed; first: seed {seed}: {v}\nreplay: SIM_SEED={seed} cargo test -p integration-tests --test simulation -- --nocapture",
+            failures.len()
+        );
+    }
+}
