@@ -241,9 +241,6 @@ impl<S: Storage> Raft<S> {
         self.reset(term);
         self.role = Role::Leader;
         self.leader_id = Some(self.id);
-        for p in self.tracker.iter_mut().map(|(_, p)| p) {
-            p.set_recent_active(true);
-        }
         // A new leader commits its predecessors' entries through an entry of its own term.
         let index = self.log.last_index() + 1;
         self.log.append(&[Entry {

@@ -364,24 +364,15 @@ impl<S: Storage> Raft<S> {
             MessageBody::ReadIndexResponse { request, index } => {
                 self.reads.follower_ready(request, index);
             }
-            MessageBody::Propose { entries } => match self.leader_id {
-                Some(leader) if leader != from => {
-                    self.send(leader, MessageBody::Propose { entries })
-                }
-                _ => log::debug!("raft {} drops a proposal: no leader", self.id),
-            },
-            MessageBody::ReadIndex { request } => match self.leader_id {
-                Some(leader) if leader != from => {
-                    // Relayed reads keep the original requester as sender.
-                    self.msgs_after_persist.push(Message {
-                        from,
-                        to: leader,
-                        term: 0,
-                        body: MessageBody::ReadIndex { request },
-                    });
-                }
-                _ => log::debug!("raft {} drops a read: no leader", self.id),
-            },
+            // Forwarded requests are never relayed a second time: two followers with
+            // stale leader ids could bounce them forever. The requester times out.
+            MessageBody::Propose { .. } | MessageBody::ReadIndex { .. } => {
+                log::debug!(
+                    "raft {} (not leader) drops a forwarded {}",
+                    self.id,
+                    m.body.name()
+                );
+            }
             MessageBody::TimeoutNow => self.handle_timeout_now(from),
             MessageBody::RequestVote { .. } => self.handle_vote_request(from, m.term, &m.body),
             _ => {}

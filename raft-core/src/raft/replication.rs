@@ -280,6 +280,7 @@ impl<S: Storage> Raft<S> {
             return;
         };
         p.set_recent_active(true);
+        let was_paused = p.is_paused();
         if !accepted {
             let mut next_probe = hint_index;
             if hint_term > 0 {
@@ -322,6 +323,9 @@ impl<S: Storage> Raft<S> {
         }
         if self.maybe_commit() {
             self.bcast_append();
+        } else if was_paused {
+            // The follower may not know the commit index yet: tell it, even empty.
+            self.send_append(from, true);
         }
         // Keep streaming while the window allows and entries remain.
         while self.send_append(from, false) {}
