@@ -42,8 +42,8 @@ impl SimOptions {
     pub fn for_seed(seed: u64) -> Self {
         SimOptions {
             nodes: if seed.is_multiple_of(3) { 5 } else { 3 },
-            chaos_time: 5000,
-            clients: 4,
+            chaos_time: 8000,
+            clients: 3 + seed % 6,
             keys: 3,
             trace: false,
         }
@@ -105,6 +105,10 @@ pub struct Sim {
     crash_per_million: u64,
     partition_per_million: u64,
     snapshot_per_million: u64,
+    leader_crash_per_million: u64,
+    op_per_million: u64,
+    pre_vote: bool,
+    check_quorum: bool,
     clients: Vec<Client>,
     /// (key, op) in call order; writes' `ret` is set when acknowledged.
     history: Vec<(u64, Op)>,
@@ -139,9 +143,13 @@ impl Sim {
             })
             .collect();
         let mut sim = Sim {
-            crash_per_million: rng.range(0, 400),
-            partition_per_million: rng.range(0, 800),
+            crash_per_million: rng.range(0, 1500),
+            partition_per_million: rng.range(0, 1500),
             snapshot_per_million: rng.range(0, 2000),
+            leader_crash_per_million: rng.range(0, 800),
+            op_per_million: rng.range(20_000, 100_000),
+            pre_vote: rng.range(0, 5) != 0,
+            check_quorum: rng.range(0, 10) < 7,
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             opts,
             seed,
@@ -160,12 +168,15 @@ impl Sim {
             chaos: true,
         };
         sim.note(format!(
-            "seed {seed}: {} nodes, drop {}‰, dup {}‰, delay 1..{}, crash {}/M, partition {}/M, snapshot {}/M",
+            "seed {seed}: {} nodes, pre_vote {}, check_quorum {}, drop {}‰, dup {}‰, delay 1..{}, crash {}/M, leader crash {}/M, partition {}/M, snapshot {}/M",
             sim.opts.nodes,
+            sim.pre_vote,
+            sim.check_quorum,
             sim.faults.drop_per_mille,
             sim.faults.dup_per_mille,
             sim.faults.max_delay,
             sim.crash_per_million,
+            sim.leader_crash_per_million,
             sim.partition_per_million,
             sim.snapshot_per_million
         ));
@@ -199,6 +210,8 @@ impl Sim {
         cfg.seed = self.seed ^ (n.id << 32) ^ n.incarnation;
         cfg.max_size_per_msg = 4096;
         cfg.max_inflight_msgs = 8;
+        cfg.pre_vote = self.pre_vote;
+        cfg.check_quorum = self.check_quorum;
         cfg.applied = snap.meta.index;
         n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
         match RawNode::new(cfg, n.storage.clone()) {
@@ -260,6 +273,11 @@ impl Sim {
         if self.chance(self.crash_per_million) {
             let i = self.rng.range(0, n as u64) as usize;
             self.crash_node(i, "random");
+        }
+        if self.chance(self.leader_crash_per_million)
+            && let Some(l) = self.nodes.iter().position(|n| n.raw.as_ref().is_some_and(|r| r.raft().role() == Role::Leader))
+        {
+            self.crash_node(l, "leader crash");
         }
         for i in 0..n {
             if self.nodes[i].raw.is_none() && self.chance(3000) {
@@ -524,7 +542,7 @@ impl Sim {
                 }
                 continue;
             }
-            if !self.chance(40_000) {
+            if !self.chance(self.op_per_million) {
                 continue;
             }
             let node = 1 + self.rng.range(0, self.nodes.len() as u64);
