@@ -19,7 +19,7 @@ for patch in "$root"/integration-tests/planted-bugs/*.patch; do
     git -C "$scratch/tree" apply "$patch"
     out=$(cd "$scratch/tree" && SIM_SEEDS=$seeds cargo test -q --release -p integration-tests --test simulation 2>&1 || true)
     if line=$(grep -m1 -E "seeds failed; first" <<<"$out"); then
-        echo "$name: CAUGHT — $line"
+        echo "$name: CAUGHT — ${line:0:200}"
     else
         echo "$name: NOT CAUGHT in $seeds seeds"
         status=1

@@ -109,6 +109,7 @@ pub struct Sim {
     op_per_million: u64,
     pre_vote: bool,
     check_quorum: bool,
+    max_size_per_msg: u64,
     clients: Vec<Client>,
     /// (key, op) in call order; writes' `ret` is set when acknowledged.
     history: Vec<(u64, Op)>,
@@ -150,6 +151,8 @@ impl Sim {
             op_per_million: rng.range(20_000, 100_000),
             pre_vote: rng.range(0, 5) != 0,
             check_quorum: rng.range(0, 10) < 7,
+            // Small messages split long catch-ups into many appends (and acks).
+            max_size_per_msg: if rng.range(0, 2) == 0 { 40 * rng.range(1, 4) } else { 4096 },
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             opts,
             seed,
@@ -208,7 +211,7 @@ impl Sim {
         cfg.election_tick = ELECTION_TICK;
         cfg.heartbeat_tick = 1;
         cfg.seed = self.seed ^ (n.id << 32) ^ n.incarnation;
-        cfg.max_size_per_msg = 4096;
+        cfg.max_size_per_msg = self.max_size_per_msg;
         cfg.max_inflight_msgs = 8;
         cfg.pre_vote = self.pre_vote;
         cfg.check_quorum = self.check_quorum;
