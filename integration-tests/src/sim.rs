@@ -110,6 +110,11 @@ pub struct Sim {
     pre_vote: bool,
     check_quorum: bool,
     max_size_per_msg: u64,
+    /// Chance in 1000 that a new leader crashes within a few ticks (Figure 8's
+    /// rapid leader turnover with partial replication).
+    new_leader_crash_per_mille: u64,
+    /// Crashes scheduled as (time, node index, incarnation).
+    scheduled_crashes: Vec<(u64, usize, u64)>,
     clients: Vec<Client>,
     /// (key, op) in call order; writes' `ret` is set when acknowledged.
     history: Vec<(u64, Op)>,
@@ -152,6 +157,8 @@ impl Sim {
             pre_vote: rng.range(0, 5) != 0,
             check_quorum: rng.range(0, 10) < 7,
             // Small messages split long catch-ups into many appends (and acks).
+            new_leader_crash_per_mille: if rng.range(0, 2) == 0 { rng.range(0, 400) } else { 0 },
+            scheduled_crashes: Vec::new(),
             max_size_per_msg: if rng.range(0, 2) == 0 { 40 * rng.range(1, 4) } else { 4096 },
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             opts,
@@ -273,6 +280,14 @@ impl Sim {
 
     fn chaos_step(&mut self) {
         let n = self.nodes.len();
+        let now = self.now;
+        let due: Vec<(u64, usize, u64)> = self.scheduled_crashes.iter().copied().filter(|c| c.0 <= now).collect();
+        self.scheduled_crashes.retain(|c| c.0 > now);
+        for (_, i, incarnation) in due {
+            if self.nodes[i].incarnation == incarnation {
+                self.crash_node(i, "new leader crash");
+            }
+        }
         if self.chance(self.crash_per_million) {
             let i = self.rng.range(0, n as u64) as usize;
             self.crash_node(i, "random");
