@@ -7,6 +7,8 @@
 //! - **Committed entries are immutable**: no node ever writes a different entry at
 //!   a committed index.
 //! - **State machine safety**: no two nodes apply different entries at one index.
+//! - **Commitment rule** (Figure 8): a leader moves its commit index only onto an
+//!   entry of its own term.
 //! - Commit never decreases on a node; applied never exceeds committed.
 
 use raft_core::{Entry, EntryPayload, LogIndex, NodeId, RawNode, Role, Term};
@@ -21,6 +23,8 @@ pub struct Invariants {
     applied: BTreeMap<LogIndex, (Term, u64)>,
     entries: HashMap<(LogIndex, Term), (u64, Option<Term>)>,
     node_commit: BTreeMap<NodeId, LogIndex>,
+    /// The term each node led in at the end of its previous ready.
+    led_term: BTreeMap<NodeId, Term>,
     violation: Option<String>,
 }
 
@@ -137,6 +141,15 @@ impl Invariants {
         }
         self.node_commit.insert(id, commit);
         let log = raw.raft().log();
+        let r = raw.raft();
+        let steady_leader = r.role() == Role::Leader && self.led_term.get(&id) == Some(&r.term());
+        if steady_leader && commit > prev && log.term(commit).is_ok_and(|t| t != r.term()) {
+            return self.fail(format!(
+                "commitment rule: n{id}, leader of term {}, committed index {commit} of term {:?} by counting replicas",
+                r.term(),
+                log.term(commit)
+            ));
+        }
         let from = (prev + 1).max(log.first_index());
         if from > commit {
             return;
@@ -185,8 +198,13 @@ impl Invariants {
         }
     }
 
-    /// Applied never exceeds committed.
+    /// Applied never exceeds committed; remembers whether the node leads.
     pub fn check_applied(&mut self, id: NodeId, raw: &RawNode<MemStorage>) {
+        if raw.raft().role() == Role::Leader {
+            self.led_term.insert(id, raw.raft().term());
+        } else {
+            self.led_term.remove(&id);
+        }
         let log = raw.raft().log();
         if log.applied() > log.committed() {
             self.fail(format!(

@@ -110,7 +110,7 @@ pub struct Sim {
     pre_vote: bool,
     check_quorum: bool,
     max_size_per_msg: u64,
-    /// Chance in 1000 that a new leader crashes within a few ticks (Figure 8's
+    /// Chance in 1000 that a new leader crashes or is cut off at once (Figure 8's
     /// rapid leader turnover with partial replication).
     new_leader_crash_per_mille: u64,
     /// Crashes scheduled as (time, node index, incarnation).
@@ -157,9 +157,17 @@ impl Sim {
             pre_vote: rng.range(0, 5) != 0,
             check_quorum: rng.range(0, 10) < 7,
             // Small messages split long catch-ups into many appends (and acks).
-            new_leader_crash_per_mille: if rng.range(0, 2) == 0 { rng.range(0, 400) } else { 0 },
+            new_leader_crash_per_mille: if rng.range(0, 10) < 7 {
+                rng.range(100, 800)
+            } else {
+                0
+            },
             scheduled_crashes: Vec::new(),
-            max_size_per_msg: if rng.range(0, 2) == 0 { 40 * rng.range(1, 4) } else { 4096 },
+            max_size_per_msg: if rng.range(0, 2) == 0 {
+                40 * rng.range(1, 4)
+            } else {
+                4096
+            },
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             opts,
             seed,
@@ -281,7 +289,12 @@ impl Sim {
     fn chaos_step(&mut self) {
         let n = self.nodes.len();
         let now = self.now;
-        let due: Vec<(u64, usize, u64)> = self.scheduled_crashes.iter().copied().filter(|c| c.0 <= now).collect();
+        let due: Vec<(u64, usize, u64)> = self
+            .scheduled_crashes
+            .iter()
+            .copied()
+            .filter(|c| c.0 <= now)
+            .collect();
         self.scheduled_crashes.retain(|c| c.0 > now);
         for (_, i, incarnation) in due {
             if self.nodes[i].incarnation == incarnation {
@@ -293,12 +306,16 @@ impl Sim {
             self.crash_node(i, "random");
         }
         if self.chance(self.leader_crash_per_million)
-            && let Some(l) = self.nodes.iter().position(|n| n.raw.as_ref().is_some_and(|r| r.raft().role() == Role::Leader))
+            && let Some(l) = self.nodes.iter().position(|n| {
+                n.raw
+                    .as_ref()
+                    .is_some_and(|r| r.raft().role() == Role::Leader)
+            })
         {
             self.crash_node(l, "leader crash");
         }
         for i in 0..n {
-            if self.nodes[i].raw.is_none() && self.chance(3000) {
+            if self.nodes[i].raw.is_none() && self.chance(6000) {
                 self.start_node(i);
             }
         }
@@ -352,6 +369,25 @@ impl Sim {
                     self.net.cut(from, to);
                 }
             }
+        }
+    }
+
+    /// A fault that strikes a node just elected: it crashes within a few ticks,
+    /// or its network fails before its first appends leave.
+    fn new_leader_fault(&mut self, i: usize, id: u64) {
+        if self.rng.range(0, 2) == 0 {
+            let at = self.now + self.rng.range(1, 4 * TICK_EVERY);
+            self.scheduled_crashes
+                .push((at, i, self.nodes[i].incarnation));
+        } else {
+            let rest: Vec<u64> = self
+                .nodes
+                .iter()
+                .map(|n| n.id)
+                .filter(|&x| x != id)
+                .collect();
+            self.note(format!("isolate new leader n{id}"));
+            self.net.partition(&[id], &rest);
         }
     }
 
@@ -442,6 +478,12 @@ impl Sim {
                 ss.role.as_str(),
                 ss.leader_id
             ));
+            if ss.role == Role::Leader
+                && self.chaos
+                && self.rng.range(0, 1000) < self.new_leader_crash_per_mille
+            {
+                self.new_leader_fault(i, id);
+            }
         }
         self.inv.check_role(&self.nodes[i].raw, id);
         self.send_all(rd.messages);
