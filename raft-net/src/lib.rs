@@ -1,0 +1,78 @@
+//! `raft-net`: moving `raft-core` messages between nodes.
+//!
+//! [`Transport`] is what a node runtime sends through; incoming messages are
+//! handed to a callback the runtime supplies. [`TcpTransport`] is the real one
+//! (length-prefixed postcard frames with a size limit, a handshake that carries
+//! the cluster id and node ids, one sender thread per peer with a bounded queue,
+//! batching many messages into one write, reconnects with capped exponential
+//! backoff). [`MemTransport`] connects nodes of one process for tests, with
+//! partitions.
+
+pub mod frame;
+mod mem;
+mod tcp;
+
+pub use mem::{MemNetwork, MemTransport};
+pub use tcp::{TcpTransport, TcpTransportConfig};
+
+use raft_core::{Message, NodeId};
+use std::sync::Arc;
+
+/// Receives every message that arrives for this node.
+pub type Inbox = Arc<dyn Fn(Message) + Send + Sync>;
+
+/// Counters a transport keeps (monotonic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Messages handed to the network.
+    pub sent: u64,
+    /// Messages dropped: queue full, peer unknown or unreachable.
+    pub dropped: u64,
+    /// Messages received and delivered to the inbox.
+    pub received: u64,
+    /// Connections refused at the handshake (wrong cluster, unknown node).
+    pub refused: u64,
+}
+
+/// Sends messages to peers. Never blocks the caller: a message that cannot be
+/// queued is dropped and counted (Raft tolerates loss).
+pub trait Transport: Send + Sync {
+    /// Queues `msg` for `msg.to`.
+    fn send(&self, msg: Message);
+    /// Sets (or changes) the address of a peer.
+    fn set_peer(&self, id: NodeId, addr: String);
+    /// Forgets a peer and closes its connection.
+    fn remove_peer(&self, id: NodeId);
+    /// Counters so far.
+    fn stats(&self) -> TransportStats;
+}
+
+/// Errors of the network layer.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The listen address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A socket call failed.
+    #[error("network I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame exceeded the size limit.
+    #[error("frame of {size} bytes exceeds the limit of {limit}")]
+    FrameTooLarge {
+        /// Declared size.
+        size: u64,
+        /// Limit.
+        limit: u64,
+    },
+    /// A frame did not decode.
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+    /// The peer refused the handshake, or sent a bad one.
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+}

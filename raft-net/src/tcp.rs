@@ -1,0 +1,431 @@
+//! The TCP transport.
+//!
+//! Every node listens on its peer address. To send to a peer, a node keeps one
+//! outgoing connection per peer, owned by a sender thread fed by a bounded queue:
+//! the consensus thread only ever `try_send`s, so a dead or slow peer never blocks
+//! it (a full queue drops the message and counts it). The sender drains whatever
+//! is queued and writes it with one `write` call. A new connection first sends
+//! `Hello` (protocol version, cluster id, both node ids) and waits for the
+//! acceptor's `HelloAck`; peers from another cluster or with unknown ids are
+//! refused and logged. Failed connects back off exponentially up to a cap.
+
+use crate::frame::{Frame, PROTOCOL_VERSION, encode_into, read_frame, write_frame};
+use crate::{Inbox, NetError, Transport, TransportStats};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use parking_lot::{Mutex, RwLock};
+use raft_core::{Message, NodeId};
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Tunables of a [`TcpTransport`].
+#[derive(Clone, Debug)]
+pub struct TcpTransportConfig {
+    /// This node's id.
+    pub id: NodeId,
+    /// The cluster every peer must belong to.
+    pub cluster_id: u64,
+    /// The address to listen on for peers.
+    pub listen: String,
+    /// Largest frame accepted or sent (bytes).
+    pub max_frame_bytes: u64,
+    /// Messages queued per peer before new ones are dropped.
+    pub queue_len: usize,
+    /// First reconnect delay; doubles on each failure up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Cap of the reconnect delay.
+    pub max_backoff: Duration,
+    /// Connect, handshake and write timeout.
+    pub io_timeout: Duration,
+}
+
+impl TcpTransportConfig {
+    /// Defaults: 64 MiB frames, 4096 queued messages per peer, 50 ms to 2 s backoff.
+    pub fn new(id: NodeId, cluster_id: u64, listen: impl Into<String>) -> Self {
+        TcpTransportConfig {
+            id,
+            cluster_id,
+            listen: listen.into(),
+            max_frame_bytes: 64 << 20,
+            queue_len: 4096,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            io_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    dropped: AtomicU64,
+    received: AtomicU64,
+    refused: AtomicU64,
+}
+
+struct Shared {
+    cfg: TcpTransportConfig,
+    peers: RwLock<HashMap<NodeId, String>>,
+    counters: Counters,
+    stopping: AtomicBool,
+}
+
+struct PeerSender {
+    queue: Sender<Message>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A TCP transport; dropping it (or calling [`TcpTransport::shutdown`]) stops its
+/// threads.
+pub struct TcpTransport {
+    shared: Arc<Shared>,
+    senders: Mutex<HashMap<NodeId, PeerSender>>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+    local_addr: SocketAddr,
+}
+
+impl TcpTransport {
+    /// Binds the peer listener and starts accepting. `peers` maps every other
+    /// member's id to its address; `inbox` receives every valid incoming message.
+    pub fn start(
+        cfg: TcpTransportConfig,
+        peers: HashMap<NodeId, String>,
+        inbox: Inbox,
+    ) -> Result<Self, NetError> {
+        let listener = TcpListener::bind(&cfg.listen).map_err(|source| NetError::Bind {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            cfg,
+            peers: RwLock::new(peers),
+            counters: Counters::default(),
+            stopping: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("raft-net-accept".into())
+            .spawn(move || accept_loop(listener, s, inbox))?;
+        log::info!("node {} listening for peers on {local_addr}", shared.cfg.id);
+        Ok(TcpTransport {
+            shared,
+            senders: Mutex::new(HashMap::new()),
+            listener: Mutex::new(Some(handle)),
+            local_addr,
+        })
+    }
+
+    /// The bound peer address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, closes every connection and joins the threads.
+    pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let senders: Vec<PeerSender> = self.senders.lock().drain().map(|(_, s)| s).collect();
+        for mut s in senders {
+            drop(s.queue);
+            if let Some(t) = s.thread.take() {
+                let _ = t.join();
+            }
+        }
+        if let Some(t) = self.listener.lock().take() {
+            let _ = t.join();
+        }
+    }
+
+    fn sender_for(&self, to: NodeId) -> Option<Sender<Message>> {
+        let mut senders = self.senders.lock();
+        if let Some(s) = senders.get(&to) {
+            return Some(s.queue.clone());
+        }
+        if !self.shared.peers.read().contains_key(&to) {
+            return None;
+        }
+        let (tx, rx) = bounded(self.shared.cfg.queue_len);
+        let shared = self.shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("raft-net-send-{to}"))
+            .spawn(move || send_loop(shared, to, rx))
+            .ok()?;
+        senders.insert(
+            to,
+            PeerSender {
+                queue: tx.clone(),
+                thread: Some(thread),
+            },
+        );
+        Some(tx)
+    }
+}
+
+impl Drop for TcpTransport {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Transport for TcpTransport {
+    fn send(&self, msg: Message) {
+        let c = &self.shared.counters;
+        let Some(queue) = self.sender_for(msg.to) else {
+            log::debug!(
+                "node {} drops a message for unknown peer {}",
+                self.shared.cfg.id,
+                msg.to
+            );
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        match queue.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                c.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn set_peer(&self, id: NodeId, addr: String) {
+        let changed = self
+            .shared
+            .peers
+            .write()
+            .insert(id, addr.clone())
+            .is_some_and(|old| old != addr);
+        if changed {
+            self.remove_sender(id);
+        }
+    }
+
+    fn remove_peer(&self, id: NodeId) {
+        self.shared.peers.write().remove(&id);
+        self.remove_sender(id);
+    }
+
+    fn stats(&self) -> TransportStats {
+        let c = &self.shared.counters;
+        TransportStats {
+            sent: c.sent.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl TcpTransport {
+    fn remove_sender(&self, id: NodeId) {
+        // Dropping the queue ends the sender thread after its current write.
+        self.senders.lock().remove(&id);
+    }
+}
+
+/// Connects to `to` and completes the handshake.
+fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
+    let addr = shared
+        .peers
+        .read()
+        .get(&to)
+        .cloned()
+        .ok_or_else(|| NetError::Handshake(format!("no address for node {to}")))?;
+    let timeout = shared.cfg.io_timeout;
+    let sock = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| NetError::Handshake(format!("address {addr} resolves to nothing")))?;
+    let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(timeout))?;
+    let hello = Frame::Hello {
+        version: PROTOCOL_VERSION,
+        cluster_id: shared.cfg.cluster_id,
+        from: shared.cfg.id,
+        to,
+    };
+    write_frame(&mut stream, &hello)?;
+    match read_frame(&mut stream, 64 << 10, &mut Vec::new())? {
+        Some(Frame::HelloAck(None)) => Ok(stream),
+        Some(Frame::HelloAck(Some(reason))) => Err(NetError::Handshake(format!(
+            "node {to} at {addr} refused: {reason}"
+        ))),
+        other => Err(NetError::Handshake(format!(
+            "node {to} at {addr} answered {other:?}"
+        ))),
+    }
+}
+
+fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
+    const MAX_BATCH: usize = 1024;
+    let cfg = &shared.cfg;
+    let c = &shared.counters;
+    let mut conn: Option<BufWriter<TcpStream>> = None;
+    let mut backoff = cfg.min_backoff;
+    let mut next_attempt = Instant::now();
+    let mut buf = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+        if conn.is_none() {
+            if Instant::now() < next_attempt {
+                c.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                continue;
+            }
+            match connect(&shared, to) {
+                Ok(stream) => {
+                    log::info!("node {} connected to peer {to}", cfg.id);
+                    backoff = cfg.min_backoff;
+                    conn = Some(BufWriter::with_capacity(256 << 10, stream));
+                }
+                Err(e) => {
+                    log::warn!(
+                        "node {} cannot reach peer {to} (retry in {backoff:?}): {e}",
+                        cfg.id
+                    );
+                    next_attempt = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(cfg.max_backoff);
+                    c.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    continue;
+                }
+            }
+        }
+        buf.clear();
+        let mut n = 0u64;
+        for m in batch {
+            let before = buf.len();
+            if let Err(e) = encode_into(&mut buf, &Frame::Raft(m)) {
+                log::error!("node {} cannot encode a message for {to}: {e}", cfg.id);
+                buf.truncate(before);
+                continue;
+            }
+            if (buf.len() - before) as u64 > cfg.max_frame_bytes {
+                log::error!(
+                    "node {} drops a message for {to} larger than the frame limit",
+                    cfg.id
+                );
+                buf.truncate(before);
+                c.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            n += 1;
+        }
+        let w = conn.as_mut().expect("connected above");
+        match w.write_all(&buf).and_then(|()| w.flush()) {
+            Ok(()) => {
+                c.sent.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                log::warn!("node {} lost its connection to peer {to}: {e}", cfg.id);
+                conn = None;
+                c.dropped.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, inbox: Inbox) {
+    while !shared.stopping.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let s = shared.clone();
+                let inbox = inbox.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("raft-net-recv".into())
+                    .spawn(move || {
+                        if let Err(e) = serve_connection(stream, &s, &inbox) {
+                            log::debug!("node {}: connection from {peer} ended: {e}", s.cfg.id);
+                        }
+                    });
+                if let Err(e) = spawned {
+                    log::error!("cannot start a receiver thread: {e}");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Validates a `Hello`; `Err(reason)` to refuse.
+fn check_hello(shared: &Shared, frame: Option<Frame>) -> Result<NodeId, String> {
+    let cfg = &shared.cfg;
+    match frame {
+        Some(Frame::Hello {
+            version,
+            cluster_id,
+            from,
+            to,
+        }) => {
+            if version != PROTOCOL_VERSION {
+                return Err(format!(
+                    "protocol version {version}, expected {PROTOCOL_VERSION}"
+                ));
+            }
+            if cluster_id != cfg.cluster_id {
+                return Err(format!(
+                    "cluster id {cluster_id:#x} is not this cluster's {:#x}",
+                    cfg.cluster_id
+                ));
+            }
+            if to != cfg.id {
+                return Err(format!("this is node {}, not node {to}", cfg.id));
+            }
+            if !shared.peers.read().contains_key(&from) {
+                return Err(format!("node {from} is not a member"));
+            }
+            Ok(from)
+        }
+        other => Err(format!("expected a Hello frame, got {other:?}")),
+    }
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result<(), NetError> {
+    let cfg = &shared.cfg;
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(cfg.io_timeout))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::with_capacity(256 << 10, stream);
+    let mut buf = Vec::new();
+    let hello = read_frame(&mut reader, 64 << 10, &mut buf)?;
+    let from = match check_hello(shared, hello) {
+        Ok(from) => from,
+        Err(reason) => {
+            shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            log::warn!("node {} refuses a peer connection: {reason}", cfg.id);
+            let _ = write_frame(&mut writer, &Frame::HelloAck(Some(reason.clone())));
+            return Err(NetError::Handshake(reason));
+        }
+    };
+    write_frame(&mut writer, &Frame::HelloAck(None))?;
+    // Messages may be rare (idle cluster); only the handshake had a deadline.
+    reader.get_ref().set_read_timeout(None)?;
+    log::debug!("node {} accepted peer {from}", cfg.id);
+    while !shared.stopping.load(Ordering::SeqCst) {
+        match read_frame(&mut reader, cfg.max_frame_bytes, &mut buf)? {
+            None => return Ok(()),
+            Some(Frame::Raft(m)) if m.from == from && m.to == cfg.id => {
+                shared.counters.received.fetch_add(1, Ordering::Relaxed);
+                inbox(m);
+            }
+            Some(other) => {
+                return Err(NetError::Handshake(format!(
+                    "unexpected frame from node {from}: {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}

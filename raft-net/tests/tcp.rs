@@ -1,0 +1,157 @@
+//! The TCP transport end to end on loopback.
+
+use crossbeam_channel::{Receiver, unbounded};
+use raft_core::{Message, MessageBody};
+use raft_net::frame::{Frame, read_frame, write_frame};
+use raft_net::{Inbox, TcpTransport, TcpTransportConfig, Transport};
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn inbox() -> (Inbox, Receiver<Message>) {
+    let (tx, rx) = unbounded();
+    (
+        Arc::new(move |m| {
+            let _ = tx.send(m);
+        }),
+        rx,
+    )
+}
+
+fn msg(from: u64, to: u64, term: u64) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body: MessageBody::Heartbeat {
+            commit: term,
+            read_round: 0,
+        },
+    }
+}
+
+fn start(id: u64, cluster: u64, peers: HashMap<u64, String>) -> (TcpTransport, Receiver<Message>) {
+    let (ib, rx) = inbox();
+    let t = TcpTransport::start(
+        TcpTransportConfig::new(id, cluster, "127.0.0.1:0"),
+        peers,
+        ib,
+    )
+    .expect("bind");
+    (t, rx)
+}
+
+#[test]
+fn messages_flow_both_ways_in_order() {
+    let (a, a_rx) = start(1, 7, HashMap::new());
+    let (b, b_rx) = start(2, 7, HashMap::from([(1, a.local_addr().to_string())]));
+    a.set_peer(2, b.local_addr().to_string());
+    for term in 1..=500 {
+        a.send(msg(1, 2, term));
+    }
+    for term in 1..=500 {
+        let m = b_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("delivered");
+        assert_eq!(m.term, term, "in order");
+    }
+    b.send(msg(2, 1, 9));
+    assert_eq!(
+        a_rx.recv_timeout(Duration::from_secs(5))
+            .expect("delivered")
+            .term,
+        9
+    );
+    assert_eq!(a.stats().sent, 500);
+}
+
+#[test]
+fn a_peer_from_another_cluster_is_refused() {
+    let (a, a_rx) = start(1, 7, HashMap::from([(2, "127.0.0.1:1".to_string())]));
+    let (b, _b_rx) = start(2, 8, HashMap::from([(1, a.local_addr().to_string())]));
+    b.send(msg(2, 1, 1));
+    assert!(
+        a_rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "nothing delivered"
+    );
+    assert_eq!(a.stats().refused, 1);
+}
+
+#[test]
+fn an_unknown_node_is_refused_with_a_reason() {
+    let (a, _rx) = start(1, 7, HashMap::new());
+    let mut s = TcpStream::connect(a.local_addr()).expect("connect");
+    write_frame(
+        &mut s,
+        &Frame::Hello {
+            version: 1,
+            cluster_id: 7,
+            from: 9,
+            to: 1,
+        },
+    )
+    .expect("hello");
+    let ack = read_frame(&mut s, 1 << 16, &mut Vec::new()).expect("ack");
+    match ack {
+        Some(Frame::HelloAck(Some(reason))) => assert!(reason.contains("not a member"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_oversized_frame_closes_the_connection() {
+    let (a, rx) = start(1, 7, HashMap::from([(2, "127.0.0.1:1".to_string())]));
+    let mut s = TcpStream::connect(a.local_addr()).expect("connect");
+    write_frame(
+        &mut s,
+        &Frame::Hello {
+            version: 1,
+            cluster_id: 7,
+            from: 2,
+            to: 1,
+        },
+    )
+    .expect("hello");
+    assert_eq!(
+        read_frame(&mut s, 1 << 16, &mut Vec::new()).expect("ack"),
+        Some(Frame::HelloAck(None))
+    );
+    use std::io::{Read, Write};
+    s.write_all(&u32::MAX.to_le_bytes()).expect("write");
+    let mut byte = [0u8; 1];
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    assert_eq!(
+        s.read(&mut byte).expect("closed"),
+        0,
+        "the node closes the connection"
+    );
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn sending_to_a_dead_peer_never_blocks() {
+    let (a, _rx) = start(1, 7, HashMap::from([(2, "127.0.0.1:1".to_string())]));
+    let t0 = std::time::Instant::now();
+    for term in 0..100_000 {
+        a.send(msg(1, 2, term));
+    }
+    assert!(t0.elapsed() < Duration::from_secs(5), "send only queues");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(a.stats().dropped > 0);
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let (a, _rx) = start(1, 7, HashMap::new());
+    let (ib, _rx2) = inbox();
+    let err = TcpTransport::start(
+        TcpTransportConfig::new(2, 7, a.local_addr().to_string()),
+        HashMap::new(),
+        ib,
+    )
+    .err()
+    .expect("address in use");
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+}
