@@ -6,7 +6,7 @@
 //! ([`raft_core::Storage`]) and the write side here ([`LogStore`],
 //! [`HardStateStore`]); one conformance suite runs against both.
 
-mod atomic_file;
+pub mod atomic_file;
 mod file;
 mod mem;
 pub mod record;

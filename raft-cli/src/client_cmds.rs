@@ -1,0 +1,69 @@
+//! `get`, `put`, `delete` and `status`.
+
+use raft_kv::Client;
+
+#[allow(clippy::print_stdout)] // printing results is this command's job
+pub fn get(endpoints: &[String], key: &str) -> Result<(), String> {
+    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+    match c.get(key.as_bytes()).map_err(|e| e.to_string())? {
+        Some(v) => println!("{}", String::from_utf8_lossy(&v)),
+        None => return Err(format!("key '{key}' not found")),
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub fn put(endpoints: &[String], key: &str, value: &str) -> Result<(), String> {
+    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+    c.set(key.as_bytes(), value.as_bytes())
+        .map_err(|e| e.to_string())?;
+    println!("OK");
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub fn delete(endpoints: &[String], key: &str) -> Result<(), String> {
+    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+    let n = c.del(key.as_bytes()).map_err(|e| e.to_string())?;
+    println!("{n}");
+    Ok(())
+}
+
+/// Parses `key:value` lines of an INFO reply.
+fn info_field<'a>(info: &'a str, key: &str) -> &'a str {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
+        .map_or("?", str::trim)
+}
+
+#[allow(clippy::print_stdout)]
+pub fn status(endpoints: &[String]) -> Result<(), String> {
+    println!(
+        "{:<22} {:>4} {:<12} {:>6} {:>7} {:>10} {:>10}",
+        "ENDPOINT", "ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED"
+    );
+    let mut reachable = 0;
+    for ep in endpoints {
+        let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
+        match c.info() {
+            Ok(info) => {
+                reachable += 1;
+                println!(
+                    "{:<22} {:>4} {:<12} {:>6} {:>7} {:>10} {:>10}",
+                    ep,
+                    info_field(&info, "node_id"),
+                    info_field(&info, "role"),
+                    info_field(&info, "term"),
+                    info_field(&info, "leader_id"),
+                    info_field(&info, "commit_index"),
+                    info_field(&info, "applied_index"),
+                );
+            }
+            Err(e) => println!("{ep:<22} unreachable: {e}"),
+        }
+    }
+    if reachable == 0 {
+        return Err("no endpoint answered".into());
+    }
+    Ok(())
+}

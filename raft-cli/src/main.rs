@@ -1,0 +1,83 @@
+//! `raft-cli`: run a node (`node`), a whole local cluster (`local`), talk to a
+//! cluster (`get`, `put`, `delete`, `status`) and load it (`bench`).
+
+mod bench;
+mod client_cmds;
+mod local;
+mod node_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// A Raft-replicated, strongly consistent key-value store.
+#[derive(Parser, Debug)]
+#[command(name = "raft-cli", version, about, long_about = None)]
+struct Cli {
+    /// Client addresses of cluster nodes, comma-separated; requests fail over
+    /// between them.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:6001,127.0.0.1:6002,127.0.0.1:6003"
+    )]
+    endpoints: Vec<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run one node of a cluster (stops gracefully on SIGTERM or SIGINT).
+    Node(node_cmd::NodeArgs),
+    /// Run a whole cluster on this machine, one process per node; Ctrl-C stops it.
+    Local(local::LocalArgs),
+    /// Read a key (linearizable).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Write a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Delete a key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// One row per endpoint: id, role, term, leader, commit and applied index.
+    Status,
+    /// Load the cluster and report throughput and latency percentiles.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Node(args) => node_cmd::run(args),
+        Cmd::Local(args) => local::run(args),
+        Cmd::Get { key } => client_cmds::get(&cli.endpoints, &key),
+        Cmd::Put { key, value } => client_cmds::put(&cli.endpoints, &key, &value),
+        Cmd::Delete { key } => client_cmds::delete(&cli.endpoints, &key),
+        Cmd::Status => client_cmds::status(&cli.endpoints),
+        Cmd::Bench(args) => bench::run(&cli.endpoints, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raft-cli: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts logging to stderr; `RUST_LOG` sets the level (default `info`).
+fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+}

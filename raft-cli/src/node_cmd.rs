@@ -1,0 +1,164 @@
+//! `raft-cli node`: flags, an optional TOML file (flags win), signals, graceful stop.
+
+use clap::Args;
+use raft_kv::{Node, NodeConfig, parse_initial_cluster};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Flags of `raft-cli node`. Every flag may also come from `--config`.
+#[derive(Args, Debug, Default)]
+pub struct NodeArgs {
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long)]
+    id: Option<u64>,
+    /// Directory for the WAL, state and snapshots (created if missing).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on for peers, e.g. 127.0.0.1:7001.
+    #[arg(long)]
+    listen_peer: Option<String>,
+    /// Address to listen on for RESP clients, e.g. 127.0.0.1:6001.
+    #[arg(long)]
+    listen_client: Option<String>,
+    /// Every initial voter as ID=PEER_ADDR, comma-separated, self included. Used
+    /// only when the data dir holds no state yet.
+    #[arg(long)]
+    initial_cluster: Option<String>,
+    /// Address for GET /metrics and GET /health.
+    #[arg(long)]
+    metrics: Option<String>,
+    /// Start empty and wait to be added to an existing cluster.
+    #[arg(long)]
+    join: bool,
+    /// A TOML file with any of these settings (kebab-case keys); flags win.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Raft tick in milliseconds (default 50).
+    #[arg(long)]
+    tick_ms: Option<u64>,
+    /// Election timeout in ticks (default 10; randomized up to twice this).
+    #[arg(long)]
+    election_ticks: Option<u64>,
+    /// Client request timeout in milliseconds (default 5000).
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
+}
+
+/// The `--config` file: the same settings as the flags.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct NodeFile {
+    id: Option<u64>,
+    data_dir: Option<PathBuf>,
+    listen_peer: Option<String>,
+    listen_client: Option<String>,
+    initial_cluster: Option<String>,
+    metrics: Option<String>,
+    join: Option<bool>,
+    tick_ms: Option<u64>,
+    election_ticks: Option<u64>,
+    request_timeout_ms: Option<u64>,
+}
+
+fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
+    let file: NodeFile = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
+            toml::from_str(&text)
+                .map_err(|e| format!("invalid --config {}: {}", path.display(), e.message()))?
+        }
+        None => NodeFile::default(),
+    };
+    let id = args.id.or(file.id).ok_or("--id is required")?;
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .ok_or("--data-dir is required")?;
+    let listen_peer = args
+        .listen_peer
+        .or(file.listen_peer)
+        .ok_or("--listen-peer is required")?;
+    let listen_client = args
+        .listen_client
+        .or(file.listen_client)
+        .ok_or("--listen-client is required")?;
+    let mut cfg = NodeConfig::new(id, data_dir, listen_peer, listen_client);
+    cfg.join = args.join || file.join.unwrap_or(false);
+    if let Some(ic) = args.initial_cluster.or(file.initial_cluster) {
+        cfg.initial_cluster =
+            parse_initial_cluster(&ic).map_err(|e| format!("invalid --initial-cluster: {e}"))?;
+    }
+    cfg.metrics = args.metrics.or(file.metrics);
+    if let Some(ms) = args.tick_ms.or(file.tick_ms) {
+        cfg.tick = Duration::from_millis(ms);
+    }
+    if let Some(t) = args.election_ticks.or(file.election_ticks) {
+        cfg.election_ticks = t;
+    }
+    if let Some(ms) = args.request_timeout_ms.or(file.request_timeout_ms) {
+        cfg.request_timeout = Duration::from_millis(ms);
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Runs a node until SIGTERM or SIGINT, then stops it gracefully.
+pub fn run(args: NodeArgs) -> Result<(), String> {
+    let cfg = build_config(args)?;
+    crate::init_logging();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    }
+    let node = Node::start(cfg).map_err(|e| e.to_string())?;
+    while !stop.load(Ordering::SeqCst) && !node.has_failed() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if stop.load(Ordering::SeqCst) {
+        log::info!("signal received: stopping gracefully");
+    }
+    node.shutdown().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "id = 1\ndata-dir = \"/tmp/x\"\nlisten-peer = \"127.0.0.1:7001\"\nlisten-client = \"127.0.0.1:6001\"\ninitial-cluster = \"1=127.0.0.1:7001\"\n",
+        )
+        .expect("write");
+        let args = NodeArgs {
+            config: Some(path),
+            listen_client: Some("127.0.0.1:6999".into()),
+            ..NodeArgs::default()
+        };
+        let cfg = build_config(args).expect("valid");
+        assert_eq!(cfg.id, 1);
+        assert_eq!(cfg.listen_client, "127.0.0.1:6999");
+        assert_eq!(cfg.listen_peer, "127.0.0.1:7001");
+    }
+
+    #[test]
+    fn unknown_config_keys_are_rejected_by_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = 1\nlisten_peer = \"x\"\n").expect("write");
+        let err = build_config(NodeArgs {
+            config: Some(path),
+            ..NodeArgs::default()
+        })
+        .expect_err("unknown key");
+        assert!(err.contains("listen_peer"), "{err}");
+    }
+}

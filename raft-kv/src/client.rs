@@ -1,0 +1,233 @@
+//! A blocking Rust client for the RESP port, with endpoint failover.
+//!
+//! Retry rules: a refused connection, `-NOLEADER` (nothing was proposed) or
+//! `-SHUTDOWN` before sending moves on to the next endpoint. A write whose outcome
+//! is unknown (`-TIMEOUT`, `-SHUTDOWN` while waiting, or a connection lost after
+//! the request was sent) is never retried: the error says so. Reads are retried,
+//! since repeating them changes nothing.
+
+use crate::command::Reply;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// What a client call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No endpoint was given.
+    #[error("no endpoints given")]
+    NoEndpoints,
+    /// Every endpoint refused or failed; the last error is attached.
+    #[error("no endpoint could serve the request (last error: {0})")]
+    Unavailable(String),
+    /// The write may or may not have been applied.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// The server rejected the command (`-ERR ...`); nothing was applied.
+    #[error("{0}")]
+    Server(String),
+    /// The server sent something that is not RESP.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// A connection-reusing client over a list of endpoints.
+pub struct Client {
+    endpoints: Vec<String>,
+    current: usize,
+    conn: Option<(BufReader<TcpStream>, TcpStream)>,
+    io_timeout: Duration,
+}
+
+impl Client {
+    /// A client for `endpoints` (`host:port` of any nodes' client ports).
+    pub fn new(endpoints: Vec<String>) -> Result<Client, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::NoEndpoints);
+        }
+        Ok(Client {
+            endpoints,
+            current: 0,
+            conn: None,
+            io_timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// The endpoint currently in use.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoints[self.current]
+    }
+
+    /// Sends one command to the current endpoint only (no failover).
+    pub fn call_here(&mut self, args: &[&[u8]]) -> Result<Reply, ClientError> {
+        self.send_and_read(args).map_err(|(_, e)| {
+            ClientError::Unavailable(format!("{}: {e}", self.endpoints[self.current]))
+        })
+    }
+
+    /// Sends a command with the retry rules above; `idempotent` says whether it
+    /// may be repeated after an unknown outcome.
+    pub fn call(&mut self, args: &[&[u8]], idempotent: bool) -> Result<Reply, ClientError> {
+        let attempts = self.endpoints.len() * 3;
+        let mut last = String::from("not tried");
+        for attempt in 0..attempts {
+            match self.send_and_read(args) {
+                Ok(Reply::Error(e)) => {
+                    let code = e.split_whitespace().next().unwrap_or("");
+                    let retry = code == "NOLEADER"
+                        || (idempotent && (code == "TIMEOUT" || code == "SHUTDOWN"));
+                    if code == "ERR" || (!retry && code != "SHUTDOWN") {
+                        if code == "TIMEOUT" {
+                            return Err(ClientError::OutcomeUnknown(e));
+                        }
+                        return Err(ClientError::Server(e));
+                    }
+                    if code == "SHUTDOWN" && !idempotent {
+                        return Err(ClientError::OutcomeUnknown(e));
+                    }
+                    last = e;
+                    self.next_endpoint();
+                    if attempt + 1 >= self.endpoints.len() {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+                Ok(reply) => return Ok(reply),
+                Err((sent, e)) => {
+                    if sent && !idempotent {
+                        return Err(ClientError::OutcomeUnknown(format!(
+                            "connection to {} lost after sending: {e}",
+                            self.endpoint()
+                        )));
+                    }
+                    last = format!("{}: {e}", self.endpoint());
+                    self.next_endpoint();
+                    if attempt + 1 >= self.endpoints.len() {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+        Err(ClientError::Unavailable(last))
+    }
+
+    /// GET.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        match self.call(&[b"GET", key], true)? {
+            Reply::Bulk(v) => Ok(v),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected reply to GET: {other:?}"
+            ))),
+        }
+    }
+
+    /// SET.
+    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+        match self.call(&[b"SET", key, value], false)? {
+            Reply::Simple(_) => Ok(()),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected reply to SET: {other:?}"
+            ))),
+        }
+    }
+
+    /// DEL of one key; the number of keys removed.
+    pub fn del(&mut self, key: &[u8]) -> Result<i64, ClientError> {
+        match self.call(&[b"DEL", key], false)? {
+            Reply::Int(n) => Ok(n),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected reply to DEL: {other:?}"
+            ))),
+        }
+    }
+
+    /// INFO of the current endpoint.
+    pub fn info(&mut self) -> Result<String, ClientError> {
+        match self.call_here(&[b"INFO"])? {
+            Reply::Bulk(Some(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected reply to INFO: {other:?}"
+            ))),
+        }
+    }
+
+    fn next_endpoint(&mut self) {
+        self.conn = None;
+        self.current = (self.current + 1) % self.endpoints.len();
+    }
+
+    /// Err((sent, message)): `sent` tells whether the request may have reached the server.
+    fn send_and_read(&mut self, args: &[&[u8]]) -> Result<Reply, (bool, String)> {
+        if self.conn.is_none() {
+            let addr = self.endpoints[self.current].clone();
+            let sock = addr
+                .to_socket_addrs()
+                .map_err(|e| (false, e.to_string()))?
+                .next()
+                .ok_or((false, format!("{addr} resolves to nothing")))?;
+            let stream = TcpStream::connect_timeout(&sock, Duration::from_secs(2))
+                .map_err(|e| (false, e.to_string()))?;
+            stream
+                .set_nodelay(true)
+                .map_err(|e| (false, e.to_string()))?;
+            stream
+                .set_read_timeout(Some(self.io_timeout))
+                .map_err(|e| (false, e.to_string()))?;
+            let reader = BufReader::new(stream.try_clone().map_err(|e| (false, e.to_string()))?);
+            self.conn = Some((reader, stream));
+        }
+        let (reader, writer) = self.conn.as_mut().expect("connected above");
+        let mut req = Vec::new();
+        req.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        if let Err(e) = writer.write_all(&req) {
+            self.conn = None;
+            return Err((true, e.to_string()));
+        }
+        match read_reply(reader) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.conn = None;
+                Err((true, e))
+            }
+        }
+    }
+}
+
+/// Reads one RESP2 reply.
+pub fn read_reply(r: &mut impl BufRead) -> Result<Reply, String> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line).map_err(|e| e.to_string())?;
+    if line.len() < 3 || !line.ends_with(b"\r\n") {
+        return Err("connection closed or truncated reply".into());
+    }
+    let body = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+    let int = |s: &str| s.parse::<i64>().map_err(|_| format!("bad integer '{s}'"));
+    match line[0] {
+        b'+' => Ok(Reply::Simple(body)),
+        b'-' => Ok(Reply::Error(body)),
+        b':' => Ok(Reply::Int(int(&body)?)),
+        b'$' => {
+            let n = int(&body)?;
+            if n < 0 {
+                return Ok(Reply::Bulk(None));
+            }
+            let mut data = vec![0u8; n as usize + 2];
+            r.read_exact(&mut data).map_err(|e| e.to_string())?;
+            data.truncate(n as usize);
+            Ok(Reply::Bulk(Some(data)))
+        }
+        b'*' => {
+            let n = int(&body)?;
+            let mut items = Vec::new();
+            for _ in 0..n.max(0) {
+                items.push(read_reply(r)?);
+            }
+            Ok(Reply::Array(items))
+        }
+        other => Err(format!("unexpected reply type byte {other:#x}")),
+    }
+}

@@ -1,0 +1,164 @@
+//! A node's configuration and its validation.
+
+use raft_core::NodeId;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Limits on client requests (from the contract: key 64 KiB, value 8 MiB,
+/// request 16 MiB).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest key in bytes.
+    pub max_key: usize,
+    /// Largest value in bytes.
+    pub max_value: usize,
+    /// Largest request (all arguments) in bytes.
+    pub max_request: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key: 64 << 10,
+            max_value: 8 << 20,
+            max_request: 16 << 20,
+        }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node's id (non-zero).
+    pub id: NodeId,
+    /// Where the node keeps its WAL, state and snapshots.
+    pub data_dir: PathBuf,
+    /// Address peers connect to.
+    pub listen_peer: String,
+    /// Address clients (RESP) connect to.
+    pub listen_client: String,
+    /// Every initial voter's id and peer address (self included); used only when
+    /// the data dir holds no state yet.
+    pub initial_cluster: BTreeMap<NodeId, String>,
+    /// Start empty and wait to be added to an existing cluster.
+    pub join: bool,
+    /// Address of the Prometheus metrics and health endpoint, if any.
+    pub metrics: Option<String>,
+    /// Length of one Raft tick.
+    pub tick: Duration,
+    /// Election timeout in ticks (randomized up to twice this).
+    pub election_ticks: u64,
+    /// Heartbeat interval in ticks.
+    pub heartbeat_ticks: u64,
+    /// How long a client request may wait before `-TIMEOUT` (or `-NOLEADER`).
+    pub request_timeout: Duration,
+    /// Client request limits.
+    pub limits: Limits,
+    /// Most client connections served at once.
+    pub max_connections: usize,
+}
+
+impl NodeConfig {
+    /// Defaults for everything but identity and addresses: 50 ms ticks, elections
+    /// after 10-20 ticks, heartbeats every tick, 5 s request timeout, 10,000
+    /// client connections.
+    pub fn new(
+        id: NodeId,
+        data_dir: impl Into<PathBuf>,
+        listen_peer: impl Into<String>,
+        listen_client: impl Into<String>,
+    ) -> Self {
+        NodeConfig {
+            id,
+            data_dir: data_dir.into(),
+            listen_peer: listen_peer.into(),
+            listen_client: listen_client.into(),
+            initial_cluster: BTreeMap::new(),
+            join: false,
+            metrics: None,
+            tick: Duration::from_millis(50),
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            request_timeout: Duration::from_secs(5),
+            limits: Limits::default(),
+            max_connections: 10_000,
+        }
+    }
+
+    /// Checks the configuration; the error names the offending setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id == 0 {
+            return Err("--id must be a positive integer".into());
+        }
+        if !self.join {
+            if self.initial_cluster.is_empty() {
+                return Err("--initial-cluster is required unless --join is given".into());
+            }
+            if !self.initial_cluster.contains_key(&self.id) {
+                return Err(format!(
+                    "--initial-cluster does not list this node's id {}",
+                    self.id
+                ));
+            }
+        }
+        if self.initial_cluster.contains_key(&0) {
+            return Err("--initial-cluster contains node id 0; ids start at 1".into());
+        }
+        if self.tick.is_zero() {
+            return Err("the tick interval must be positive".into());
+        }
+        if self.election_ticks <= self.heartbeat_ticks {
+            return Err("the election timeout must be longer than the heartbeat interval".into());
+        }
+        if self.limits.max_key == 0 || self.limits.max_value == 0 || self.limits.max_request == 0 {
+            return Err("request limits must be positive".into());
+        }
+        if self.max_connections == 0 {
+            return Err("max connections must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
+pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<NodeId, String>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}' is not ID=PEER_ADDR"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{id}' in '{part}' is not a node id"))?;
+        if id == 0 {
+            return Err(format!("node id 0 in '{part}'; ids start at 1"));
+        }
+        let addr = addr.trim();
+        if !addr.contains(':') {
+            return Err(format!("'{addr}' in '{part}' is not HOST:PORT"));
+        }
+        if out.insert(id, addr.to_string()).is_some() {
+            return Err(format!("node id {id} is listed twice"));
+        }
+    }
+    if out.is_empty() {
+        return Err("the list is empty".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_cluster_parses_and_rejects_bad_lists() {
+        let m = parse_initial_cluster("1=a:1, 2=b:2").expect("valid");
+        assert_eq!(m.get(&2).map(String::as_str), Some("b:2"));
+        for bad in ["", "1", "x=a:1", "0=a:1", "1=a:1,1=b:2", "1=nohost"] {
+            assert!(parse_initial_cluster(bad).is_err(), "{bad}");
+        }
+    }
+}
