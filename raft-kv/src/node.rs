@@ -510,6 +510,7 @@ impl Node {
             apply_tx,
             waiting: Vec::new(),
             was_leader: false,
+            known_leader: None,
         };
         threads.push(
             std::thread::Builder::new()
@@ -603,6 +604,7 @@ struct Consensus {
     /// Requests that found no leader, retried until their deadline.
     waiting: Vec<Event>,
     was_leader: bool,
+    known_leader: Option<NodeId>,
 }
 
 /// Most events handled before one `Ready` (bounds latency under load).
@@ -749,13 +751,21 @@ impl Consensus {
         let rd = self.raw.ready();
         if let Some(ss) = rd.soft_state {
             let leader = ss.role == Role::Leader;
-            if self.was_leader && !leader {
-                log::info!("node {id} lost leadership; pending writes get -TIMEOUT");
+            if self.known_leader.is_some() && self.known_leader != ss.leader_id {
+                // Writes proposed to (or forwarded to) the old leader may be lost or
+                // may still commit: their outcome is unknown, so say so now rather
+                // than at the request deadline.
+                log::info!(
+                    "node {id}: leader changed from {:?} to {:?}; pending writes get -TIMEOUT",
+                    self.known_leader,
+                    ss.leader_id
+                );
                 self.shared.fail_writes(Reply::error(
                     "TIMEOUT",
                     "leadership changed; the write may or may not be applied",
                 ));
             }
+            self.known_leader = ss.leader_id;
             if leader && !self.was_leader {
                 self.shared.status.lock().leader_elections += 1;
             }

@@ -1,0 +1,79 @@
+//! Real `raft-cli node` processes on loopback: replication through followers,
+//! failover after kill -9, restart and catch-up, graceful stop.
+
+mod common;
+
+use common::Cluster;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_write_through_a_follower_is_read_through_the_other_follower() {
+    let c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let followers: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    c.client_of(followers[0])
+        .set(b"greeting", b"hello")
+        .expect("write via follower");
+    let got = c
+        .client_of(followers[1])
+        .get(b"greeting")
+        .expect("linearizable read via the other follower");
+    assert_eq!(got.as_deref(), Some(&b"hello"[..]));
+}
+
+#[test]
+fn kill_9_of_the_leader_loses_no_acknowledged_write_and_a_new_leader_serves_in_time() {
+    let mut c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let mut client = c.client();
+    for i in 0..200 {
+        client
+            .set(format!("k{i}").as_bytes(), format!("v{i}").as_bytes())
+            .expect("acknowledged write");
+    }
+    c.kill9(leader);
+    let killed = Instant::now();
+    let others: Vec<String> = (1..=3)
+        .filter(|&i| i != leader)
+        .map(|i| c.client[i - 1].clone())
+        .collect();
+    let mut survivors = raft_kv::Client::new(others).expect("endpoints");
+    let mut served = None;
+    while killed.elapsed() < Duration::from_secs(10) {
+        if survivors.set(b"after", b"failover").is_ok() {
+            served = Some(killed.elapsed());
+            break;
+        }
+    }
+    let served = served.expect("a new leader serves writes");
+    assert!(
+        served < Duration::from_secs(3),
+        "new leader served writes after {served:?}"
+    );
+    for i in 0..200 {
+        let v = survivors.get(format!("k{i}").as_bytes()).expect("read");
+        assert_eq!(
+            v,
+            Some(format!("v{i}").into_bytes()),
+            "acknowledged write k{i} survived"
+        );
+    }
+    // The old leader restarts with the same command line and catches up.
+    c.start_node(leader);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.local_get(leader, "after").as_deref() != Some(&b"failover"[..]) {
+        assert!(Instant::now() < deadline, "restarted node did not catch up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.local_get(leader, "k199").as_deref(), Some(&b"v199"[..]));
+}
+
+#[test]
+fn sigterm_stops_a_node_gracefully_with_exit_code_0() {
+    let mut c = Cluster::start(3);
+    c.client().set(b"x", b"1").expect("write");
+    for i in 1..=3 {
+        let status = c.sigterm(i);
+        assert_eq!(status.code(), Some(0), "node {i} exit status");
+    }
+}

@@ -1,0 +1,188 @@
+//! Starts real `raft-cli node` processes on loopback for process tests.
+
+#![allow(dead_code)]
+
+use raft_kv::{Client, Reply};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_raft-cli");
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub peer: Vec<String>,
+    pub client: Vec<String>,
+    pub procs: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes and waits for a leader.
+    pub fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let peer: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let client: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let mut c = Cluster {
+            dir,
+            peer,
+            client,
+            procs: (0..n).map(|_| None).collect(),
+        };
+        for i in 1..=n {
+            c.start_node(i);
+        }
+        c.wait_for_leader(Duration::from_secs(15));
+        c
+    }
+
+    pub fn initial_cluster(&self) -> String {
+        self.peer
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("n{i}"))
+    }
+
+    /// The exact command line of node `i` (the same on every restart).
+    pub fn node_command(&self, i: usize) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["node", "--id", &i.to_string()])
+            .arg("--data-dir")
+            .arg(self.data_dir(i))
+            .args([
+                "--listen-peer",
+                &self.peer[i - 1],
+                "--listen-client",
+                &self.client[i - 1],
+            ])
+            .args(["--initial-cluster", &self.initial_cluster()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    pub fn start_node(&mut self, i: usize) {
+        let child = self.node_command(i).spawn().expect("spawn raft-cli node");
+        self.procs[i - 1] = Some(child);
+        // Wait until the client port answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&self.client[i - 1]).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("node {i} did not open its client port");
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut c) = self.procs[i - 1].take() {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("reap");
+        }
+    }
+
+    pub fn sigterm(&mut self, i: usize) -> std::process::ExitStatus {
+        let mut c = self.procs[i - 1].take().expect("node is running");
+        let status = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = c.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i} did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A client that talks to node `i` only.
+    pub fn client_of(&self, i: usize) -> Client {
+        Client::new(vec![self.client[i - 1].clone()]).expect("endpoint")
+    }
+
+    /// A client over every node.
+    pub fn client(&self) -> Client {
+        Client::new(self.client.clone()).expect("endpoints")
+    }
+
+    /// INFO field of node `i`.
+    pub fn info(&self, i: usize, field: &str) -> Option<String> {
+        let info = self.client_of(i).info().ok()?;
+        info.lines().find_map(|l| {
+            l.strip_prefix(field)
+                .and_then(|r| r.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+        })
+    }
+
+    pub fn leader(&self) -> Option<usize> {
+        (1..=self.procs.len()).find(|&i| {
+            self.procs[i - 1].is_some() && self.info(i, "role").as_deref() == Some("leader")
+        })
+    }
+
+    pub fn wait_for_leader(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(l) = self.leader() {
+                return l;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no leader within {timeout:?}");
+    }
+
+    /// A stale (READONLY) read on node `i`.
+    pub fn local_get(&self, i: usize, key: &str) -> Option<Vec<u8>> {
+        let mut c = self.client_of(i);
+        c.call_here(&[b"READONLY"]).expect("READONLY");
+        match c.call_here(&[b"GET", key.as_bytes()]).expect("GET") {
+            Reply::Bulk(v) => v,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.procs.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `raft-cli` with `args` to completion.
+pub fn run_cli(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run raft-cli")
+}

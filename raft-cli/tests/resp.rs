@@ -1,0 +1,216 @@
+//! The RESP port against real Redis tools (`redis-cli`, `redis-benchmark`) and
+//! against malformed or oversized input.
+
+mod common;
+
+use common::Cluster;
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn port(addr: &str) -> &str {
+    addr.rsplit(':').next().expect("host:port")
+}
+
+fn redis_cli(addr: &str, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", port(addr)])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed (.ci/run installs redis-tools)");
+    assert!(
+        out.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+fn connect(addr: &str) -> (TcpStream, BufReader<TcpStream>) {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let r = BufReader::new(s.try_clone().expect("clone"));
+    (s, r)
+}
+
+fn reply(r: &mut BufReader<TcpStream>) -> raft_kv::Reply {
+    raft_kv::client::read_reply(r).expect("a reply")
+}
+
+fn closed(r: &mut BufReader<TcpStream>) -> bool {
+    let mut b = [0u8; 1];
+    matches!(r.read(&mut b), Ok(0))
+}
+
+#[test]
+fn redis_cli_runs_the_basic_commands() {
+    let c = Cluster::start(3);
+    let a = &c.client[0];
+    assert_eq!(redis_cli(a, &["SET", "k1", "v1"]), "OK");
+    assert_eq!(redis_cli(a, &["GET", "k1"]), "v1");
+    assert_eq!(redis_cli(a, &["SET", "k2", "v2"]), "OK");
+    assert_eq!(
+        redis_cli(a, &["MGET", "k1", "k2", "nope"]),
+        "v1\nv2",
+        "the trailing nil prints as an empty line"
+    );
+    assert_eq!(redis_cli(a, &["EXISTS", "k1", "k2", "nope"]), "2");
+    assert_eq!(redis_cli(a, &["DEL", "k1", "nope"]), "1");
+    assert_eq!(redis_cli(a, &["GET", "k1"]), "");
+    assert_eq!(redis_cli(a, &["INCR", "n"]), "1");
+    assert_eq!(redis_cli(a, &["INCRBY", "n", "41"]), "42");
+    assert!(
+        redis_cli(a, &["INCR", "k2"]).contains("ERR"),
+        "INCR of a non-integer is an error"
+    );
+    assert_eq!(redis_cli(a, &["CAS", "n", "42", "43"]), "1");
+    assert_eq!(redis_cli(a, &["CAS", "n", "42", "44"]), "0");
+    assert_eq!(redis_cli(a, &["PING"]), "PONG");
+    assert!(redis_cli(a, &["INFO"]).contains("role:"));
+    // Every node serves every command: read the write back through node 3.
+    assert_eq!(redis_cli(&c.client[2], &["GET", "n"]), "43");
+}
+
+#[test]
+fn redis_cli_binary_values_round_trip() {
+    let c = Cluster::start(1);
+    let value: Vec<u8> = (0..=255u8).chain(b"\r\n\0end".iter().copied()).collect();
+    let mut child = Command::new("redis-cli")
+        .args(["-p", port(&c.client[0]), "-x", "SET", "bin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&value)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    let got = c.client().get(b"bin").expect("get");
+    assert_eq!(got, Some(value), "binary-safe value");
+}
+
+#[test]
+fn pipelined_requests_get_replies_in_order() {
+    let c = Cluster::start(3);
+    let (mut s, mut r) = connect(&c.client[1]);
+    let mut req = Vec::new();
+    for i in 0..200 {
+        req.extend_from_slice(format!("SET p{i} {i}\r\nGET p{i}\r\nINCR ctr\r\n").as_bytes());
+    }
+    s.write_all(&req).expect("write all at once");
+    for i in 0..200 {
+        assert_eq!(reply(&mut r), raft_kv::Reply::Simple("OK".into()));
+        assert_eq!(
+            reply(&mut r),
+            raft_kv::Reply::Bulk(Some(i.to_string().into_bytes()))
+        );
+        assert_eq!(reply(&mut r), raft_kv::Reply::Int(i + 1));
+    }
+    // redis-cli --pipe (mass insertion) also works.
+    let mut child = Command::new("redis-cli")
+        .args(["-p", port(&c.client[0]), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    let mut input = Vec::new();
+    for i in 0..500 {
+        input.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n$4\r\nm{i:03}\r\n$1\r\nx\r\n").as_bytes(),
+        );
+    }
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&input)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("errors: 0, replies: 500"), "{text}");
+}
+
+#[test]
+fn malformed_resp_gets_an_error_and_the_connection_is_closed() {
+    let c = Cluster::start(1);
+    for bad in [
+        &b"*1\r\n$x\r\n"[..],
+        b"*2\r\n$3\r\nGET\r\n:5\r\n",
+        b"*1\r\n$3\r\nGETT\r\n",
+    ] {
+        let (mut s, mut r) = connect(&c.client[0]);
+        s.write_all(bad).expect("write");
+        match reply(&mut r) {
+            raft_kv::Reply::Error(e) => assert!(e.starts_with("ERR Protocol error"), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        assert!(closed(&mut r), "connection closed after a protocol error");
+    }
+    let (mut s, mut r) = connect(&c.client[0]);
+    s.write_all(b"FROB x\r\nPING\r\n").expect("write");
+    assert!(
+        matches!(reply(&mut r), raft_kv::Reply::Error(e) if e.starts_with("ERR unknown command"))
+    );
+    assert_eq!(
+        reply(&mut r),
+        raft_kv::Reply::Simple("PONG".into()),
+        "still usable"
+    );
+}
+
+#[test]
+fn oversized_requests_get_an_error_and_nothing_is_applied() {
+    let c = Cluster::start(1);
+    // A request declared beyond 16 MiB: refused before it is read, connection closed.
+    let (mut s, mut r) = connect(&c.client[0]);
+    s.write_all(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$20000000\r\n")
+        .expect("write");
+    assert!(matches!(reply(&mut r), raft_kv::Reply::Error(e) if e.starts_with("ERR")));
+    assert!(closed(&mut r));
+    // A value over 8 MiB but within the request limit: -ERR and the connection stays usable.
+    let (mut s, mut r) = connect(&c.client[0]);
+    let value = vec![b'v'; (8 << 20) + 1];
+    let mut req = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\nGET big\r\n");
+    s.write_all(&req).expect("write");
+    assert!(matches!(reply(&mut r), raft_kv::Reply::Error(e) if e.contains("value too large")));
+    assert_eq!(
+        reply(&mut r),
+        raft_kv::Reply::Bulk(None),
+        "nothing was applied"
+    );
+}
+
+#[test]
+fn redis_benchmark_runs_against_a_node() {
+    let c = Cluster::start(3);
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            port(&c.client[0]),
+            "-t",
+            "set,get",
+            "-n",
+            "2000",
+            "-c",
+            "10",
+            "-d",
+            "64",
+            "-q",
+        ])
+        .output()
+        .expect("redis-benchmark is installed (.ci/run installs redis-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("SET:") && text.contains("GET:") && text.contains("requests per second"),
+        "{text}"
+    );
+}

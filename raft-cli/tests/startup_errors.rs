@@ -1,0 +1,127 @@
+//! Bad start-ups end with one clear line on stderr and a non-zero exit.
+
+mod common;
+
+use common::{Cluster, free_port, run_cli};
+use std::time::Duration;
+
+fn error_lines(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("error"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_line_and_a_non_zero_exit() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let peer = format!("127.0.0.1:{}", free_port());
+    let out = run_cli(&[
+        "node",
+        "--id",
+        "1",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8 path"),
+        "--listen-peer",
+        &peer,
+        "--listen-client",
+        &addr,
+        "--initial-cluster",
+        &format!("1={peer}"),
+    ]);
+    assert!(!out.status.success());
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(&addr) && lines[0].contains("cannot listen"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn bad_flags_are_one_clear_line_and_a_non_zero_exit() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["node", "--id", "abc"], "invalid value"),
+        (
+            &[
+                "node",
+                "--id",
+                "1",
+                "--data-dir",
+                "/tmp/x",
+                "--listen-peer",
+                "a:1",
+                "--listen-client",
+                "a:2",
+                "--initial-cluster",
+                "1=a:1,oops",
+            ],
+            "initial-cluster",
+        ),
+        (
+            &[
+                "node",
+                "--id",
+                "4",
+                "--data-dir",
+                "/tmp/x",
+                "--listen-peer",
+                "a:1",
+                "--listen-client",
+                "a:2",
+                "--initial-cluster",
+                "1=a:1",
+            ],
+            "does not list this node",
+        ),
+        (&["node", "--data-dir", "/tmp/x"], "--id is required"),
+    ];
+    for (args, needle) in cases {
+        let out = run_cli(args);
+        assert!(!out.status.success(), "{args:?}");
+        let lines = error_lines(&out);
+        assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
+        assert!(lines[0].contains(needle), "{args:?}: {}", lines[0]);
+    }
+}
+
+#[test]
+fn a_corrupted_wal_is_refused_with_the_file_and_offset() {
+    let mut c = Cluster::start(1);
+    let mut client = c.client();
+    for i in 0..50 {
+        client
+            .set(format!("k{i}").as_bytes(), &[7u8; 100])
+            .expect("write");
+    }
+    assert_eq!(c.sigterm(1).code(), Some(0));
+    let wal = c.data_dir(1).join("raft").join("wal");
+    let seg = std::fs::read_dir(&wal)
+        .expect("wal dir")
+        .next()
+        .expect("a segment")
+        .expect("entry")
+        .path();
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&seg, &bytes).expect("write");
+    let out = c
+        .node_command(1)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("corrupted") && lines[0].contains(".wal") && lines[0].contains("offset"),
+        "{}",
+        lines[0]
+    );
+    let _ = Duration::ZERO;
+}
