@@ -77,3 +77,65 @@ fn sigterm_stops_a_node_gracefully_with_exit_code_0() {
         assert_eq!(status.code(), Some(0), "node {i} exit status");
     }
 }
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn metrics_and_health_endpoints_answer() {
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    // A single-node cluster with --metrics.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let peer = format!("127.0.0.1:{}", common::free_port());
+    let client = format!("127.0.0.1:{}", common::free_port());
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["node", "--id", "1", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--listen-peer",
+            &peer,
+            "--listen-client",
+            &client,
+            "--initial-cluster",
+            &format!("1={peer}"),
+        ])
+        .args(["--metrics", &metrics])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut health = String::new();
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(&metrics).is_ok() {
+            health = http_get(&metrics, "/health");
+            if health.starts_with("HTTP/1.0 200") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(health.starts_with("HTTP/1.0 200"), "{health}");
+    raft_kv::Client::new(vec![client.clone()])
+        .expect("endpoint")
+        .set(b"m", b"1")
+        .expect("write");
+    let body = http_get(&metrics, "/metrics");
+    for name in [
+        "raft_term 1",
+        "raft_role{role=\"leader\"} 1",
+        "raft_commit_index",
+        "raft_wal_append_fsync_seconds_bucket",
+        "raft_peer_messages_sent_total",
+    ] {
+        assert!(body.contains(name), "missing {name} in:\n{body}");
+    }
+    assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.0 404"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -12,6 +12,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 mod info;
+pub mod metrics;
 pub mod node;
 pub mod resp;
 pub mod server;

@@ -52,6 +52,14 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The metrics port could not be bound.
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    MetricsBind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The consensus core refused to start.
     #[error("raft: {0}")]
     Raft(#[from] raft_core::Error),
@@ -162,6 +170,8 @@ struct Shared {
     nonce: u64,
     seq: AtomicU64,
     fatal: Mutex<Option<String>>,
+    metrics: crate::metrics::Metrics,
+    transport: Arc<TcpTransport>,
 }
 
 impl Shared {
@@ -332,6 +342,16 @@ impl NodeHandle {
         self.shared.stopping.load(Ordering::SeqCst)
     }
 
+    /// The runtime's counters and histograms.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.shared.metrics
+    }
+
+    /// The peer transport's counters.
+    pub fn transport_stats(&self) -> raft_net::TransportStats {
+        self.shared.transport.stats()
+    }
+
     /// Client request limits.
     pub fn config(&self) -> &NodeConfig {
         &self.shared.cfg
@@ -490,6 +510,8 @@ impl Node {
             nonce: random_nonce(),
             seq: AtomicU64::new(1),
             fatal: Mutex::new(None),
+            metrics: crate::metrics::Metrics::default(),
+            transport: transport.clone(),
         });
         // Unbounded: the consensus thread must never block on the applier (the applier
         // itself sends apply progress back to the consensus thread).
@@ -521,6 +543,15 @@ impl Node {
         let handle = NodeHandle {
             shared: shared.clone(),
         };
+        if let Some(addr) = &cfg.metrics {
+            let listener = TcpListener::bind(addr).map_err(|source| NodeError::MetricsBind {
+                addr: addr.clone(),
+                source,
+            })?;
+            threads
+                .push(crate::metrics::serve(listener, handle.clone()).map_err(NodeError::Thread)?);
+            log::info!("node {} serving metrics on {addr}", cfg.id);
+        }
         let server = crate::server::serve(client_listener, handle).map_err(NodeError::Thread)?;
         log::info!(
             "node {} serving clients on {client_addr}, peers on {peer_addr}",
@@ -633,7 +664,10 @@ impl Consensus {
                     }
                     Event::Propose { .. } => proposals.push(ev),
                     Event::Read { id, deadline } => self.read(id, deadline),
-                    Event::Applied(index) => self.raw.advance_apply_to(index),
+                    Event::Applied(index) => {
+                        self.raw.advance_apply_to(index);
+                        self.shared.status.lock().applied_index = index;
+                    }
                     Event::Shutdown => stop = true,
                 }
             }
@@ -782,15 +816,23 @@ impl Consensus {
                 snap.meta.index
             ));
         }
+        let m = &self.shared.metrics;
+        m.readies.fetch_add(1, Ordering::Relaxed);
         if !rd.entries.is_empty() {
+            let t0 = Instant::now();
             self.storage
                 .append(&rd.entries)
                 .map_err(|e| format!("WAL append failed: {e}"))?;
+            m.append_fsync.observe(t0.elapsed());
+            m.entries_appended
+                .fetch_add(rd.entries.len() as u64, Ordering::Relaxed);
         }
         if let Some(hs) = rd.hard_state {
+            let t0 = Instant::now();
             self.storage
                 .set_hard_state(hs)
                 .map_err(|e| format!("hard state write failed: {e}"))?;
+            m.hard_state_write.observe(t0.elapsed());
         }
         for m in rd.persisted_messages {
             self.transport.send(m);
@@ -865,6 +907,10 @@ fn apply_loop(shared: Arc<Shared>, rx: Receiver<ApplyMsg>) {
                         store.set_applied_index(e.index);
                     }
                 }
+                shared
+                    .metrics
+                    .entries_applied
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
                 let _ = shared.events.send(Event::Applied(last));
             }
             ApplyMsg::Reads(states) => {
