@@ -23,11 +23,18 @@ pub struct Cluster {
     pub peer: Vec<String>,
     pub client: Vec<String>,
     pub procs: Vec<Option<Child>>,
+    /// Extra flags for every node.
+    pub extra_args: Vec<String>,
 }
 
 impl Cluster {
     /// Starts `n` nodes and waits for a leader.
     pub fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    /// Starts `n` nodes with extra flags and waits for a leader.
+    pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let peer: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -35,11 +42,13 @@ impl Cluster {
         let client: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
+        let extra_args = extra.iter().map(|s| s.to_string()).collect();
         let mut c = Cluster {
             dir,
             peer,
             client,
             procs: (0..n).map(|_| None).collect(),
+            extra_args,
         };
         for i in 1..=n {
             c.start_node(i);
@@ -74,6 +83,7 @@ impl Cluster {
                 &self.client[i - 1],
             ])
             .args(["--initial-cluster", &self.initial_cluster()])
+            .args(&self.extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -99,6 +109,21 @@ impl Cluster {
             c.kill().expect("SIGKILL");
             c.wait().expect("reap");
         }
+    }
+
+    /// Sends `signal` (e.g. "STOP", "CONT") to node `i`.
+    pub fn signal(&self, i: usize, signal: &str) {
+        if let Some(c) = &self.procs[i - 1] {
+            let ok = Command::new("kill")
+                .args([&format!("-{signal}"), &c.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(ok.success());
+        }
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.procs[i - 1].is_some()
     }
 
     pub fn sigterm(&mut self, i: usize) -> std::process::ExitStatus {
