@@ -37,7 +37,7 @@ fn client_loop(id: u64, endpoint: String, rec: Arc<Recorder>, stop: Arc<AtomicBo
         let key = x % KEYS;
         let k = format!("reg{key}");
         let call = rec.now();
-        let op = if x % 2 == 0 {
+        let op = if x.is_multiple_of(2) {
             n += 1;
             let value = id * 1_000_000 + n;
             match client.set(k.as_bytes(), value.to_string().as_bytes()) {
