@@ -7,8 +7,9 @@
 //! one `Ready`, so that many client writes share one append and one fsync (group
 //! commit). It sends a leader's appends before its own fsync (the leader counts
 //! itself only once persisted), persists, sends the answers that promise
-//! durability, and hands committed entries and safe reads to the applier, which
-//! applies them in log order and answers the waiting clients.
+//! durability. Committed entries and safe reads go to the applier before the
+//! fsync (they are durable on a quorum already); it applies them in log order and
+//! answers the waiting clients.
 
 use crate::command::{Command, Proposal, ProposalId, Reply};
 use crate::config::NodeConfig;
@@ -808,6 +809,18 @@ impl Consensus {
         for m in rd.messages {
             self.transport.send(m);
         }
+        // Committed entries are durable on a quorum already: apply them while this
+        // node's own fsync runs (Raft dissertation §10.2.1), off the write path.
+        if !rd.committed_entries.is_empty() {
+            self.apply_tx
+                .send(ApplyMsg::Entries(rd.committed_entries))
+                .map_err(|_| "the applier stopped".to_string())?;
+        }
+        if !rd.read_states.is_empty() {
+            self.apply_tx
+                .send(ApplyMsg::Reads(rd.read_states))
+                .map_err(|_| "the applier stopped".to_string())?;
+        }
         if let Some(snap) = rd.snapshot {
             // Snapshots arrive only from a leader that compacted its log; this
             // build never compacts, so receiving one means a peer runs a newer build.
@@ -836,16 +849,6 @@ impl Consensus {
         }
         for m in rd.persisted_messages {
             self.transport.send(m);
-        }
-        if !rd.committed_entries.is_empty() {
-            self.apply_tx
-                .send(ApplyMsg::Entries(rd.committed_entries))
-                .map_err(|_| "the applier stopped".to_string())?;
-        }
-        if !rd.read_states.is_empty() {
-            self.apply_tx
-                .send(ApplyMsg::Reads(rd.read_states))
-                .map_err(|_| "the applier stopped".to_string())?;
         }
         if !rd.failed_reads.is_empty() {
             let reply = Reply::error(
