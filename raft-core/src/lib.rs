@@ -13,6 +13,7 @@
 //! snapshots to lagging followers; leadership transfer; membership as data with
 //! majority and joint quorums.
 
+pub mod confchange;
 mod config;
 mod error;
 mod log;

@@ -173,29 +173,32 @@ impl<S: Storage> RaftLog<S> {
 
     /// Appends `ents` after (`prev_index`, `prev_term`) if that entry matches, and
     /// advances commit to `min(leader_commit, last new index)`. Returns the last index
-    /// of the leader's log known to match, `Ok(None)` on mismatch, and an error for an
-    /// append that would rewrite a committed entry (only a faulty leader sends one).
+    /// of the leader's log known to match and the position in `ents` from which
+    /// entries were actually written (`ents.len()` if all were already there),
+    /// `Ok(None)` on mismatch, and an error for an append that would rewrite a
+    /// committed entry (only a faulty leader sends one).
     pub fn maybe_append(
         &mut self,
         prev_index: LogIndex,
         prev_term: Term,
         leader_commit: LogIndex,
         ents: &[Entry],
-    ) -> Result<Option<LogIndex>, &'static str> {
+    ) -> Result<Option<(LogIndex, usize)>, &'static str> {
         if !self.match_term(prev_index, prev_term) {
             return Ok(None);
         }
         let last_new = prev_index + ents.len() as u64;
         let conflict = self.find_conflict(ents);
+        let mut start = ents.len();
         if conflict != 0 {
             if conflict <= self.committed {
                 return Err("the append conflicts with a committed entry");
             }
-            let start = (conflict - (prev_index + 1)) as usize;
+            start = (conflict - (prev_index + 1)) as usize;
             self.append(&ents[start..]);
         }
         self.commit_to(leader_commit.min(last_new));
-        Ok(Some(last_new))
+        Ok(Some((last_new, start)))
     }
 
     /// Appends entries at the end (or truncating an uncommitted suffix). Returns the

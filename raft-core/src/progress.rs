@@ -108,6 +108,8 @@ pub struct Progress {
     recent_active: bool,
     inflights: Inflights,
     is_learner: bool,
+    /// `matched` when the previous heartbeat response arrived.
+    matched_at_heartbeat: LogIndex,
 }
 
 impl Progress {
@@ -122,6 +124,7 @@ impl Progress {
             recent_active: false,
             inflights: Inflights::new(max_inflight, max_inflight_bytes),
             is_learner: false,
+            matched_at_heartbeat: 0,
         }
     }
 
@@ -250,11 +253,19 @@ impl Progress {
     }
 
     /// A heartbeat response arrived: the follower is alive, allow one more send.
-    pub fn on_heartbeat_response(&mut self) {
+    /// A follower in Replicate that is behind `last_index` and made no progress
+    /// since the previous heartbeat response has lost an append: fall back to
+    /// Probe so that the missing entries are sent again.
+    pub fn on_heartbeat_response(&mut self, last_index: LogIndex) {
         self.probe_sent = false;
-        if self.state == ProgressState::Replicate && self.inflights.full() {
-            self.inflights.free_first_one();
+        if self.state == ProgressState::Replicate {
+            if self.matched < last_index && self.matched == self.matched_at_heartbeat {
+                self.become_probe();
+            } else if self.inflights.full() {
+                self.inflights.free_first_one();
+            }
         }
+        self.matched_at_heartbeat = self.matched;
     }
 
     /// Frees inflight appends acknowledged up to `index`.
@@ -295,10 +306,33 @@ mod tests {
     fn heartbeat_response_frees_one_slot_of_a_full_window() {
         let mut p = Progress::new(1, 1, 0);
         p.become_replicate();
-        p.sent_entries(5, 5, 1);
+        p.maybe_update(2);
+        p.sent_entries(5, 3, 1);
         assert!(p.is_paused());
-        p.on_heartbeat_response();
+        p.on_heartbeat_response(5);
         assert!(!p.is_paused());
+        assert_eq!(p.state(), ProgressState::Replicate);
+    }
+
+    #[test]
+    fn replicate_falls_back_to_probe_when_a_follower_stalls_behind() {
+        let mut p = Progress::new(1, 8, 0);
+        p.maybe_update(3);
+        p.become_replicate();
+        p.sent_entries(6, 3, 1); // lost on the way
+        p.on_heartbeat_response(6);
+        assert_eq!(
+            p.state(),
+            ProgressState::Replicate,
+            "one quiet heartbeat is not a stall"
+        );
+        p.on_heartbeat_response(6);
+        assert_eq!(
+            p.state(),
+            ProgressState::Probe,
+            "no progress across two heartbeats"
+        );
+        assert_eq!(p.next(), 4, "resend from after the match");
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crate::progress::ProgressState;
 use crate::raft::{Raft, ReadState};
 use crate::storage::Storage;
 use crate::types::{
-    ConfState, Entry, EntryPayload, HardState, LogIndex, NodeId, Role, Snapshot, SoftState, Term,
+    ConfChange, ConfState, Entry, EntryPayload, HardState, LogIndex, NodeId, Role, Snapshot,
+    SoftState, Term,
 };
 use std::collections::BTreeMap;
 
@@ -143,6 +144,22 @@ impl<S: Storage> RawNode<S> {
     pub fn propose_batch(&mut self, data: Vec<Vec<u8>>) -> Result<()> {
         self.raft
             .propose_payloads(data.into_iter().map(EntryPayload::Normal).collect())
+    }
+
+    /// Proposes a membership change (through a joint configuration, left
+    /// automatically). Refused while another change is in progress or if invalid.
+    pub fn propose_conf_change(&mut self, cc: ConfChange) -> Result<()> {
+        if cc.changes.is_empty() {
+            return Err(Error::ConfChange("a change needs at least one step".into()));
+        }
+        self.raft
+            .propose_payloads(vec![EntryPayload::ConfChange(cc)])
+    }
+
+    /// The membership in force at log index `index` (what a snapshot taken at
+    /// `index` must record).
+    pub fn conf_state_at(&self, index: LogIndex) -> ConfState {
+        self.raft.conf_state_at(index)
     }
 
     /// Handles a message from a peer.

@@ -121,6 +121,10 @@ pub struct ConfChange {
     pub changes: Vec<ConfChangeStep>,
     /// Opaque data the application attaches (for example a new node's address).
     pub context: Vec<u8>,
+    /// The configuration the change results in, filled in by the leader when it
+    /// appends the entry. It makes every membership entry self-contained, so a
+    /// node that joins with no configuration learns the whole membership from it.
+    pub result: Option<ConfState>,
 }
 
 /// Identifies the log prefix a snapshot replaces.

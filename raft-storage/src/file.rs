@@ -150,7 +150,14 @@ fn write_state(dir: &Path, state: &StateFile) -> Result<(), StoreError> {
 impl Storage for FileStorage {
     fn initial_state(&self) -> Result<(HardState, ConfState), StorageError> {
         let s = self.inner.read();
-        Ok((s.hard_state, s.durable.conf_state.clone()))
+        // Membership entries after the snapshot are in the log; the base is the
+        // snapshot's membership, or the bootstrap one before any snapshot.
+        let conf = if s.snapshot.meta.index > 0 {
+            s.snapshot.meta.conf_state.clone()
+        } else {
+            s.durable.conf_state.clone()
+        };
+        Ok((s.hard_state, conf))
     }
 
     fn entries(

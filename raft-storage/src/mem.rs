@@ -181,6 +181,8 @@ impl LogStore for MemStorage {
         }
         let drop_n = (index + 1 - s.offset()) as usize;
         s.entries.drain(..drop_n);
+        // The log before the snapshot is gone: its membership is now the base.
+        s.conf_state = conf_state.clone();
         s.snapshot = Snapshot {
             meta: SnapshotMeta {
                 index,

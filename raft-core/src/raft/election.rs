@@ -145,30 +145,12 @@ impl<S: Storage> Raft<S> {
             log::debug!("raft {} is not promotable and does not campaign", self.id);
             return;
         }
-        if self.has_unapplied_conf_change() {
-            log::info!(
-                "raft {} delays campaigning: a committed conf change is not applied",
-                self.id
-            );
-            return;
-        }
         if transfer {
             self.campaign(VoteKind::TransferVote);
         } else if self.config.pre_vote {
             self.campaign(VoteKind::PreVote);
         } else {
             self.campaign(VoteKind::Vote);
-        }
-    }
-
-    fn has_unapplied_conf_change(&self) -> bool {
-        let from = self.log.applied() + 1;
-        let to = self.log.committed() + 1;
-        match self.log.slice(from, to, None) {
-            Ok(ents) => ents
-                .iter()
-                .any(|e| matches!(e.payload, EntryPayload::ConfChange(_))),
-            Err(_) => false,
         }
     }
 

@@ -7,6 +7,7 @@
 //! heartbeats, commit, snapshots to followers) and [`read`](self::read) (ReadIndex).
 
 mod election;
+mod membership;
 mod read;
 mod replication;
 
@@ -17,7 +18,7 @@ use crate::message::{Message, MessageBody};
 use crate::rng::DetRng;
 use crate::storage::Storage;
 use crate::tracker::ProgressTracker;
-use crate::types::{HardState, LogIndex, NodeId, Role, SoftState, Term};
+use crate::types::{ConfState, HardState, LogIndex, NodeId, Role, SoftState, Term};
 use read::ReadOnly;
 pub use read::ReadState;
 
@@ -43,6 +44,11 @@ pub struct Raft<S: Storage> {
     lead_transferee: Option<NodeId>,
     /// Ticks the current snapshot to each follower has been outstanding.
     snapshot_ticks: std::collections::BTreeMap<NodeId, u64>,
+    /// The membership before the first membership entry in the log (the
+    /// snapshot's, or the bootstrap configuration).
+    conf_base: ConfState,
+    /// (index, resulting configuration) of every membership entry in the log.
+    conf_history: Vec<(LogIndex, ConfState)>,
 }
 
 impl<S: Storage> Raft<S> {
@@ -52,7 +58,7 @@ impl<S: Storage> Raft<S> {
         let (hard, conf) = storage.initial_state()?;
         let mut log = RaftLog::new(storage)?;
         let mut tracker = ProgressTracker::new(config.max_inflight_msgs, config.max_inflight_bytes);
-        tracker.apply_conf(conf, log.last_index() + 1);
+        tracker.apply_conf(conf.clone(), log.last_index() + 1);
         if hard.commit > log.last_index() {
             return Err(Error::Config(format!(
                 "hard state commit {} is beyond the last log index {}",
@@ -82,7 +88,10 @@ impl<S: Storage> Raft<S> {
             reads: ReadOnly::default(),
             lead_transferee: None,
             snapshot_ticks: Default::default(),
+            conf_base: conf,
+            conf_history: Vec::new(),
         };
+        raft.load_conf_history()?;
         raft.become_follower(hard.term, None);
         log::info!(
             "raft {} starts: term {}, commit {}, last index {}, voters {:?}",

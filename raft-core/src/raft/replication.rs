@@ -6,7 +6,7 @@ use crate::error::{Error, Result, StorageError};
 use crate::message::MessageBody;
 use crate::progress::ProgressState;
 use crate::storage::Storage;
-use crate::types::{Entry, EntryPayload, LogIndex, NodeId, Role, Snapshot, Term};
+use crate::types::{ConfChange, Entry, EntryPayload, LogIndex, NodeId, Role, Snapshot, Term};
 
 impl<S: Storage> Raft<S> {
     /// Proposes payloads: appended as one batch on a leader, forwarded by a follower
@@ -25,6 +25,34 @@ impl<S: Storage> Raft<S> {
                         "leader was removed from the cluster",
                     ));
                 }
+                let conf_changes: Vec<&ConfChange> = payloads
+                    .iter()
+                    .filter_map(|p| match p {
+                        EntryPayload::ConfChange(cc) => Some(cc),
+                        _ => None,
+                    })
+                    .collect();
+                match conf_changes.as_slice() {
+                    [] => {}
+                    [cc] => self.check_conf_change(cc)?,
+                    _ => {
+                        return Err(Error::ConfChange(
+                            "one membership change per proposal".into(),
+                        ));
+                    }
+                }
+                // Membership entries carry their resulting configuration.
+                let conf = self.conf_in_force().clone();
+                let payloads: Vec<EntryPayload> = payloads
+                    .into_iter()
+                    .map(|p| match p {
+                        EntryPayload::ConfChange(mut cc) => {
+                            cc.result = crate::confchange::apply(&conf, &cc).ok();
+                            EntryPayload::ConfChange(cc)
+                        }
+                        other => other,
+                    })
+                    .collect();
                 let mut index = self.log.last_index();
                 let term = self.term;
                 let ents: Vec<Entry> = payloads
@@ -39,11 +67,17 @@ impl<S: Storage> Raft<S> {
                     })
                     .collect();
                 self.log.append(&ents);
+                self.on_entries_appended(&ents);
                 self.bcast_append();
                 Ok(())
             }
             _ => match self.leader_id {
                 Some(leader) => {
+                    for p in &payloads {
+                        if let EntryPayload::ConfChange(cc) = p {
+                            self.check_conf_change(cc)?;
+                        }
+                    }
                     let entries = payloads
                         .into_iter()
                         .map(|payload| Entry {
@@ -73,6 +107,9 @@ impl<S: Storage> Raft<S> {
     /// `allow_empty`, sends an append even with no entries (to carry the commit
     /// index). Returns true if something was sent.
     pub(super) fn send_append(&mut self, to: NodeId, allow_empty: bool) -> bool {
+        if self.role != Role::Leader {
+            return false;
+        }
         let Some(p) = self.tracker.get(to) else {
             return false;
         };
@@ -231,7 +268,10 @@ impl<S: Storage> Raft<S> {
             .log
             .maybe_append(prev_index, prev_term, commit, &entries)
         {
-            Ok(Some(last)) => self.send_append_ok(from, last),
+            Ok(Some((last, start))) => {
+                self.on_entries_appended(&entries[start..]);
+                self.send_append_ok(from, last);
+            }
             Ok(None) => {
                 let (hint_index, hint_term) = self
                     .log
@@ -347,6 +387,7 @@ impl<S: Storage> Raft<S> {
         }
         self.reads.on_commit_in_term();
         self.release_reads();
+        self.after_commit();
         true
     }
 
@@ -370,7 +411,7 @@ impl<S: Storage> Raft<S> {
             return;
         };
         p.set_recent_active(true);
-        p.on_heartbeat_response();
+        p.on_heartbeat_response(last_index);
         let behind = p.matched() < last_index;
         if behind {
             self.send_append(from, false);
@@ -402,6 +443,7 @@ impl<S: Storage> Raft<S> {
         );
         let conf = snapshot.meta.conf_state.clone();
         self.log.restore(snapshot);
+        self.reset_conf(conf.clone());
         let next = self.log.last_index() + 1;
         self.tracker.apply_conf(conf, next);
         self.send_append_ok(from, index);

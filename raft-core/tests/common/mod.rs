@@ -91,6 +91,22 @@ impl Net {
         }
     }
 
+    /// Adds a node that knows no configuration (to be added by a membership change).
+    pub fn add_empty_node(&mut self, id: u64) {
+        let storage = MemStorage::new();
+        let raw = RawNode::new(config(id), storage.clone()).expect("node");
+        self.nodes.insert(
+            id,
+            Node {
+                raw,
+                storage,
+                reads: vec![],
+                failed_reads: vec![],
+                applied: vec![],
+            },
+        );
+    }
+
     pub fn node(&mut self, id: u64) -> &mut RawNode<MemStorage> {
         &mut self.nodes.get_mut(&id).expect("node exists").raw
     }

@@ -1,0 +1,201 @@
+//! Membership changes by joint consensus, learners and leadership transfer
+//! (etcd-raft's AddNode, RemoveNode, AddLearner, LearnerPromotion, joint_autoleave,
+//! remove leader, TransferLeader scenarios).
+
+mod common;
+
+use common::Net;
+use raft_core::{ConfChange, ConfChangeStep, Error, Role};
+
+fn change(steps: Vec<ConfChangeStep>) -> ConfChange {
+    ConfChange {
+        changes: steps,
+        ..ConfChange::default()
+    }
+}
+
+fn voters(net: &Net, id: u64) -> Vec<u64> {
+    net.nodes[&id]
+        .raw
+        .status()
+        .conf_state
+        .voters
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn add_voter_through_joint_consensus_and_leave_automatically() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.campaign(1);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddVoter(4)]))
+        .expect("accepted");
+    net.settle();
+    net.tick_all(2);
+    for id in 1..=4 {
+        let cs = net.nodes[&id].raw.status().conf_state;
+        assert_eq!(cs.voters, [1, 2, 3, 4].into(), "node {id}");
+        assert!(!cs.is_joint(), "node {id} left the joint configuration");
+    }
+    net.propose(1, b"after");
+    assert_eq!(
+        net.applied_data(4),
+        vec![b"after".to_vec()],
+        "the new voter receives the log"
+    );
+}
+
+#[test]
+fn configuration_takes_effect_when_appended_not_when_committed() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.drop_kinds.insert("Append");
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::Remove(3)]))
+        .expect("accepted");
+    net.settle();
+    let cs = net.nodes[&1].raw.status().conf_state;
+    assert!(
+        cs.is_joint(),
+        "the leader uses C(old,new) before it commits"
+    );
+    assert_eq!(net.committed(1), 1, "nothing new committed");
+}
+
+#[test]
+fn a_second_change_while_one_is_in_progress_is_refused() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.add_empty_node(5);
+    net.campaign(1);
+    net.drop_kinds.insert("AppendResponse");
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(4)]))
+        .expect("accepted");
+    net.settle();
+    let err = net
+        .node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(5)]))
+        .expect_err("refused");
+    assert!(
+        matches!(err, Error::ConfChange(ref m) if m.contains("in progress")),
+        "{err}"
+    );
+    net.drop_kinds.clear();
+    net.tick_all(3);
+    let st = net.nodes[&1].raw.status();
+    assert!(
+        !st.conf_state.is_joint(),
+        "left the joint configuration: {:?}, commit {}, last {}",
+        st.conf_state,
+        st.hard_state.commit,
+        st.last_index
+    );
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(5)]))
+        .expect("accepted once the first is done");
+}
+
+#[test]
+fn learners_receive_the_log_but_never_vote_or_count() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.campaign(1);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(4)]))
+        .expect("accepted");
+    net.settle();
+    net.tick_all(2);
+    net.propose(1, b"x");
+    assert_eq!(net.applied_data(4), vec![b"x".to_vec()]);
+    assert_eq!(net.nodes[&4].raw.status().conf_state.learners, [4].into());
+    // A learner never campaigns, however long it waits.
+    net.isolate(4);
+    net.tick(4, 100);
+    assert_eq!(net.role(4), Role::Follower);
+    // With two voters down, the learner cannot form a quorum with the leader.
+    net.heal();
+    net.isolate(2);
+    net.isolate(3);
+    net.node(1)
+        .propose(b"y".to_vec())
+        .expect("proposal accepted");
+    net.settle();
+    assert_eq!(
+        net.applied_data(1),
+        vec![b"x".to_vec()],
+        "not committed with only a learner"
+    );
+}
+
+#[test]
+fn promote_a_learner_to_voter() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.campaign(1);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(4)]))
+        .expect("learner");
+    net.settle();
+    net.tick_all(2);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddVoter(4)]))
+        .expect("promotion");
+    net.settle();
+    net.tick_all(2);
+    assert_eq!(voters(&net, 4), vec![1, 2, 3, 4]);
+    assert!(net.nodes[&4].raw.status().conf_state.learners.is_empty());
+}
+
+#[test]
+fn removing_the_leader_keeps_it_leading_until_c_new_commits_then_it_steps_down() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::Remove(1)]))
+        .expect("accepted");
+    net.settle();
+    net.tick_all(2);
+    assert_ne!(net.role(1), Role::Leader, "the removed leader stepped down");
+    assert_eq!(voters(&net, 2), vec![2, 3]);
+    // The remaining voters elect a leader; the removed node never campaigns.
+    net.tick_all(40);
+    let leaders: Vec<u64> = (2..=3).filter(|&id| net.role(id) == Role::Leader).collect();
+    assert_eq!(leaders.len(), 1);
+    net.isolate(1);
+    let term = net.term(1);
+    net.tick(1, 100);
+    assert_eq!(net.term(1), term, "a removed node does not campaign");
+}
+
+#[test]
+fn leadership_transfer_hands_over_to_an_up_to_date_follower() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.propose(1, b"a");
+    net.node(1).transfer_leader(3);
+    net.settle();
+    assert_eq!(net.role(3), Role::Leader);
+    assert_eq!(net.role(1), Role::Follower);
+    assert_eq!(net.leader_of(1), Some(3));
+}
+
+#[test]
+fn proposals_are_refused_during_a_transfer_and_the_transfer_times_out() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.isolate(3);
+    net.node(1).transfer_leader(3);
+    net.settle();
+    assert!(matches!(
+        net.node(1).propose(b"x".to_vec()),
+        Err(Error::ProposalDropped(_))
+    ));
+    net.tick(1, 10);
+    assert_eq!(net.role(1), Role::Leader);
+    net.node(1)
+        .propose(b"x".to_vec())
+        .expect("accepted after the transfer gave up");
+}
