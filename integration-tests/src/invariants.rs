@@ -10,6 +10,7 @@
 //! - **Commitment rule** (Figure 8): a leader moves its commit index only onto an
 //!   entry of its own term.
 //! - Commit never decreases on a node; applied never exceeds committed.
+//! - Every node's state machine at index `i` is the same (snapshots included).
 
 use raft_core::{Entry, EntryPayload, LogIndex, NodeId, RawNode, Role, Term};
 use raft_storage::MemStorage;
@@ -25,6 +26,8 @@ pub struct Invariants {
     node_commit: BTreeMap<NodeId, LogIndex>,
     /// The term each node led in at the end of its previous ready.
     led_term: BTreeMap<NodeId, Term>,
+    /// Fingerprint of the state machine after applying each index.
+    state_at: HashMap<LogIndex, u64>,
     violation: Option<String>,
 }
 
@@ -194,6 +197,20 @@ impl Invariants {
             Some(_) => {}
             None => {
                 self.applied.insert(e.index, val);
+            }
+        }
+    }
+
+    /// Every node's state machine after applying `index` (or installing a snapshot
+    /// at it) equals every other node's at that index.
+    pub fn check_state(&mut self, id: NodeId, index: LogIndex, fingerprint: u64) {
+        match self.state_at.get(&index) {
+            Some(&f) if f != fingerprint => self.fail(format!(
+                "n{id}'s state after index {index} differs from another node's at that index"
+            )),
+            Some(_) => {}
+            None => {
+                self.state_at.insert(index, fingerprint);
             }
         }
     }

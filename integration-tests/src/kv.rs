@@ -54,6 +54,15 @@ impl Registers {
         self.values.get(&key).copied()
     }
 
+    /// A fingerprint of the whole state, to compare nodes at one log index.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        self.values.hash(&mut h);
+        self.last_seq.hash(&mut h);
+        h.finish()
+    }
+
     /// Serialized state for a snapshot.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("registers always encode")

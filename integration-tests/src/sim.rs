@@ -106,6 +106,7 @@ pub struct Sim {
     partition_per_million: u64,
     snapshot_per_million: u64,
     leader_crash_per_million: u64,
+    conf_change_per_million: u64,
     op_per_million: u64,
     pre_vote: bool,
     check_quorum: bool,
@@ -137,12 +138,22 @@ impl Sim {
             min_delay: 1,
             max_delay: rng.range(3, 16),
         };
-        let voters: Vec<u64> = (1..=opts.nodes).collect();
-        let nodes = voters
-            .iter()
-            .map(|&id| SimNode {
+        // Five-node runs sometimes start with three voters and two empty nodes that
+        // membership changes may add.
+        let initial = if opts.nodes == 5 && rng.range(0, 2) == 0 {
+            3
+        } else {
+            opts.nodes
+        };
+        let voters: Vec<u64> = (1..=initial).collect();
+        let nodes = (1..=opts.nodes)
+            .map(|id| SimNode {
                 id,
-                storage: MemStorage::with_conf_state(ConfState::with_voters(voters.clone())),
+                storage: if id <= initial {
+                    MemStorage::with_conf_state(ConfState::with_voters(voters.clone()))
+                } else {
+                    MemStorage::new()
+                },
                 raw: None,
                 regs: Registers::default(),
                 incarnation: 0,
@@ -153,6 +164,7 @@ impl Sim {
             partition_per_million: rng.range(0, 1500),
             snapshot_per_million: rng.range(0, 2000),
             leader_crash_per_million: rng.range(0, 800),
+            conf_change_per_million: rng.range(0, 1200),
             op_per_million: rng.range(20_000, 100_000),
             pre_vote: rng.range(0, 5) != 0,
             check_quorum: rng.range(0, 10) < 7,
@@ -326,6 +338,9 @@ impl Sim {
             self.note("network heals".into());
             self.net.heal();
         }
+        if self.chance(self.conf_change_per_million) {
+            self.random_conf_change();
+        }
         if self.chance(self.snapshot_per_million) {
             let i = self.rng.range(0, n as u64) as usize;
             self.take_snapshot(i);
@@ -391,6 +406,84 @@ impl Sim {
         }
     }
 
+    /// Asks the leader for a random membership change or leadership transfer.
+    fn random_conf_change(&mut self) {
+        use raft_core::{ConfChange, ConfChangeStep};
+        let Some(l) = self.leader_index() else { return };
+        let conf = self.nodes[l]
+            .raw
+            .as_ref()
+            .expect("leader is up")
+            .status()
+            .conf_state;
+        let slots: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
+        let pick = |rng: &mut DetRng, from: Vec<u64>| -> Option<u64> {
+            (!from.is_empty()).then(|| from[rng.range(0, from.len() as u64) as usize])
+        };
+        let non_voters: Vec<u64> = slots
+            .iter()
+            .copied()
+            .filter(|id| !conf.voters.contains(id))
+            .collect();
+        let non_members: Vec<u64> = slots
+            .iter()
+            .copied()
+            .filter(|id| !conf.all_nodes().contains(id))
+            .collect();
+        let voters: Vec<u64> = conf.voters.iter().copied().collect();
+        let learners: Vec<u64> = conf.learners.iter().copied().collect();
+        let step = match self.rng.range(0, 5) {
+            0 => pick(&mut self.rng, non_voters).map(ConfChangeStep::AddVoter),
+            1 => pick(&mut self.rng, non_members).map(ConfChangeStep::AddLearner),
+            2 if voters.len() >= 3 => pick(&mut self.rng, voters).map(ConfChangeStep::Remove),
+            3 => pick(&mut self.rng, learners).map(ConfChangeStep::Remove),
+            4 => {
+                let leader_id = self.nodes[l].id;
+                let others: Vec<u64> = voters.into_iter().filter(|&v| v != leader_id).collect();
+                if let Some(to) = pick(&mut self.rng, others) {
+                    self.note(format!("n{leader_id} transfers leadership to n{to}"));
+                    self.nodes[l]
+                        .raw
+                        .as_mut()
+                        .expect("leader is up")
+                        .transfer_leader(to);
+                    self.process_ready(l);
+                }
+                None
+            }
+            _ => None,
+        };
+        let Some(step) = step else { return };
+        let cc = ConfChange {
+            changes: vec![step],
+            ..ConfChange::default()
+        };
+        let result = self.nodes[l]
+            .raw
+            .as_mut()
+            .expect("leader is up")
+            .propose_conf_change(cc);
+        let line = format!(
+            "n{} proposes {step:?}: {}",
+            self.nodes[l].id,
+            if result.is_ok() {
+                "accepted".to_string()
+            } else {
+                format!("{result:?}")
+            }
+        );
+        self.note(line);
+        self.process_ready(l);
+    }
+
+    fn leader_index(&self) -> Option<usize> {
+        self.nodes.iter().position(|n| {
+            n.raw
+                .as_ref()
+                .is_some_and(|r| r.raft().role() == Role::Leader)
+        })
+    }
+
     fn take_snapshot(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         let Some(raw) = n.raw.as_ref() else { return };
@@ -399,7 +492,7 @@ impl Sim {
         if applied < first {
             return;
         }
-        let conf = raw.raft().tracker().conf().clone();
+        let conf = raw.conf_state_at(applied);
         let data = n.regs.encode();
         if let Err(e) = n.storage.create_snapshot(applied, conf, data) {
             panic!("n{}: snapshot at applied {applied} failed: {e}", n.id);
@@ -494,10 +587,13 @@ impl Sim {
         let n = &mut self.nodes[i];
         if let Some(snap) = rd.snapshot.clone() {
             n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
+            let fingerprint = n.regs.fingerprint();
             n.storage
-                .apply_snapshot(snap)
+                .apply_snapshot(snap.clone())
                 .expect("installing a newer snapshot succeeds");
+            self.inv.check_state(id, snap.meta.index, fingerprint);
         }
+        let n = &mut self.nodes[i];
         let raw = n.raw.as_ref().expect("node is up: checked above");
         self.inv.check_new_entries(id, raw, &rd.entries);
         n.storage
@@ -519,6 +615,8 @@ impl Sim {
                 self.nodes[i].regs.apply(&w);
                 self.complete_write(id, &w);
             }
+            let fingerprint = self.nodes[i].regs.fingerprint();
+            self.inv.check_state(id, e.index, fingerprint);
         }
         for rs in &rd.read_states {
             self.complete_read(id, rs.request);
@@ -686,9 +784,22 @@ impl Sim {
         let mut proposed_at = None;
         while self.now < bound && self.inv.violation().is_none() {
             self.step_time(false);
+            // Every member of the leader's configuration must apply the marker;
+            // removed nodes may never hear of their removal.
+            let members = match self.leader_index() {
+                Some(l) => self.nodes[l]
+                    .raw
+                    .as_ref()
+                    .expect("leader is up")
+                    .status()
+                    .conf_state
+                    .all_nodes(),
+                None => self.nodes.iter().map(|n| n.id).collect(),
+            };
             let applied_everywhere = self
                 .nodes
                 .iter()
+                .filter(|n| members.contains(&n.id))
                 .all(|n| n.regs.get(u64::MAX) == Some(u64::MAX));
             if applied_everywhere {
                 self.note("liveness: the marker write is applied on every node".into());
