@@ -243,6 +243,7 @@ impl Sim {
         cfg.pre_vote = self.pre_vote;
         cfg.check_quorum = self.check_quorum;
         cfg.applied = snap.meta.index;
+        cfg.snapshot_timeout_ticks = ELECTION_TICK;
         n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
         match RawNode::new(cfg, n.storage.clone()) {
             Ok(raw) => n.raw = Some(raw),

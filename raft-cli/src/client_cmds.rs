@@ -67,3 +67,83 @@ pub fn status(endpoints: &[String]) -> Result<(), String> {
     }
     Ok(())
 }
+
+fn expect_ok(reply: raft_kv::Reply) -> Result<(), String> {
+    match reply {
+        raft_kv::Reply::Simple(_) => Ok(()),
+        raft_kv::Reply::Error(e) => Err(e),
+        other => Err(format!("unexpected reply {other:?}")),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+pub fn member_add(
+    endpoints: &[String],
+    id: u64,
+    peer_addr: &str,
+    learner: bool,
+) -> Result<(), String> {
+    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+    let id = id.to_string();
+    let mut args: Vec<&[u8]> = vec![b"RAFT.ADDNODE", id.as_bytes(), peer_addr.as_bytes()];
+    if learner {
+        args.push(b"LEARNER");
+    }
+    expect_ok(c.call(&args, false).map_err(|e| e.to_string())?)?;
+    println!("OK");
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub fn member_remove(endpoints: &[String], id: u64) -> Result<(), String> {
+    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+    let id = id.to_string();
+    expect_ok(
+        c.call(&[b"RAFT.REMOVENODE", id.as_bytes()], false)
+            .map_err(|e| e.to_string())?,
+    )?;
+    println!("OK");
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub fn transfer_leader(endpoints: &[String], id: u64) -> Result<(), String> {
+    let id = id.to_string();
+    let mut last = String::from("no endpoint answered");
+    for ep in endpoints {
+        let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
+        match c.call_here(&[b"RAFT.TRANSFER", id.as_bytes()]) {
+            Ok(raft_kv::Reply::Simple(_)) => {
+                println!("OK");
+                return Ok(());
+            }
+            Ok(raft_kv::Reply::Error(e)) if e.contains("not the leader") => last = e,
+            Ok(other) => return expect_ok(other),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+#[allow(clippy::print_stdout)]
+pub fn snapshot(endpoints: &[String]) -> Result<(), String> {
+    let mut failed = 0;
+    for ep in endpoints {
+        let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
+        match c
+            .call_here(&[b"RAFT.SNAPSHOT"])
+            .map_err(|e| e.to_string())
+            .and_then(expect_ok)
+        {
+            Ok(()) => println!("{ep}: OK"),
+            Err(e) => {
+                failed += 1;
+                println!("{ep}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} endpoint(s) did not take a snapshot"));
+    }
+    Ok(())
+}

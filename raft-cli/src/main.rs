@@ -51,8 +51,39 @@ enum Cmd {
     },
     /// One row per endpoint: id, role, term, leader, commit and applied index.
     Status,
+    /// Change the cluster's membership (joint consensus; one change at a time).
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Make node ID the leader (asks each endpoint until the leader answers).
+    TransferLeader {
+        /// The node that should lead.
+        id: u64,
+    },
+    /// Take a snapshot and compact the log on every endpoint.
+    Snapshot,
     /// Load the cluster and report throughput and latency percentiles.
     Bench(bench::BenchArgs),
+}
+
+/// Membership subcommands.
+#[derive(Subcommand, Debug)]
+enum MemberCmd {
+    /// Add node ID (peer address PEER_ADDR) as a voter, or as a learner with
+    /// --learner; adding an existing learner without --learner promotes it.
+    Add {
+        /// The node's id.
+        id: u64,
+        /// The node's peer address (its --listen-peer).
+        peer_addr: String,
+        /// Add as a learner (receives the log, does not vote).
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Remove node ID from the cluster.
+    Remove {
+        /// The node's id.
+        id: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +95,14 @@ fn main() -> ExitCode {
         Cmd::Put { key, value } => client_cmds::put(&cli.endpoints, &key, &value),
         Cmd::Delete { key } => client_cmds::delete(&cli.endpoints, &key),
         Cmd::Status => client_cmds::status(&cli.endpoints),
+        Cmd::Member(MemberCmd::Add {
+            id,
+            peer_addr,
+            learner,
+        }) => client_cmds::member_add(&cli.endpoints, id, &peer_addr, learner),
+        Cmd::Member(MemberCmd::Remove { id }) => client_cmds::member_remove(&cli.endpoints, id),
+        Cmd::TransferLeader { id } => client_cmds::transfer_leader(&cli.endpoints, id),
+        Cmd::Snapshot => client_cmds::snapshot(&cli.endpoints),
         Cmd::Bench(args) => bench::run(&cli.endpoints, args),
     };
     match result {

@@ -45,6 +45,10 @@ pub struct NodeArgs {
     /// Client request timeout in milliseconds (default 5000).
     #[arg(long)]
     request_timeout_ms: Option<u64>,
+    /// Snapshot and compact the log every this many applied entries (default
+    /// 10000; 0 disables automatic snapshots).
+    #[arg(long)]
+    snapshot_every: Option<u64>,
 }
 
 /// The `--config` file: the same settings as the flags.
@@ -61,6 +65,7 @@ struct NodeFile {
     tick_ms: Option<u64>,
     election_ticks: Option<u64>,
     request_timeout_ms: Option<u64>,
+    snapshot_every: Option<u64>,
 }
 
 fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
@@ -101,6 +106,9 @@ fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
     }
     if let Some(ms) = args.request_timeout_ms.or(file.request_timeout_ms) {
         cfg.request_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = args.snapshot_every.or(file.snapshot_every) {
+        cfg.snapshot_every = n;
     }
     cfg.validate()?;
     Ok(cfg)

@@ -30,6 +30,9 @@ pub struct Config {
     pub seed: u64,
     /// The applied index to resume from after a restart (0: the snapshot index).
     pub applied: u64,
+    /// Ticks a leader waits for a follower to acknowledge a snapshot before it
+    /// sends it again (a large snapshot takes a while to transfer).
+    pub snapshot_timeout_ticks: u64,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             check_quorum: true,
             seed: id,
             applied: 0,
+            snapshot_timeout_ticks: 200,
         }
     }
 

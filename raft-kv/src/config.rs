@@ -57,6 +57,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Most client connections served at once.
     pub max_connections: usize,
+    /// Take a snapshot and compact the log every this many applied entries (0: never).
+    pub snapshot_every: u64,
 }
 
 impl NodeConfig {
@@ -83,6 +85,7 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(5),
             limits: Limits::default(),
             max_connections: 10_000,
+            snapshot_every: 10_000,
         }
     }
 

@@ -41,6 +41,12 @@ pub fn render(status: &NodeStatus, section: Option<&Vec<u8>>) -> Vec<u8> {
         out.push_str(&format!("members:{}\r\n", members.join(",")));
         out.push_str(&format!("voters:{}\r\n", join(&status.voters)));
         out.push_str(&format!("learners:{}\r\n", join(&status.learners)));
+        let joint = if status.voters_outgoing.is_empty() {
+            "no".to_string()
+        } else {
+            format!("yes outgoing={}", join(&status.voters_outgoing))
+        };
+        out.push_str(&format!("joint:{joint}\r\n"));
         out.push_str(&format!(
             "leader_elections_won:{}\r\n",
             status.leader_elections

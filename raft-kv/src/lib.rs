@@ -8,6 +8,8 @@
 //!   libraries), with pipelining and limits.
 //! - [`client`]: a Rust client for the RESP port with endpoint failover.
 
+mod admin;
+mod applier;
 pub mod client;
 pub mod command;
 pub mod config;

@@ -11,12 +11,13 @@
 //! fsync (they are durable on a quorum already); it applies them in log order and
 //! answers the waiting clients.
 
+use crate::applier::ApplyMsg;
 use crate::command::{Command, Proposal, ProposalId, Reply};
 use crate::config::NodeConfig;
 use crate::store::KvStore;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use parking_lot::{Mutex, RwLock};
-use raft_core::{ConfState, Config, EntryPayload, Message, NodeId, RawNode, ReadState, Role};
+use raft_core::{ConfState, Config, EntryPayload, Message, NodeId, RawNode, Role, Storage};
 use raft_net::{TcpTransport, TcpTransportConfig, Transport};
 use raft_storage::{FileStorage, FileStorageOptions, HardStateStore, LogStore};
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,8 @@ pub struct NodeStatus {
     pub voters: Vec<NodeId>,
     /// Learners.
     pub learners: Vec<NodeId>,
+    /// Outgoing voters while a joint configuration is in force (empty otherwise).
+    pub voters_outgoing: Vec<NodeId>,
     /// Peer addresses of the members.
     pub members: BTreeMap<NodeId, String>,
     /// The cluster id.
@@ -140,8 +143,20 @@ pub struct NodeStatus {
     pub proposals: u64,
 }
 
-enum Event {
+pub(crate) enum Event {
     Peer(Message),
+    ConfChange {
+        id: ProposalId,
+        cc: raft_core::ConfChange,
+    },
+    Transfer {
+        to: NodeId,
+        reply: Sender<Reply>,
+    },
+    /// A leader stopping gracefully hands leadership to its most up-to-date voter.
+    ShutdownTransfer {
+        reply: Sender<Option<NodeId>>,
+    },
     Propose {
         id: ProposalId,
         data: Vec<u8>,
@@ -155,23 +170,22 @@ enum Event {
     Shutdown,
 }
 
-enum ApplyMsg {
-    Entries(Vec<raft_core::Entry>),
-    Reads(Vec<ReadState>),
-}
-
-struct Shared {
-    cfg: NodeConfig,
-    events: Sender<Event>,
+pub(crate) struct Shared {
+    pub(crate) cfg: NodeConfig,
+    pub(crate) events: Sender<Event>,
+    apply_tx: Sender<ApplyMsg>,
+    pub(crate) storage: FileStorage,
+    /// Peer addresses of every member known (persisted in the cluster file).
+    members: Mutex<BTreeMap<NodeId, String>>,
     writes: Mutex<HashMap<ProposalId, Sender<Reply>>>,
     reads: Mutex<HashMap<u64, (ReadCommand, Sender<Reply>)>>,
-    store: RwLock<KvStore>,
+    pub(crate) store: RwLock<KvStore>,
     status: Mutex<NodeStatus>,
     stopping: AtomicBool,
     nonce: u64,
     seq: AtomicU64,
     fatal: Mutex<Option<String>>,
-    metrics: crate::metrics::Metrics,
+    pub(crate) metrics: crate::metrics::Metrics,
     transport: Arc<TcpTransport>,
 }
 
@@ -189,6 +203,54 @@ impl Shared {
         for (_, tx) in self.writes.lock().drain() {
             let _ = tx.try_send(reply.clone());
         }
+    }
+
+    /// Answers the client waiting on proposal `id`, if any.
+    pub(crate) fn complete_write(&self, id: ProposalId, reply: Reply) {
+        if let Some(tx) = self.writes.lock().remove(&id) {
+            let _ = tx.try_send(reply);
+        }
+    }
+
+    /// Serves read `request` from `store`, if a client still waits on it.
+    pub(crate) fn complete_read(&self, request: u64, store: &KvStore) {
+        if let Some((cmd, tx)) = self.reads.lock().remove(&request) {
+            let _ = tx.try_send(cmd.execute(store));
+        }
+    }
+
+    /// Learns member addresses: the transport can reach them and the cluster
+    /// file remembers them across restarts.
+    pub(crate) fn record_members(&self, members: &BTreeMap<NodeId, String>) {
+        let mut known = self.members.lock();
+        let mut changed = false;
+        for (&id, addr) in members {
+            if known.get(&id) != Some(addr) {
+                known.insert(id, addr.clone());
+                changed = true;
+                if id != self.cfg.id {
+                    self.transport.set_peer(id, addr.clone());
+                }
+            }
+        }
+        if !changed {
+            return;
+        }
+        let meta = ClusterMeta {
+            cluster_id: self.transport.cluster_id(),
+            members: known.clone(),
+        };
+        self.status.lock().members = known.clone();
+        if let Err(e) = write_meta(&self.cfg, &meta) {
+            self.fail_fatal(format!("cannot record the cluster's members: {e}"));
+        }
+    }
+
+    /// Stops the node after an unrecoverable error.
+    pub(crate) fn fail_fatal(&self, why: String) {
+        log::error!("node {}: {why}; stopping", self.cfg.id);
+        *self.fatal.lock() = Some(why);
+        self.stopping.store(true, Ordering::SeqCst);
     }
 }
 
@@ -301,6 +363,118 @@ impl NodeHandle {
         }
     }
 
+    /// Proposes a membership change; the reply (`+OK`) comes once the change is
+    /// committed and applied here. `addr` is the peer address of a node being added.
+    pub fn conf_change(
+        &self,
+        step: raft_core::ConfChangeStep,
+        addr: Option<String>,
+    ) -> PendingReply {
+        let s = &self.shared;
+        if s.stopping.load(Ordering::SeqCst) {
+            return PendingReply::ready(shutdown_reply());
+        }
+        let id = ProposalId {
+            node: s.cfg.id,
+            nonce: s.nonce,
+            seq: s.seq.fetch_add(1, Ordering::Relaxed),
+        };
+        let mut members = s.members.lock().clone();
+        match (step, addr) {
+            (
+                raft_core::ConfChangeStep::AddVoter(n) | raft_core::ConfChangeStep::AddLearner(n),
+                Some(a),
+            ) => {
+                members.insert(n, a);
+            }
+            (raft_core::ConfChangeStep::Remove(n), _) => {
+                members.remove(&n);
+            }
+            _ => {}
+        }
+        let context = crate::admin::AdminContext {
+            proposal: id,
+            members,
+        }
+        .encode();
+        let cc = raft_core::ConfChange {
+            changes: vec![step],
+            context,
+            result: None,
+        };
+        let (tx, rx) = bounded(1);
+        s.writes.lock().insert(id, tx);
+        let deadline = Instant::now() + s.cfg.request_timeout;
+        if s.events
+            .send_deadline(Event::ConfChange { id, cc }, deadline)
+            .is_err()
+        {
+            s.writes.lock().remove(&id);
+            return PendingReply::ready(Reply::error(
+                "NOLEADER",
+                "the node is overloaded; the change was not proposed",
+            ));
+        }
+        PendingReply {
+            inner: PendingInner::Write {
+                id,
+                rx,
+                deadline,
+                shared: s.clone(),
+            },
+        }
+    }
+
+    /// Transfers leadership to `to` (on the leader); `+OK` once `to` leads.
+    pub fn transfer(&self, to: NodeId) -> Reply {
+        let s = &self.shared;
+        let (tx, rx) = bounded(1);
+        let deadline = Instant::now() + s.cfg.request_timeout;
+        if s.events
+            .send_deadline(Event::Transfer { to, reply: tx }, deadline)
+            .is_err()
+        {
+            return Reply::error("NOLEADER", "the node is overloaded");
+        }
+        match rx.recv_deadline(deadline) {
+            Ok(Reply::Simple(_)) => {}
+            Ok(other) => return other,
+            Err(_) => return Reply::error("TIMEOUT", "no answer from the consensus thread"),
+        }
+        while Instant::now() < deadline {
+            if s.status.lock().leader_id == to {
+                return Reply::ok();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Reply::error(
+            "TIMEOUT",
+            format!("node {to} did not become leader in time"),
+        )
+    }
+
+    /// Takes a snapshot now and compacts the log; `+OK` when done. If one is
+    /// already being taken, waits for it and takes a fresh one.
+    pub fn snapshot(&self) -> Reply {
+        let s = &self.shared;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let (tx, rx) = bounded(1);
+            if s.apply_tx.send(ApplyMsg::SnapshotNow(tx)).is_err() {
+                return shutdown_reply();
+            }
+            let reply = rx
+                .recv_deadline(deadline)
+                .unwrap_or_else(|_| Reply::error("TIMEOUT", "the snapshot did not finish in time"));
+            let busy =
+                matches!(&reply, Reply::Error(e) if e.contains(crate::applier::SNAPSHOT_BUSY));
+            if !busy || Instant::now() >= deadline {
+                return reply;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A linearizable read (ReadIndex); the reply comes once it is safe.
     pub fn read(&self, command: ReadCommand) -> PendingReply {
         let s = &self.shared;
@@ -383,6 +557,12 @@ fn cluster_id_of(members: &BTreeMap<NodeId, String>) -> u64 {
     })
 }
 
+fn write_meta(cfg: &NodeConfig, meta: &ClusterMeta) -> Result<(), raft_storage::StoreError> {
+    let bytes =
+        postcard::to_stdvec(meta).map_err(|e| raft_storage::StoreError::Invalid(e.to_string()))?;
+    raft_storage::atomic_file::write(&cfg.data_dir.join("cluster"), &bytes)
+}
+
 fn load_or_create_meta(cfg: &NodeConfig) -> Result<ClusterMeta, NodeError> {
     let path = cfg.data_dir.join("cluster");
     let storage_err = |source| NodeError::Storage {
@@ -400,9 +580,14 @@ fn load_or_create_meta(cfg: &NodeConfig) -> Result<ClusterMeta, NodeError> {
         return Ok(meta);
     }
     if cfg.join {
-        return Err(NodeError::Config(
-            "--join needs runtime membership changes (RAFT.ADDNODE), which this build does not support yet".into(),
-        ));
+        // The cluster id is learned from the first member that contacts us.
+        let meta = ClusterMeta {
+            cluster_id: 0,
+            members: cfg.initial_cluster.clone(),
+        };
+        write_meta(cfg, &meta).map_err(storage_err)?;
+        log::info!("node {} waits to be added to a cluster (--join)", cfg.id);
+        return Ok(meta);
     }
     if cfg.data_dir.join("raft").exists() {
         return Err(NodeError::Config(format!(
@@ -414,8 +599,7 @@ fn load_or_create_meta(cfg: &NodeConfig) -> Result<ClusterMeta, NodeError> {
         cluster_id: cluster_id_of(&cfg.initial_cluster),
         members: cfg.initial_cluster.clone(),
     };
-    let bytes = postcard::to_stdvec(&meta).map_err(|e| NodeError::Fatal(e.to_string()))?;
-    raft_storage::atomic_file::write(&path, &bytes).map_err(storage_err)?;
+    write_meta(cfg, &meta).map_err(storage_err)?;
     log::info!(
         "node {} bootstraps cluster {:#018x} with members {:?}",
         cfg.id,
@@ -447,16 +631,39 @@ impl Node {
             source: raft_storage::StoreError::io(&cfg.data_dir, e),
         })?;
         let meta = load_or_create_meta(&cfg)?;
-        let voters = ConfState::with_voters(meta.members.keys().copied());
+        let dir = cfg.data_dir.display().to_string();
+        // A new node bootstraps with the initial voters; a joining node starts with
+        // no membership at all and learns it from the leader's log.
+        let initial_conf = if meta.cluster_id == 0 {
+            ConfState::default()
+        } else {
+            ConfState::with_voters(meta.members.keys().copied())
+        };
         let storage = FileStorage::open(
             &cfg.data_dir.join("raft"),
-            voters,
+            initial_conf,
             FileStorageOptions::default(),
         )
         .map_err(|source| NodeError::Storage {
-            dir: cfg.data_dir.display().to_string(),
+            dir: dir.clone(),
             source,
         })?;
+        let snapshot = storage
+            .snapshot(0)
+            .map_err(|e| NodeError::Fatal(format!("cannot read the snapshot: {e}")))?;
+        let mut store =
+            KvStore::decode_snapshot(&snapshot.data).map_err(|reason| NodeError::Storage {
+                dir: dir.clone(),
+                source: raft_storage::StoreError::Corrupt {
+                    path: cfg.data_dir.join("raft").join("snapshot"),
+                    offset: 0,
+                    reason,
+                },
+            })?;
+        store.set_applied_index(snapshot.meta.index);
+        if snapshot.meta.index == 0 && meta.cluster_id != 0 {
+            store.set_members(&meta.members); // the bootstrap members
+        }
         let client_listener =
             TcpListener::bind(&cfg.listen_client).map_err(|source| NodeError::ClientBind {
                 addr: cfg.listen_client.clone(),
@@ -492,7 +699,12 @@ impl Node {
         rcfg.election_tick = cfg.election_ticks;
         rcfg.heartbeat_tick = cfg.heartbeat_ticks;
         rcfg.seed = random_nonce();
+        rcfg.applied = snapshot.meta.index;
         let raw = RawNode::new(rcfg, storage.clone())?;
+        let base_conf = storage
+            .initial_state()
+            .map_err(|e| NodeError::Fatal(format!("cannot read the membership: {e}")))?
+            .1;
 
         let status = NodeStatus {
             id: cfg.id,
@@ -500,12 +712,18 @@ impl Node {
             members: meta.members.clone(),
             ..NodeStatus::default()
         };
+        // Unbounded: the consensus thread must never block on the applier (the applier
+        // itself sends apply progress back to the consensus thread).
+        let (apply_tx, apply_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
             events: events_tx,
+            apply_tx: apply_tx.clone(),
+            storage: storage.clone(),
+            members: Mutex::new(meta.members.clone()),
             writes: Mutex::new(HashMap::new()),
             reads: Mutex::new(HashMap::new()),
-            store: RwLock::new(KvStore::new()),
+            store: RwLock::new(store),
             status: Mutex::new(status),
             stopping: AtomicBool::new(false),
             nonce: random_nonce(),
@@ -514,18 +732,15 @@ impl Node {
             metrics: crate::metrics::Metrics::default(),
             transport: transport.clone(),
         });
-        // Unbounded: the consensus thread must never block on the applier (the applier
-        // itself sends apply progress back to the consensus thread).
-        let (apply_tx, apply_rx) = crossbeam_channel::unbounded();
         let mut threads = Vec::new();
-        let s = shared.clone();
+        let applier = crate::applier::Applier::new(shared.clone(), base_conf, snapshot.meta.index);
         threads.push(
             std::thread::Builder::new()
                 .name("raft-kv-apply".into())
-                .spawn(move || apply_loop(s, apply_rx))
+                .spawn(move || applier.run(apply_rx))
                 .map_err(NodeError::Thread)?,
         );
-        let consensus = Consensus {
+        let mut consensus = Consensus {
             raw,
             storage: storage.clone(),
             transport: transport.clone(),
@@ -535,6 +750,7 @@ impl Node {
             was_leader: false,
             known_leader: None,
         };
+        consensus.learn_addresses_from_log();
         threads.push(
             std::thread::Builder::new()
                 .name("raft-kv-consensus".into())
@@ -569,6 +785,39 @@ impl Node {
         })
     }
 
+    /// If this node leads, transfers leadership to its most up-to-date voter and
+    /// waits (up to two election timeouts) for the new leader.
+    fn hand_over_leadership(&self) {
+        let (tx, rx) = bounded(1);
+        if self
+            .shared
+            .events
+            .send_timeout(
+                Event::ShutdownTransfer { reply: tx },
+                Duration::from_secs(1),
+            )
+            .is_err()
+        {
+            return;
+        }
+        let Ok(Some(target)) = rx.recv_timeout(Duration::from_secs(2)) else {
+            return;
+        };
+        let cfg = &self.shared.cfg;
+        let deadline = Instant::now() + cfg.tick * (2 * cfg.election_ticks as u32);
+        while Instant::now() < deadline {
+            if self.shared.status.lock().leader_id == target {
+                log::info!("node {} handed leadership to node {target}", cfg.id);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        log::warn!(
+            "node {}: leadership transfer to {target} did not complete; stopping anyway",
+            cfg.id
+        );
+    }
+
     /// A handle for submitting requests in-process.
     pub fn handle(&self) -> NodeHandle {
         NodeHandle {
@@ -600,6 +849,7 @@ impl Node {
     /// `-SHUTDOWN`, stop the threads, make the hard state durable.
     pub fn shutdown(mut self) -> Result<(), NodeError> {
         log::info!("node {} stopping", self.shared.cfg.id);
+        self.hand_over_leadership();
         self.shared.stopping.store(true, Ordering::SeqCst);
         if let Some(server) = self.server.take() {
             server.stop();
@@ -670,7 +920,15 @@ impl Consensus {
                         self.shared.status.lock().applied_index = index;
                     }
                     Event::Shutdown => stop = true,
+                    Event::ConfChange { id, cc } => self.conf_change(id, cc),
+                    Event::Transfer { to, reply } => self.transfer(to, &reply),
+                    Event::ShutdownTransfer { reply } => {
+                        let _ = reply.send(self.transfer_for_shutdown());
+                    }
                 }
+            }
+            if self.shared.stopping.load(Ordering::SeqCst) && self.shared.fatal.lock().is_some() {
+                break;
             }
             self.propose(proposals);
             let now = Instant::now();
@@ -690,6 +948,88 @@ impl Consensus {
             }
         }
         self.shared.fail_all(shutdown_reply());
+        let _ = self.apply_tx.send(ApplyMsg::Stop);
+    }
+
+    fn conf_change(&mut self, id: ProposalId, cc: raft_core::ConfChange) {
+        if let Err(e) = self.raw.propose_conf_change(cc) {
+            let reply = match e {
+                raft_core::Error::ProposalDropped(why) => {
+                    Reply::error("NOLEADER", format!("the change was not proposed: {why}"))
+                }
+                other => Reply::error("ERR", other),
+            };
+            self.shared.complete_write(id, reply);
+        }
+    }
+
+    fn transfer(&mut self, to: NodeId, reply: &Sender<Reply>) {
+        let r = self.raw.raft();
+        let answer = if r.role() != Role::Leader {
+            Reply::error(
+                "ERR",
+                format!(
+                    "this node is not the leader (leader: {:?}); send RAFT.TRANSFER to the leader",
+                    r.leader_id()
+                ),
+            )
+        } else if !r.tracker().is_voter(to) {
+            Reply::error("ERR", format!("node {to} is not a voter"))
+        } else {
+            self.raw.transfer_leader(to);
+            Reply::ok()
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// Picks the most up-to-date other voter and starts a transfer to it.
+    fn transfer_for_shutdown(&mut self) -> Option<NodeId> {
+        if self.raw.raft().role() != Role::Leader {
+            return None;
+        }
+        let me = self.shared.cfg.id;
+        let st = self.raw.status();
+        let target = st
+            .progress
+            .iter()
+            .filter(|(id, _)| **id != me && st.conf_state.voters.contains(id))
+            .max_by_key(|(_, p)| p.matched)
+            .map(|(id, _)| *id)?;
+        log::info!("node {me} is stopping: transferring leadership to node {target}");
+        self.raw.transfer_leader(target);
+        Some(target)
+    }
+
+    /// Learns member addresses from the membership entries still in the log.
+    fn learn_addresses_from_log(&mut self) {
+        let (Ok(first), Ok(last)) = (self.storage.first_index(), self.storage.last_index()) else {
+            return;
+        };
+        if first > last {
+            return;
+        }
+        match self.storage.entries(first, last + 1, None) {
+            Ok(ents) => self.learn_addresses(&ents),
+            Err(e) => log::warn!("cannot scan the log for member addresses: {e}"),
+        }
+    }
+
+    fn learn_addresses(&mut self, ents: &[raft_core::Entry]) {
+        for e in ents {
+            if let EntryPayload::ConfChange(cc) = &e.payload
+                && let Some(ctx) = crate::admin::AdminContext::decode(&cc.context)
+            {
+                self.shared.record_members(&ctx.members);
+                let me = self.shared.cfg.id;
+                if cc
+                    .result
+                    .as_ref()
+                    .is_some_and(|c| c.all_nodes().contains(&me))
+                {
+                    self.transport.refuse_unknown_peers();
+                }
+            }
+        }
     }
 
     fn propose(&mut self, events: Vec<Event>) {
@@ -806,8 +1146,23 @@ impl Consensus {
             }
             self.was_leader = leader;
         }
+        // Addresses of members added by entries in this ready, before anything is sent.
+        self.learn_addresses(&rd.entries);
         for m in rd.messages {
             self.transport.send(m);
+        }
+        if let Some(snap) = rd.snapshot {
+            // Install the leader's snapshot: durable first, then the state machine
+            // (the applier handles it before any later entry).
+            self.storage.apply_snapshot(snap.clone()).map_err(|e| {
+                format!("installing the snapshot at {} failed: {e}", snap.meta.index)
+            })?;
+            if let Ok(store) = KvStore::decode_snapshot(&snap.data) {
+                self.shared.record_members(store.members());
+            }
+            self.apply_tx
+                .send(ApplyMsg::Restore(snap))
+                .map_err(|_| "the applier stopped".to_string())?;
         }
         // Committed entries are durable on a quorum already: apply them while this
         // node's own fsync runs (Raft dissertation §10.2.1), off the write path.
@@ -820,14 +1175,6 @@ impl Consensus {
             self.apply_tx
                 .send(ApplyMsg::Reads(rd.read_states))
                 .map_err(|_| "the applier stopped".to_string())?;
-        }
-        if let Some(snap) = rd.snapshot {
-            // Snapshots arrive only from a leader that compacted its log; this
-            // build never compacts, so receiving one means a peer runs a newer build.
-            return Err(format!(
-                "received a snapshot at index {}, which this build cannot install",
-                snap.meta.index
-            ));
         }
         let m = &self.shared.metrics;
         m.readies.fetch_add(1, Ordering::Relaxed);
@@ -878,54 +1225,7 @@ impl Consensus {
         s.last_index = st.last_index;
         s.voters = st.conf_state.voters.iter().copied().collect();
         s.learners = st.conf_state.learners.iter().copied().collect();
-    }
-}
-
-fn apply_loop(shared: Arc<Shared>, rx: Receiver<ApplyMsg>) {
-    for msg in rx {
-        match msg {
-            ApplyMsg::Entries(entries) => {
-                let Some(last) = entries.last().map(|e| e.index) else {
-                    continue;
-                };
-                {
-                    let mut store = shared.store.write();
-                    for e in &entries {
-                        if let EntryPayload::Normal(data) = &e.payload {
-                            match Proposal::decode(data) {
-                                Some(p) => {
-                                    let reply = store.apply(&p.command);
-                                    if p.id.node == shared.cfg.id
-                                        && let Some(tx) = shared.writes.lock().remove(&p.id)
-                                    {
-                                        let _ = tx.try_send(reply);
-                                    }
-                                }
-                                None => log::error!(
-                                    "entry {} does not hold a KV command; skipped",
-                                    e.index
-                                ),
-                            }
-                        }
-                        store.set_applied_index(e.index);
-                    }
-                }
-                shared
-                    .metrics
-                    .entries_applied
-                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
-                let _ = shared.events.send(Event::Applied(last));
-            }
-            ApplyMsg::Reads(states) => {
-                let store = shared.store.read();
-                let mut reads = shared.reads.lock();
-                for rs in states {
-                    if let Some((cmd, tx)) = reads.remove(&rs.request) {
-                        let _ = tx.try_send(cmd.execute(&store));
-                    }
-                }
-            }
-        }
+        s.voters_outgoing = st.conf_state.voters_outgoing.iter().copied().collect();
     }
 }
 

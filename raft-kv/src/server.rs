@@ -5,6 +5,7 @@
 use crate::command::{Command, Reply};
 use crate::node::{NodeHandle, PendingReply, ReadCommand};
 use crate::resp::{ParseLimits, parse_request};
+use raft_core::ConfChangeStep;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -85,6 +86,14 @@ struct Connection {
     limits: ParseLimits,
 }
 
+/// Whether a request reads or writes replicated state (for per-connection order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+    Other,
+}
+
 /// What a parsed request turned into.
 enum Outcome {
     Reply(PendingReply),
@@ -119,7 +128,9 @@ impl Connection {
             }
             buf.extend_from_slice(&chunk[..n]);
             let mut pos = 0;
-            let mut pending = Vec::new();
+            let mut pending: Vec<PendingReply> = Vec::new();
+            let mut in_flight: Option<Kind> = None;
+            out.clear();
             let mut close = None;
             loop {
                 match parse_request(&buf[pos..], &self.limits) {
@@ -127,6 +138,19 @@ impl Connection {
                         pos += used;
                         if args.is_empty() {
                             continue;
+                        }
+                        // Program order per connection: reads wait for this
+                        // connection's earlier writes and writes for its earlier
+                        // reads; requests of one kind stay in flight together.
+                        let kind = self.kind_of(&args[0]);
+                        if kind != Kind::Other && in_flight.is_some_and(|k| k != kind) {
+                            for p in pending.drain(..) {
+                                p.wait().encode_into(&mut out);
+                            }
+                            in_flight = None;
+                        }
+                        if kind != Kind::Other {
+                            in_flight = Some(kind);
                         }
                         match self.dispatch(args) {
                             Outcome::Reply(p) => pending.push(p),
@@ -144,7 +168,6 @@ impl Connection {
                 }
             }
             buf.drain(..pos);
-            out.clear();
             for p in pending {
                 p.wait().encode_into(&mut out);
             }
@@ -261,11 +284,69 @@ impl Connection {
                 }),
                 _ => reply(arity(&name)),
             },
-            "MGET" | "EXISTS" | "DEL" | "MSET" | "DBSIZE" => reply(arity(&name)),
+            "RAFT.ADDNODE" => match rest {
+                [id, addr] | [id, addr, _] => {
+                    let learner = match rest.get(2) {
+                        None => false,
+                        Some(flag) if flag.eq_ignore_ascii_case(b"LEARNER") => true,
+                        Some(_) => {
+                            return reply(Reply::error(
+                                "ERR",
+                                "syntax error: the third argument can only be LEARNER",
+                            ));
+                        }
+                    };
+                    let Some(id) = parse_id(id) else {
+                        return reply(Reply::error("ERR", "node id must be a positive integer"));
+                    };
+                    let addr = String::from_utf8_lossy(addr).into_owned();
+                    if !addr.contains(':') {
+                        return reply(Reply::error(
+                            "ERR",
+                            format!("peer address '{addr}' is not HOST:PORT"),
+                        ));
+                    }
+                    let step = if learner {
+                        ConfChangeStep::AddLearner(id)
+                    } else {
+                        ConfChangeStep::AddVoter(id)
+                    };
+                    Outcome::Reply(self.node.conf_change(step, Some(addr)))
+                }
+                _ => reply(arity(&name)),
+            },
+            "RAFT.REMOVENODE" => match rest {
+                [id] => match parse_id(id) {
+                    Some(id) => {
+                        Outcome::Reply(self.node.conf_change(ConfChangeStep::Remove(id), None))
+                    }
+                    None => reply(Reply::error("ERR", "node id must be a positive integer")),
+                },
+                _ => reply(arity(&name)),
+            },
+            "RAFT.TRANSFER" => match rest {
+                [id] => match parse_id(id) {
+                    Some(id) => reply(self.node.transfer(id)),
+                    None => reply(Reply::error("ERR", "node id must be a positive integer")),
+                },
+                _ => reply(arity(&name)),
+            },
+            "RAFT.SNAPSHOT" if rest.is_empty() => reply(self.node.snapshot()),
+            "MGET" | "EXISTS" | "DEL" | "MSET" | "DBSIZE" | "RAFT.SNAPSHOT" => reply(arity(&name)),
             _ => {
                 let shown: String = String::from_utf8_lossy(&args[0]).chars().take(64).collect();
                 reply(Reply::error("ERR", format!("unknown command '{shown}'")))
             }
+        }
+    }
+
+    fn kind_of(&self, name: &[u8]) -> Kind {
+        let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+        match name.as_str() {
+            "GET" | "MGET" | "EXISTS" | "DBSIZE" if !self.readonly => Kind::Read,
+            "SET" | "DEL" | "MSET" | "INCR" | "INCRBY" | "CAS" | "RAFT.ADDNODE"
+            | "RAFT.REMOVENODE" => Kind::Write,
+            _ => Kind::Other,
         }
     }
 
@@ -293,6 +374,14 @@ impl Connection {
         }
         Outcome::Reply(self.node.write(cmd))
     }
+}
+
+fn parse_id(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes)
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .filter(|&id| id > 0)
 }
 
 fn arity(name: &str) -> Reply {

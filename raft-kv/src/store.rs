@@ -5,16 +5,30 @@ use crate::command::{Command, Reply};
 use std::collections::HashMap;
 
 /// The key-value map and the last applied log index.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct KvStore {
     map: HashMap<Vec<u8>, Vec<u8>>,
     applied_index: u64,
+    /// Peer addresses of the members, carried in snapshots so that a node that
+    /// catches up from a snapshot can reach every member.
+    members: std::collections::BTreeMap<u64, String>,
 }
 
 impl KvStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Member addresses recorded in the state.
+    pub fn members(&self) -> &std::collections::BTreeMap<u64, String> {
+        &self.members
+    }
+
+    /// Records member addresses (from a membership entry or the bootstrap list).
+    pub fn set_members(&mut self, members: &std::collections::BTreeMap<u64, String>) {
+        self.members
+            .extend(members.iter().map(|(k, v)| (*k, v.clone())));
     }
 
     /// The last log index applied.
@@ -97,8 +111,118 @@ impl KvStore {
     }
 }
 
+/// Pairs per snapshot record (bounds the size of one record).
+const PAIRS_PER_RECORD: usize = 1024;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum SnapshotRecord {
+    Header {
+        version: u32,
+        applied_index: u64,
+        members: std::collections::BTreeMap<u64, String>,
+    },
+    Pairs(Vec<(Vec<u8>, Vec<u8>)>),
+    End {
+        pairs: u64,
+    },
+}
+
+impl KvStore {
+    /// Serializes the whole state as a stream of checksummed postcard records:
+    /// a header, batches of pairs, and an end marker with the pair count.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut put = |r: &SnapshotRecord| {
+            let bytes = postcard::to_stdvec(r).expect("snapshot records always encode");
+            raft_storage::record::encode_into(&mut out, &bytes);
+        };
+        put(&SnapshotRecord::Header {
+            version: 1,
+            applied_index: self.applied_index,
+            members: self.members.clone(),
+        });
+        let mut batch = Vec::with_capacity(PAIRS_PER_RECORD);
+        for (k, v) in &self.map {
+            batch.push((k.clone(), v.clone()));
+            if batch.len() == PAIRS_PER_RECORD {
+                put(&SnapshotRecord::Pairs(std::mem::take(&mut batch)));
+            }
+        }
+        if !batch.is_empty() {
+            put(&SnapshotRecord::Pairs(batch));
+        }
+        put(&SnapshotRecord::End {
+            pairs: self.map.len() as u64,
+        });
+        out
+    }
+
+    /// Rebuilds a store from [`KvStore::encode_snapshot`] output. Any damage
+    /// (checksum, truncation, missing end marker, wrong count) is an error.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<KvStore, String> {
+        if bytes.is_empty() {
+            return Ok(KvStore::new()); // the empty bootstrap snapshot
+        }
+        let (records, end) = raft_storage::record::scan(bytes);
+        if end != raft_storage::record::ScanEnd::Clean {
+            return Err(format!("snapshot data is damaged: {end:?}"));
+        }
+        let mut store = KvStore::new();
+        let mut saw_header = false;
+        for (i, (offset, payload)) in records.iter().enumerate() {
+            let rec: SnapshotRecord = postcard::from_bytes(payload)
+                .map_err(|e| format!("snapshot record at offset {offset}: {e}"))?;
+            match rec {
+                SnapshotRecord::Header {
+                    version: 1,
+                    applied_index,
+                    members,
+                } if i == 0 => {
+                    store.applied_index = applied_index;
+                    store.members = members;
+                    saw_header = true;
+                }
+                SnapshotRecord::Pairs(pairs) if saw_header => store.map.extend(pairs),
+                SnapshotRecord::End { pairs } if saw_header && i + 1 == records.len() => {
+                    if pairs != store.map.len() as u64 {
+                        return Err(format!(
+                            "snapshot holds {} keys, its end marker says {pairs}",
+                            store.map.len()
+                        ));
+                    }
+                    return Ok(store);
+                }
+                _ => return Err(format!("unexpected snapshot record at offset {offset}")),
+            }
+        }
+        Err("snapshot data ends without its end marker".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn snapshots_round_trip_and_damage_is_detected() {
+        let mut s = KvStore::new();
+        for i in 0..3000u32 {
+            s.apply(&set(&format!("k{i}"), &format!("v{i}")));
+        }
+        s.set_applied_index(3000);
+        let bytes = s.encode_snapshot();
+        let back = KvStore::decode_snapshot(&bytes).expect("round trip");
+        assert_eq!(back.len(), 3000);
+        assert_eq!(back.applied_index(), 3000);
+        assert_eq!(back.get(b"k42"), Some(&b"v42".to_vec()));
+        let mut bad = bytes.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 1;
+        assert!(KvStore::decode_snapshot(&bad).is_err());
+        assert!(
+            KvStore::decode_snapshot(&bytes[..bytes.len() - 3]).is_err(),
+            "truncated"
+        );
+    }
+
     use super::*;
 
     fn set(k: &str, v: &str) -> Command {

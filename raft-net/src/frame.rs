@@ -22,6 +22,8 @@ pub enum Frame {
         from: NodeId,
         /// The node it expects to reach.
         to: NodeId,
+        /// The caller's own peer address, so that the acceptor can answer it.
+        addr: String,
     },
     /// The answer to `Hello`: `None` accepts, `Some(reason)` refuses.
     HelloAck(Option<String>),
@@ -85,6 +87,7 @@ mod tests {
                 cluster_id: 9,
                 from: 1,
                 to: 2,
+                addr: "a:1".into(),
             },
             Frame::Raft(Message {
                 from: 1,

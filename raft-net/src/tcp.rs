@@ -69,6 +69,12 @@ struct Counters {
 
 struct Shared {
     cfg: TcpTransportConfig,
+    /// The cluster id in force; 0 until a joining node learns it.
+    cluster_id: AtomicU64,
+    /// Accept peers not in `peers` (a joining node that knows nobody yet).
+    accept_unknown: AtomicBool,
+    /// The peer address this node announces in its handshakes.
+    advertise: String,
     peers: RwLock<HashMap<NodeId, String>>,
     counters: Counters,
     stopping: AtomicBool,
@@ -102,7 +108,11 @@ impl TcpTransport {
         })?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
+        let join = cfg.cluster_id == 0;
         let shared = Arc::new(Shared {
+            cluster_id: AtomicU64::new(cfg.cluster_id),
+            accept_unknown: AtomicBool::new(join),
+            advertise: local_addr.to_string(),
             cfg,
             peers: RwLock::new(peers),
             counters: Counters::default(),
@@ -124,6 +134,17 @@ impl TcpTransport {
     /// The bound peer address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The cluster id (0 while a joining node has not been contacted yet).
+    pub fn cluster_id(&self) -> u64 {
+        self.shared.cluster_id.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting peers that are not in the address book (a joining node
+    /// calls this once it knows its cluster's members).
+    pub fn refuse_unknown_peers(&self) {
+        self.shared.accept_unknown.store(false, Ordering::SeqCst);
     }
 
     /// Stops accepting, closes every connection and joins the threads.
@@ -246,9 +267,10 @@ fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
     stream.set_read_timeout(Some(timeout))?;
     let hello = Frame::Hello {
         version: PROTOCOL_VERSION,
-        cluster_id: shared.cfg.cluster_id,
+        cluster_id: shared.cluster_id.load(Ordering::SeqCst),
         from: shared.cfg.id,
         to,
+        addr: shared.advertise.clone(),
     };
     write_frame(&mut stream, &hello)?;
     match read_frame(&mut stream, 64 << 10, &mut Vec::new())? {
@@ -358,37 +380,57 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, inbox: Inbox) {
     }
 }
 
-/// Validates a `Hello`; `Err(reason)` to refuse.
+/// Validates a `Hello`; `Err(reason)` to refuse. A joining node adopts the
+/// cluster id of the first valid caller and learns callers' addresses.
 fn check_hello(shared: &Shared, frame: Option<Frame>) -> Result<NodeId, String> {
     let cfg = &shared.cfg;
-    match frame {
-        Some(Frame::Hello {
-            version,
-            cluster_id,
-            from,
-            to,
-        }) => {
-            if version != PROTOCOL_VERSION {
-                return Err(format!(
-                    "protocol version {version}, expected {PROTOCOL_VERSION}"
-                ));
-            }
-            if cluster_id != cfg.cluster_id {
-                return Err(format!(
-                    "cluster id {cluster_id:#x} is not this cluster's {:#x}",
-                    cfg.cluster_id
-                ));
-            }
-            if to != cfg.id {
-                return Err(format!("this is node {}, not node {to}", cfg.id));
-            }
-            if !shared.peers.read().contains_key(&from) {
-                return Err(format!("node {from} is not a member"));
-            }
-            Ok(from)
-        }
-        other => Err(format!("expected a Hello frame, got {other:?}")),
+    let Some(Frame::Hello {
+        version,
+        cluster_id,
+        from,
+        to,
+        addr,
+    }) = frame
+    else {
+        return Err(format!("expected a Hello frame, got {frame:?}"));
+    };
+    if version != PROTOCOL_VERSION {
+        return Err(format!(
+            "protocol version {version}, expected {PROTOCOL_VERSION}"
+        ));
     }
+    if to != cfg.id {
+        return Err(format!("this is node {}, not node {to}", cfg.id));
+    }
+    let joining = shared.accept_unknown.load(Ordering::SeqCst);
+    let ours = shared.cluster_id.load(Ordering::SeqCst);
+    let adopted = ours == 0
+        && joining
+        && cluster_id != 0
+        && shared
+            .cluster_id
+            .compare_exchange(0, cluster_id, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+    if adopted {
+        log::info!(
+            "node {} joins cluster {cluster_id:#x} (contacted by node {from})",
+            cfg.id
+        );
+    }
+    let ours = shared.cluster_id.load(Ordering::SeqCst);
+    if cluster_id != ours {
+        return Err(format!(
+            "cluster id {cluster_id:#x} is not this cluster's {ours:#x}"
+        ));
+    }
+    let known = shared.peers.read().contains_key(&from);
+    if !known {
+        if !joining {
+            return Err(format!("node {from} is not a member"));
+        }
+        shared.peers.write().insert(from, addr);
+    }
+    Ok(from)
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result<(), NetError> {

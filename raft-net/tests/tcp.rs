@@ -89,6 +89,7 @@ fn an_unknown_node_is_refused_with_a_reason() {
             cluster_id: 7,
             from: 9,
             to: 1,
+            addr: "127.0.0.1:9".into(),
         },
     )
     .expect("hello");
@@ -110,6 +111,7 @@ fn an_oversized_frame_closes_the_connection() {
             cluster_id: 7,
             from: 2,
             to: 1,
+            addr: "127.0.0.1:9".into(),
         },
     )
     .expect("hello");

@@ -54,6 +54,8 @@ struct FileInner {
 #[derive(Debug, Clone)]
 pub struct FileStorage {
     inner: Arc<RwLock<FileInner>>,
+    /// Held while a snapshot file is written, so writers never interleave.
+    snapshot_writer: Arc<parking_lot::Mutex<()>>,
 }
 
 impl FileStorage {
@@ -125,6 +127,7 @@ impl FileStorage {
         );
         Ok(FileStorage {
             inner: Arc::new(RwLock::new(inner)),
+            snapshot_writer: Arc::new(parking_lot::Mutex::new(())),
         })
     }
 
@@ -216,6 +219,7 @@ impl LogStore for FileStorage {
     }
 
     fn apply_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let _writing = self.snapshot_writer.lock();
         let mut s = self.inner.write();
         let meta = snapshot.meta.clone();
         if meta.index <= s.snapshot.meta.index {
@@ -252,15 +256,30 @@ impl LogStore for FileStorage {
         conf_state: ConfState,
         data: Vec<u8>,
     ) -> Result<Snapshot, StoreError> {
+        // Serializes snapshot writers; appends go on while the file is written.
+        let _writing = self.snapshot_writer.lock();
         let term = self
             .term(index)
             .map_err(|e| StoreError::Invalid(format!("snapshot at {index}: {e}")))?;
-        let mut s = self.inner.write();
-        if index < s.snapshot.meta.index || index > s.hard_state.commit {
-            return Err(StoreError::Invalid(format!(
-                "snapshot at {index} is stale or not committed"
-            )));
-        }
+        let dir = {
+            let s = self.inner.read();
+            if index == s.snapshot.meta.index && index > 0 {
+                return Ok(s.snapshot.clone()); // already there
+            }
+            if index < s.snapshot.meta.index {
+                return Err(StoreError::Invalid(format!(
+                    "snapshot at {index} is older than the one at {}",
+                    s.snapshot.meta.index
+                )));
+            }
+            if index > s.hard_state.commit {
+                return Err(StoreError::Invalid(format!(
+                    "snapshot at {index} is beyond the commit index {}",
+                    s.hard_state.commit
+                )));
+            }
+            s.dir.clone()
+        };
         let snapshot = Snapshot {
             meta: SnapshotMeta {
                 index,
@@ -271,7 +290,8 @@ impl LogStore for FileStorage {
         };
         let bytes = postcard::to_stdvec(&snapshot)
             .map_err(|e| StoreError::Invalid(format!("cannot encode snapshot: {e}")))?;
-        atomic_file::write(&s.dir.join("snapshot"), &bytes)?;
+        atomic_file::write(&dir.join("snapshot"), &bytes)?;
+        let mut s = self.inner.write();
         s.wal.compact(index)?;
         s.snapshot = snapshot.clone();
         Ok(snapshot)

@@ -190,10 +190,10 @@ impl<S: Storage> Raft<S> {
         true
     }
 
-    /// A follower in the Snapshot state that has not acknowledged within an election
-    /// timeout is probed again (the snapshot may have been lost).
+    /// A follower in the Snapshot state that has not acknowledged within the
+    /// snapshot timeout is probed again (the snapshot may have been lost).
     pub(super) fn tick_snapshot_timeouts(&mut self) {
-        let limit = self.config.election_tick;
+        let limit = self.config.snapshot_timeout_ticks.max(1);
         let mut expired = Vec::new();
         for (id, ticks) in self.snapshot_ticks.iter_mut() {
             *ticks += 1;
