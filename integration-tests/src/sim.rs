@@ -477,12 +477,17 @@ impl Sim {
         self.process_ready(l);
     }
 
+    /// The leader of the highest term (a removed or partitioned node may still
+    /// believe it leads an older term).
     fn leader_index(&self) -> Option<usize> {
-        self.nodes.iter().position(|n| {
-            n.raw
-                .as_ref()
-                .is_some_and(|r| r.raft().role() == Role::Leader)
-        })
+        (0..self.nodes.len())
+            .filter(|&i| {
+                self.nodes[i]
+                    .raw
+                    .as_ref()
+                    .is_some_and(|r| r.raft().role() == Role::Leader)
+            })
+            .max_by_key(|&i| self.nodes[i].raw.as_ref().map_or(0, |r| r.raft().term()))
     }
 
     fn take_snapshot(&mut self, i: usize) {
@@ -806,11 +811,7 @@ impl Sim {
                 self.note("liveness: the marker write is applied on every node".into());
                 return;
             }
-            let leader = self.nodes.iter().position(|n| {
-                n.raw
-                    .as_ref()
-                    .is_some_and(|r| r.raft().role() == Role::Leader)
-            });
+            let leader = self.leader_index();
             if let Some(l) = leader
                 && proposed_at.is_none_or(|t| self.now > t + 5 * ELECTION_TICK * TICK_EVERY)
             {
@@ -820,22 +821,45 @@ impl Sim {
                     key: u64::MAX,
                     value: u64::MAX,
                 };
-                if self.nodes[l]
-                    .raw
-                    .as_mut()
-                    .expect("leader is up")
-                    .propose(w.encode())
-                    .is_ok()
-                {
-                    proposed_at = Some(self.now);
-                    self.process_ready(l);
+                let raw = self.nodes[l].raw.as_mut().expect("leader is up");
+                match raw.propose(w.encode()) {
+                    Ok(()) => {
+                        proposed_at = Some(self.now);
+                        self.process_ready(l);
+                    }
+                    Err(e) => {
+                        let line = format!(
+                            "liveness: leader n{} refuses the marker: {e}",
+                            self.nodes[l].id
+                        );
+                        self.note(line);
+                    }
                 }
             }
         }
         if self.inv.violation().is_none() {
+            let states: Vec<String> = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.raw.as_ref())
+                .map(|r| {
+                    let st = r.status();
+                    format!(
+                        "n{} {} term {} commit {} last {} voters {:?} learners {:?}",
+                        st.id,
+                        st.soft_state.role.as_str(),
+                        st.hard_state.term,
+                        st.hard_state.commit,
+                        st.last_index,
+                        st.conf_state.voters,
+                        st.conf_state.learners
+                    )
+                })
+                .collect();
             self.inv.fail(format!(
-                "liveness: no write committed on every node within {} ticks of healing",
-                30 * ELECTION_TICK
+                "liveness: no write committed on every node within {} ticks of healing; {}",
+                30 * ELECTION_TICK,
+                states.join("; ")
             ));
         }
     }
