@@ -29,6 +29,22 @@ pub enum Frame {
     HelloAck(Option<String>),
     /// A Raft message.
     Raft(Message),
+    /// A piece of a large `InstallSnapshot`, streamed in chunks between other
+    /// messages so that heartbeats are never stuck behind it.
+    SnapshotChunk {
+        /// The snapshot's index (identifies the stream).
+        id: u64,
+        /// Byte offset of `data` in the snapshot data.
+        offset: u64,
+        /// Total length of the snapshot data.
+        total: u64,
+        /// CRC32C of the whole snapshot data, checked on reassembly.
+        crc: u32,
+        /// The message with its snapshot data removed (first chunk only).
+        header: Option<Message>,
+        /// The bytes.
+        data: Vec<u8>,
+    },
 }
 
 /// Appends `frame`, length-prefixed, to `out`.

@@ -13,7 +13,7 @@ use crate::frame::{Frame, PROTOCOL_VERSION, encode_into, read_frame, write_frame
 use crate::{Inbox, NetError, Transport, TransportStats};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
-use raft_core::{Message, NodeId};
+use raft_core::{Message, MessageBody, NodeId};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -284,6 +284,57 @@ fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
     }
 }
 
+/// Snapshot data is streamed in chunks of this size.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// A large `InstallSnapshot` being streamed to one peer.
+struct SnapshotStream {
+    header: Message,
+    data: Vec<u8>,
+    offset: usize,
+    crc: u32,
+    id: u64,
+}
+
+impl SnapshotStream {
+    /// Takes the snapshot data out of `m` if it is an `InstallSnapshot` worth chunking.
+    fn start(mut m: Message) -> Result<SnapshotStream, Message> {
+        let MessageBody::InstallSnapshot { snapshot } = &mut m.body else {
+            return Err(m);
+        };
+        if snapshot.data.len() <= SNAPSHOT_CHUNK_BYTES {
+            return Err(m);
+        }
+        let data = std::mem::take(&mut snapshot.data);
+        let id = snapshot.meta.index;
+        Ok(SnapshotStream {
+            crc: crc32c::crc32c(&data),
+            header: m,
+            data,
+            offset: 0,
+            id,
+        })
+    }
+
+    /// The next chunk frame; None when everything was sent.
+    fn next_frame(&mut self) -> Option<Frame> {
+        if self.offset >= self.data.len() {
+            return None;
+        }
+        let end = (self.offset + SNAPSHOT_CHUNK_BYTES).min(self.data.len());
+        let frame = Frame::SnapshotChunk {
+            id: self.id,
+            offset: self.offset as u64,
+            total: self.data.len() as u64,
+            crc: self.crc,
+            header: (self.offset == 0).then(|| self.header.clone()),
+            data: self.data[self.offset..end].to_vec(),
+        };
+        self.offset = end;
+        Some(frame)
+    }
+}
+
 fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
     const MAX_BATCH: usize = 1024;
     let cfg = &shared.cfg;
@@ -292,19 +343,35 @@ fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
     let mut backoff = cfg.min_backoff;
     let mut next_attempt = Instant::now();
     let mut buf = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+    let mut stream: Option<SnapshotStream> = None;
+    loop {
+        // While a snapshot streams, do not block: one chunk goes out per round,
+        // between whatever else is queued.
+        let mut batch = Vec::new();
+        if stream.is_none() {
+            match rx.recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => return,
+            }
+        }
+        batch.extend(rx.try_iter().take(MAX_BATCH - batch.len()));
+        if rx.is_empty() && batch.is_empty() && stream.is_none() {
+            continue;
+        }
         if conn.is_none() {
             if Instant::now() < next_attempt {
                 c.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                if stream.take().is_some() {
+                    c.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(1).min(next_attempt - Instant::now()));
                 continue;
             }
             match connect(&shared, to) {
-                Ok(stream) => {
+                Ok(s) => {
                     log::info!("node {} connected to peer {to}", cfg.id);
                     backoff = cfg.min_backoff;
-                    conn = Some(BufWriter::with_capacity(256 << 10, stream));
+                    conn = Some(BufWriter::with_capacity(256 << 10, s));
                 }
                 Err(e) => {
                     log::warn!(
@@ -314,6 +381,7 @@ fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
                     next_attempt = Instant::now() + backoff;
                     backoff = (backoff * 2).min(cfg.max_backoff);
                     c.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    stream = None;
                     continue;
                 }
             }
@@ -321,22 +389,37 @@ fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
         buf.clear();
         let mut n = 0u64;
         for m in batch {
-            let before = buf.len();
-            if let Err(e) = encode_into(&mut buf, &Frame::Raft(m)) {
-                log::error!("node {} cannot encode a message for {to}: {e}", cfg.id);
-                buf.truncate(before);
-                continue;
-            }
-            if (buf.len() - before) as u64 > cfg.max_frame_bytes {
-                log::error!(
-                    "node {} drops a message for {to} larger than the frame limit",
-                    cfg.id
-                );
-                buf.truncate(before);
+            let m = match SnapshotStream::start(m) {
+                Ok(s) => {
+                    // A newer snapshot replaces one still streaming.
+                    log::info!(
+                        "node {} streams snapshot {} ({} bytes) to {to}",
+                        cfg.id,
+                        s.id,
+                        s.data.len()
+                    );
+                    stream = Some(s);
+                    continue;
+                }
+                Err(m) => m,
+            };
+            if encode_frame(&mut buf, &Frame::Raft(m), cfg.max_frame_bytes) {
+                n += 1;
+            } else {
                 c.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
             }
-            n += 1;
+        }
+        if let Some(s) = stream.as_mut() {
+            match s.next_frame() {
+                Some(f) => {
+                    encode_frame(&mut buf, &f, cfg.max_frame_bytes);
+                }
+                None => stream = None,
+            }
+            if stream.as_ref().is_some_and(|s| s.offset >= s.data.len()) {
+                stream = None;
+                n += 1;
+            }
         }
         let w = conn.as_mut().expect("connected above");
         match w.write_all(&buf).and_then(|()| w.flush()) {
@@ -346,10 +429,27 @@ fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
             Err(e) => {
                 log::warn!("node {} lost its connection to peer {to}: {e}", cfg.id);
                 conn = None;
+                stream = None; // an interrupted transfer starts over when resent
                 c.dropped.fetch_add(n, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// Appends one frame to `buf` if it fits the limit; false (nothing appended) if not.
+fn encode_frame(buf: &mut Vec<u8>, frame: &Frame, limit: u64) -> bool {
+    let before = buf.len();
+    if let Err(e) = encode_into(buf, frame) {
+        log::error!("cannot encode a frame: {e}");
+        buf.truncate(before);
+        return false;
+    }
+    if (buf.len() - before) as u64 > limit {
+        log::error!("dropping a frame larger than the limit of {limit} bytes");
+        buf.truncate(before);
+        return false;
+    }
+    true
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>, inbox: Inbox) {
@@ -433,6 +533,50 @@ fn check_hello(shared: &Shared, frame: Option<Frame>) -> Result<NodeId, String> 
     Ok(from)
 }
 
+/// Adds a chunk to the snapshot being received; returns the whole message once
+/// complete and intact. A chunk out of order abandons the transfer (the leader
+/// sends the snapshot again).
+fn reassemble(
+    assembling: &mut Option<(Message, Vec<u8>, u64)>,
+    id: u64,
+    offset: u64,
+    total: u64,
+    crc: u32,
+    header: Option<Message>,
+    data: Vec<u8>,
+) -> Option<Message> {
+    const MAX_SNAPSHOT_BYTES: u64 = 64 << 30;
+    if total > MAX_SNAPSHOT_BYTES {
+        log::error!("refusing a snapshot of {total} bytes");
+        return None;
+    }
+    if offset == 0 {
+        let header = header?;
+        *assembling = Some((header, Vec::with_capacity(total.min(1 << 30) as usize), id));
+    }
+    let (_, buf, current) = assembling.as_mut()?;
+    if *current != id || buf.len() as u64 != offset {
+        log::warn!("snapshot chunk out of order (id {id}, offset {offset}); transfer abandoned");
+        *assembling = None;
+        return None;
+    }
+    buf.extend_from_slice(&data);
+    if (buf.len() as u64) < total {
+        return None;
+    }
+    let (mut m, buf, _) = assembling.take()?;
+    if buf.len() as u64 != total || crc32c::crc32c(&buf) != crc {
+        log::error!("snapshot {id} failed its checksum; discarded");
+        return None;
+    }
+    if let MessageBody::InstallSnapshot { snapshot } = &mut m.body {
+        snapshot.data = buf;
+        Some(m)
+    } else {
+        None
+    }
+}
+
 fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result<(), NetError> {
     let cfg = &shared.cfg;
     stream.set_nonblocking(false)?;
@@ -455,12 +599,28 @@ fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result
     // Messages may be rare (idle cluster); only the handshake had a deadline.
     reader.get_ref().set_read_timeout(None)?;
     log::debug!("node {} accepted peer {from}", cfg.id);
+    let mut assembling: Option<(Message, Vec<u8>, u64)> = None;
     while !shared.stopping.load(Ordering::SeqCst) {
         match read_frame(&mut reader, cfg.max_frame_bytes, &mut buf)? {
             None => return Ok(()),
             Some(Frame::Raft(m)) if m.from == from && m.to == cfg.id => {
                 shared.counters.received.fetch_add(1, Ordering::Relaxed);
                 inbox(m);
+            }
+            Some(Frame::SnapshotChunk {
+                id,
+                offset,
+                total,
+                crc,
+                header,
+                data,
+            }) => {
+                if let Some(m) = reassemble(&mut assembling, id, offset, total, crc, header, data) {
+                    if m.from == from && m.to == cfg.id {
+                        shared.counters.received.fetch_add(1, Ordering::Relaxed);
+                        inbox(m);
+                    }
+                }
             }
             Some(other) => {
                 return Err(NetError::Handshake(format!(

@@ -157,3 +157,41 @@ fn a_port_in_use_is_a_clear_error() {
     .expect("address in use");
     assert!(err.to_string().contains("cannot listen on"), "{err}");
 }
+
+#[test]
+fn a_large_snapshot_is_streamed_in_chunks_between_heartbeats() {
+    let (a, _a_rx) = start(1, 7, HashMap::new());
+    let (b, b_rx) = start(2, 7, HashMap::from([(1, a.local_addr().to_string())]));
+    a.set_peer(2, b.local_addr().to_string());
+    let data: Vec<u8> = (0..(5 << 20) as u32).map(|i| (i % 251) as u8).collect();
+    let mut snapshot = raft_core::Snapshot::default();
+    snapshot.meta.index = 77;
+    snapshot.data = data.clone();
+    a.send(Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: MessageBody::InstallSnapshot { snapshot },
+    });
+    for term in 1..=3 {
+        a.send(msg(1, 2, term));
+    }
+    let mut heartbeats_before_snapshot = 0;
+    loop {
+        let m = b_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("delivered");
+        match m.body {
+            MessageBody::InstallSnapshot { snapshot } => {
+                assert_eq!(snapshot.meta.index, 77);
+                assert!(snapshot.data == data, "reassembled intact");
+                break;
+            }
+            _ => heartbeats_before_snapshot += 1,
+        }
+    }
+    assert!(
+        heartbeats_before_snapshot >= 1,
+        "heartbeats are not stuck behind the snapshot"
+    );
+}
