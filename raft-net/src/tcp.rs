@@ -297,23 +297,26 @@ struct SnapshotStream {
 }
 
 impl SnapshotStream {
-    /// Takes the snapshot data out of `m` if it is an `InstallSnapshot` worth chunking.
-    fn start(mut m: Message) -> Result<SnapshotStream, Message> {
-        let MessageBody::InstallSnapshot { snapshot } = &mut m.body else {
-            return Err(m);
+    /// True for an `InstallSnapshot` large enough to be streamed in chunks.
+    fn wanted_for(m: &Message) -> bool {
+        matches!(&m.body, MessageBody::InstallSnapshot { snapshot } if snapshot.data.len() > SNAPSHOT_CHUNK_BYTES)
+    }
+
+    /// Takes the snapshot data out of `m` (an `InstallSnapshot`).
+    fn start(mut m: Message) -> SnapshotStream {
+        let (data, id) = match &mut m.body {
+            MessageBody::InstallSnapshot { snapshot } => {
+                (std::mem::take(&mut snapshot.data), snapshot.meta.index)
+            }
+            _ => (Vec::new(), 0),
         };
-        if snapshot.data.len() <= SNAPSHOT_CHUNK_BYTES {
-            return Err(m);
-        }
-        let data = std::mem::take(&mut snapshot.data);
-        let id = snapshot.meta.index;
-        Ok(SnapshotStream {
+        SnapshotStream {
             crc: crc32c::crc32c(&data),
             header: m,
             data,
             offset: 0,
             id,
-        })
+        }
     }
 
     /// The next chunk frame; None when everything was sent.
@@ -389,20 +392,18 @@ fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
         buf.clear();
         let mut n = 0u64;
         for m in batch {
-            let m = match SnapshotStream::start(m) {
-                Ok(s) => {
-                    // A newer snapshot replaces one still streaming.
-                    log::info!(
-                        "node {} streams snapshot {} ({} bytes) to {to}",
-                        cfg.id,
-                        s.id,
-                        s.data.len()
-                    );
-                    stream = Some(s);
-                    continue;
-                }
-                Err(m) => m,
-            };
+            if SnapshotStream::wanted_for(&m) {
+                // A newer snapshot replaces one still streaming.
+                let s = SnapshotStream::start(m);
+                log::info!(
+                    "node {} streams snapshot {} ({} bytes) to {to}",
+                    cfg.id,
+                    s.id,
+                    s.data.len()
+                );
+                stream = Some(s);
+                continue;
+            }
             if encode_frame(&mut buf, &Frame::Raft(m), cfg.max_frame_bytes) {
                 n += 1;
             } else {
@@ -615,11 +616,12 @@ fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result
                 header,
                 data,
             }) => {
-                if let Some(m) = reassemble(&mut assembling, id, offset, total, crc, header, data) {
-                    if m.from == from && m.to == cfg.id {
-                        shared.counters.received.fetch_add(1, Ordering::Relaxed);
-                        inbox(m);
-                    }
+                if let Some(m) = reassemble(&mut assembling, id, offset, total, crc, header, data)
+                    && m.from == from
+                    && m.to == cfg.id
+                {
+                    shared.counters.received.fetch_add(1, Ordering::Relaxed);
+                    inbox(m);
                 }
             }
             Some(other) => {
