@@ -65,6 +65,22 @@ pub fn status(endpoints: &[String]) -> Result<(), String> {
     if reachable == 0 {
         return Err("no endpoint answered".into());
     }
+    // The membership as the first reachable endpoint sees it.
+    for ep in endpoints {
+        let Ok(mut c) = Client::new(vec![ep.clone()]) else {
+            continue;
+        };
+        if let Ok(info) = c.info() {
+            println!(
+                "members: {}  voters: {}  learners: {}  joint: {}",
+                info_field(&info, "members"),
+                info_field(&info, "voters"),
+                info_field(&info, "learners"),
+                info_field(&info, "joint")
+            );
+            break;
+        }
+    }
     Ok(())
 }
 

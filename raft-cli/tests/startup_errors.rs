@@ -125,3 +125,38 @@ fn a_corrupted_wal_is_refused_with_the_file_and_offset() {
     );
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_corrupted_snapshot_is_refused_with_a_clear_error() {
+    let mut c = Cluster::start_with(1, &["--snapshot-every", "100"]);
+    let mut client = c.client();
+    for i in 0..300 {
+        client
+            .set(format!("k{i}").as_bytes(), b"value")
+            .expect("write");
+    }
+    let snap = c.data_dir(1).join("raft").join("snapshot");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !snap.exists() {
+        assert!(std::time::Instant::now() < deadline, "no snapshot taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.sigterm(1).code(), Some(0));
+    let mut bytes = std::fs::read(&snap).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&snap, &bytes).expect("write");
+    let out = c
+        .node_command(1)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("corrupted") && lines[0].contains("snapshot"),
+        "{}",
+        lines[0]
+    );
+}
