@@ -89,6 +89,24 @@ fn bad_flags_are_one_clear_line_and_a_non_zero_exit() {
     }
 }
 
+/// Flips a byte in the middle of `path`, restarts node 1 with its usual command
+/// line, and returns its single error line (asserting a non-zero exit).
+fn restart_after_corrupting(c: &Cluster, path: &std::path::Path) -> String {
+    let mut bytes = std::fs::read(path).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(path, &bytes).expect("write");
+    let out = c
+        .node_command(1)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    lines[0].clone()
+}
+
 #[test]
 fn a_corrupted_wal_is_refused_with_the_file_and_offset() {
     let mut c = Cluster::start(1);
@@ -106,24 +124,11 @@ fn a_corrupted_wal_is_refused_with_the_file_and_offset() {
         .expect("a segment")
         .expect("entry")
         .path();
-    let mut bytes = std::fs::read(&seg).expect("read");
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x55;
-    std::fs::write(&seg, &bytes).expect("write");
-    let out = c
-        .node_command(1)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let lines = error_lines(&out);
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = restart_after_corrupting(&c, &seg);
     assert!(
-        lines[0].contains("corrupted") && lines[0].contains(".wal") && lines[0].contains("offset"),
-        "{}",
-        lines[0]
+        line.contains("corrupted") && line.contains(".wal") && line.contains("offset"),
+        "{line}"
     );
-    let _ = Duration::ZERO;
 }
 
 #[test]
@@ -142,21 +147,9 @@ fn a_corrupted_snapshot_is_refused_with_a_clear_error() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(c.sigterm(1).code(), Some(0));
-    let mut bytes = std::fs::read(&snap).expect("read");
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x20;
-    std::fs::write(&snap, &bytes).expect("write");
-    let out = c
-        .node_command(1)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let lines = error_lines(&out);
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = restart_after_corrupting(&c, &snap);
     assert!(
-        lines[0].contains("corrupted") && lines[0].contains("snapshot"),
-        "{}",
-        lines[0]
+        line.contains("corrupted") && line.contains("snapshot"),
+        "{line}"
     );
 }

@@ -330,37 +330,11 @@ pub struct NodeHandle {
 impl NodeHandle {
     /// Proposes a write; the reply comes once it is applied on this node.
     pub fn write(&self, command: Command) -> PendingReply {
-        let s = &self.shared;
-        if s.stopping.load(Ordering::SeqCst) {
-            return PendingReply::ready(shutdown_reply());
-        }
-        let id = ProposalId {
-            node: s.cfg.id,
-            nonce: s.nonce,
-            seq: s.seq.fetch_add(1, Ordering::Relaxed),
-        };
-        let data = Proposal { id, command }.encode();
-        let (tx, rx) = bounded(1);
-        s.writes.lock().insert(id, tx);
-        let deadline = Instant::now() + s.cfg.request_timeout;
-        if s.events
-            .send_deadline(Event::Propose { id, data, deadline }, deadline)
-            .is_err()
-        {
-            s.writes.lock().remove(&id);
-            return PendingReply::ready(Reply::error(
-                "NOLEADER",
-                "the node is overloaded; the command was not proposed",
-            ));
-        }
-        PendingReply {
-            inner: PendingInner::Write {
-                id,
-                rx,
-                deadline,
-                shared: s.clone(),
-            },
-        }
+        self.submit(|id, deadline| Event::Propose {
+            id,
+            data: Proposal { id, command }.encode(),
+            deadline,
+        })
     }
 
     /// Proposes a membership change; the reply (`+OK`) comes once the change is
@@ -370,6 +344,35 @@ impl NodeHandle {
         step: raft_core::ConfChangeStep,
         addr: Option<String>,
     ) -> PendingReply {
+        use raft_core::ConfChangeStep::{AddLearner, AddVoter, Remove};
+        let mut members = self.shared.members.lock().clone();
+        match (step, addr) {
+            (AddVoter(n) | AddLearner(n), Some(a)) => {
+                members.insert(n, a);
+            }
+            (Remove(n), _) => {
+                members.remove(&n);
+            }
+            _ => {}
+        }
+        self.submit(|id, _| {
+            let context = crate::admin::AdminContext {
+                proposal: id,
+                members,
+            }
+            .encode();
+            let cc = raft_core::ConfChange {
+                changes: vec![step],
+                context,
+                result: None,
+            };
+            Event::ConfChange { id, cc }
+        })
+    }
+
+    /// Registers a proposal, hands `event(id)` to the consensus thread and
+    /// returns the reply to wait for (`-NOLEADER` if it could not be handed over).
+    fn submit(&self, event: impl FnOnce(ProposalId, Instant) -> Event) -> PendingReply {
         let s = &self.shared;
         if s.stopping.load(Ordering::SeqCst) {
             return PendingReply::ready(shutdown_reply());
@@ -379,40 +382,17 @@ impl NodeHandle {
             nonce: s.nonce,
             seq: s.seq.fetch_add(1, Ordering::Relaxed),
         };
-        let mut members = s.members.lock().clone();
-        match (step, addr) {
-            (
-                raft_core::ConfChangeStep::AddVoter(n) | raft_core::ConfChangeStep::AddLearner(n),
-                Some(a),
-            ) => {
-                members.insert(n, a);
-            }
-            (raft_core::ConfChangeStep::Remove(n), _) => {
-                members.remove(&n);
-            }
-            _ => {}
-        }
-        let context = crate::admin::AdminContext {
-            proposal: id,
-            members,
-        }
-        .encode();
-        let cc = raft_core::ConfChange {
-            changes: vec![step],
-            context,
-            result: None,
-        };
         let (tx, rx) = bounded(1);
         s.writes.lock().insert(id, tx);
         let deadline = Instant::now() + s.cfg.request_timeout;
         if s.events
-            .send_deadline(Event::ConfChange { id, cc }, deadline)
+            .send_deadline(event(id, deadline), deadline)
             .is_err()
         {
             s.writes.lock().remove(&id);
             return PendingReply::ready(Reply::error(
                 "NOLEADER",
-                "the node is overloaded; the change was not proposed",
+                "the node is overloaded; nothing was proposed",
             ));
         }
         PendingReply {
