@@ -69,6 +69,27 @@ fn kill_9_of_the_leader_loses_no_acknowledged_write_and_a_new_leader_serves_in_t
 }
 
 #[test]
+fn sigterm_of_the_leader_hands_leadership_over_before_exiting() {
+    let mut c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    c.client().set(b"x", b"1").expect("write");
+    assert_eq!(c.sigterm(leader).code(), Some(0));
+    let log = std::fs::read_to_string(c.log_path(leader)).expect("leader's log");
+    assert!(
+        log.contains("handed leadership to node"),
+        "no hand-over in:\n{log}"
+    );
+    let others: Vec<String> = (1..=3)
+        .filter(|&i| i != leader)
+        .map(|i| c.client[i - 1].clone())
+        .collect();
+    raft_kv::Client::new(others)
+        .expect("endpoints")
+        .set(b"y", b"2")
+        .expect("the new leader serves");
+}
+
+#[test]
 fn sigterm_stops_a_node_gracefully_with_exit_code_0() {
     let mut c = Cluster::start(3);
     c.client().set(b"x", b"1").expect("write");

@@ -84,10 +84,26 @@ impl Cluster {
             ])
             .args(["--initial-cluster", &self.initial_cluster()])
             .args(&self.extra_args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(self.log_file(i));
         cmd
+    }
+
+    /// Node `i`'s log (stderr of every start, appended).
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("n{i}.log"))
+    }
+
+    fn log_file(&self, i: usize) -> Stdio {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+        {
+            Ok(f) => Stdio::from(f),
+            Err(_) => Stdio::null(),
+        }
     }
 
     pub fn start_node(&mut self, i: usize) {
