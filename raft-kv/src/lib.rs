@@ -13,6 +13,7 @@ mod applier;
 pub mod client;
 pub mod command;
 pub mod config;
+mod consensus;
 mod info;
 pub mod metrics;
 pub mod node;
