@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use raft_core::{ConfState, Entry, EntryPayload, ReadState, Snapshot};
 use raft_storage::LogStore;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The error text while another snapshot is being written.
 pub(crate) const SNAPSHOT_BUSY: &str = "a snapshot is already being taken";
@@ -34,7 +34,9 @@ pub(crate) struct Applier {
     shared: Arc<Shared>,
     /// Membership at the applied index (recorded in snapshots).
     conf: ConfState,
-    last_snapshot: u64,
+    /// Index of the newest snapshot taken or installed (updated by the writer
+    /// thread only on success, so a failed attempt is retried at the next batch).
+    last_snapshot: Arc<AtomicU64>,
     snapshotting: Arc<AtomicBool>,
 }
 
@@ -43,7 +45,7 @@ impl Applier {
         Applier {
             shared,
             conf,
-            last_snapshot,
+            last_snapshot: Arc::new(AtomicU64::new(last_snapshot)),
             snapshotting: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -102,7 +104,8 @@ impl Applier {
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
         let _ = self.shared.events.send(Event::Applied(last));
         let every = self.shared.cfg.snapshot_every;
-        if every > 0 && last >= self.last_snapshot + every {
+        let busy = self.snapshotting.load(Ordering::SeqCst);
+        if every > 0 && !busy && last >= self.last_snapshot.load(Ordering::SeqCst) + every {
             self.snapshot(None);
         }
     }
@@ -120,7 +123,7 @@ impl Applier {
                 store.set_applied_index(snap.meta.index);
                 *self.shared.store.write() = store;
                 self.conf = snap.meta.conf_state.clone();
-                self.last_snapshot = snap.meta.index;
+                self.last_snapshot.store(snap.meta.index, Ordering::SeqCst);
                 self.shared
                     .metrics
                     .snapshots
@@ -154,15 +157,15 @@ impl Applier {
         let conf = self.conf.clone();
         let shared = self.shared.clone();
         let busy = self.snapshotting.clone();
-        self.last_snapshot = index;
+        let last_snapshot = self.last_snapshot.clone();
         let spawned = std::thread::Builder::new().name("raft-kv-snapshot".into()).spawn(move || {
             let t0 = std::time::Instant::now();
             let data = copy.encode_snapshot();
             let bytes = data.len();
             let outcome = shared.storage.create_snapshot(index, conf, data);
-            busy.store(false, Ordering::SeqCst);
             let answer = match outcome {
                 Ok(_) => {
+                    last_snapshot.fetch_max(index, Ordering::SeqCst);
                     shared.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
                     log::info!(
                         "node {} took a snapshot at {index} ({bytes} bytes, {} keys) in {:?} and compacted its log",
@@ -177,6 +180,7 @@ impl Applier {
                     Reply::error("ERR", format!("snapshot at {index} not taken: {e}"))
                 }
             };
+            busy.store(false, Ordering::SeqCst);
             if let Some(r) = reply {
                 let _ = r.send(answer);
             }
