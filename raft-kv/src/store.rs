@@ -111,8 +111,9 @@ impl KvStore {
     }
 }
 
-/// Pairs per snapshot record (bounds the size of one record).
+/// Pairs per snapshot record, and bytes: whichever is reached first ends a record.
 const PAIRS_PER_RECORD: usize = 1024;
+const BYTES_PER_RECORD: usize = 4 << 20;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 enum SnapshotRecord {
@@ -142,10 +143,13 @@ impl KvStore {
             members: self.members.clone(),
         });
         let mut batch = Vec::with_capacity(PAIRS_PER_RECORD);
+        let mut bytes = 0;
         for (k, v) in &self.map {
+            bytes += k.len() + v.len();
             batch.push((k.clone(), v.clone()));
-            if batch.len() == PAIRS_PER_RECORD {
+            if batch.len() == PAIRS_PER_RECORD || bytes >= BYTES_PER_RECORD {
                 put(&SnapshotRecord::Pairs(std::mem::take(&mut batch)));
+                bytes = 0;
             }
         }
         if !batch.is_empty() {

@@ -13,6 +13,14 @@ pub fn write(path: &Path, payload: &[u8]) -> Result<(), StoreError> {
     let dir = path
         .parent()
         .ok_or_else(|| StoreError::io(path, "path has no parent directory"))?;
+    if payload.len() > record::MAX_RECORD_LEN {
+        return Err(StoreError::Invalid(format!(
+            "{} would hold {} bytes, more than one record can ({})",
+            path.display(),
+            payload.len(),
+            record::MAX_RECORD_LEN
+        )));
+    }
     let tmp = path.with_extension("tmp");
     let mut buf = Vec::with_capacity(payload.len() + record::HEADER_LEN);
     record::encode_into(&mut buf, payload);

@@ -12,10 +12,13 @@
 
 /// Bytes of a record header.
 pub const HEADER_LEN: usize = 12;
-/// Upper bound on one record's payload (a limit on everything read from disk).
-pub const MAX_RECORD_LEN: usize = 256 << 20;
+/// Upper bound on one record's payload (a limit on everything read from disk;
+/// the length field is 32 bits).
+pub const MAX_RECORD_LEN: usize = u32::MAX as usize;
 
-/// Appends one framed record holding `payload` to `out`.
+/// Appends one framed record holding `payload` to `out`. Callers keep payloads
+/// within [`MAX_RECORD_LEN`] (WAL entries are bounded by the request limit,
+/// snapshot records by their batch size, whole files are checked first).
 pub fn encode_into(out: &mut Vec<u8>, payload: &[u8]) {
     assert!(
         payload.len() <= MAX_RECORD_LEN,
