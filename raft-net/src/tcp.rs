@@ -263,6 +263,7 @@ fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
         .ok_or_else(|| NetError::Handshake(format!("address {addr} resolves to nothing")))?;
     let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
     stream.set_nodelay(true)?;
+    fail_fast_on_partition(&stream, timeout)?;
     stream.set_write_timeout(Some(timeout))?;
     stream.set_read_timeout(Some(timeout))?;
     let hello = Frame::Hello {
@@ -481,6 +482,22 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, inbox: Inbox) {
     }
 }
 
+/// Makes a connection into a network partition fail within about `timeout`:
+/// unacknowledged data aborts it (TCP_USER_TIMEOUT) and idle connections are
+/// probed (keepalive), so the sender reconnects soon after the network heals
+/// instead of waiting out TCP's retransmission backoff.
+fn fail_fast_on_partition(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
+    let sock = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(timeout)
+        .with_interval(Duration::from_secs(1))
+        .with_retries(3);
+    sock.set_tcp_keepalive(&keepalive)?;
+    #[cfg(target_os = "linux")]
+    sock.set_tcp_user_timeout(Some(timeout))?;
+    Ok(())
+}
+
 /// Validates a `Hello`; `Err(reason)` to refuse. A joining node adopts the
 /// cluster id of the first valid caller and learns callers' addresses.
 fn check_hello(shared: &Shared, frame: Option<Frame>) -> Result<NodeId, String> {
@@ -582,6 +599,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result
     let cfg = &shared.cfg;
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
+    fail_fast_on_partition(&stream, cfg.io_timeout)?;
     stream.set_read_timeout(Some(cfg.io_timeout))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(256 << 10, stream);
