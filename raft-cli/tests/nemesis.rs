@@ -82,7 +82,10 @@ fn client_loop(id: u64, endpoint: String, rec: Arc<Recorder>, stop: Arc<AtomicBo
 
 #[test]
 fn history_stays_linearizable_under_kill_9_and_sigstop() {
-    let mut c = Cluster::start_with(3, &["--request-timeout-ms", "1500"]);
+    let mut c = Cluster::start_with(
+        3,
+        &["--request-timeout-ms", "1500", "--snapshot-every", "1000"],
+    );
     let rec = Arc::new(Recorder {
         start: Instant::now(),
         ops: Mutex::new(Vec::new()),
@@ -128,8 +131,14 @@ fn history_stays_linearizable_under_kill_9_and_sigstop() {
             panic!("key reg{k}: {e}");
         }
     }
+    let logs: String = (1..=3)
+        .map(|i| std::fs::read_to_string(c.log_path(i)).unwrap_or_default())
+        .collect();
+    let taken = logs.matches("took a snapshot").count();
+    let installed = logs.matches("installed the leader's snapshot").count();
+    assert!(taken > 0, "the run compacted the log at least once");
     eprintln!(
-        "nemesis: {acknowledged} acknowledged ops over {} keys, linearizable",
+        "nemesis: {acknowledged} acknowledged ops over {} keys, linearizable; {taken} snapshots taken, {installed} installed from the leader",
         per_key.len()
     );
 }
