@@ -49,7 +49,6 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 /// Runs the benchmark against `endpoints`.
-#[allow(clippy::print_stdout)] // the report is this command's output
 pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
     let (w, r) = parse_ratio(&args.ratio)?;
     if args.clients == 0 || args.requests == 0 || args.keys == 0 {
@@ -117,7 +116,7 @@ pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
     eprintln!("\r[{}] 100.0%", "#".repeat(40));
     lat.sort_unstable();
     let n = lat.len() as f64;
-    println!(
+    say!(
         "requests: {}  clients: {}  value size: {} B  ratio {}:{}",
         lat.len(),
         args.clients,
@@ -125,8 +124,8 @@ pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
         w,
         r
     );
-    println!("throughput: {:.0} req/s over {elapsed:.2} s", n / elapsed);
-    println!(
+    say!("throughput: {:.0} req/s over {elapsed:.2} s", n / elapsed);
+    say!(
         "latency (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
         percentile(&lat, 0.50) as f64 / 1000.0,
         percentile(&lat, 0.90) as f64 / 1000.0,
@@ -134,7 +133,7 @@ pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
         lat.last().copied().unwrap_or(0) as f64 / 1000.0
     );
     let errors = errors.load(Ordering::Relaxed);
-    println!("errors: {errors}");
+    say!("errors: {errors}");
     if errors > 0 {
         return Err(format!("{errors} requests failed"));
     }

@@ -2,30 +2,27 @@
 
 use raft_kv::Client;
 
-#[allow(clippy::print_stdout)] // printing results is this command's job
 pub fn get(endpoints: &[String], key: &str) -> Result<(), String> {
     let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
     match c.get(key.as_bytes()).map_err(|e| e.to_string())? {
-        Some(v) => println!("{}", String::from_utf8_lossy(&v)),
+        Some(v) => say!("{}", String::from_utf8_lossy(&v)),
         None => return Err(format!("key '{key}' not found")),
     }
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub fn put(endpoints: &[String], key: &str, value: &str) -> Result<(), String> {
     let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
     c.set(key.as_bytes(), value.as_bytes())
         .map_err(|e| e.to_string())?;
-    println!("OK");
+    say!("OK");
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub fn delete(endpoints: &[String], key: &str) -> Result<(), String> {
     let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
     let n = c.del(key.as_bytes()).map_err(|e| e.to_string())?;
-    println!("{n}");
+    say!("{n}");
     Ok(())
 }
 
@@ -36,11 +33,16 @@ fn info_field<'a>(info: &'a str, key: &str) -> &'a str {
         .map_or("?", str::trim)
 }
 
-#[allow(clippy::print_stdout)]
 pub fn status(endpoints: &[String]) -> Result<(), String> {
-    println!(
+    say!(
         "{:<22} {:>4} {:<12} {:>6} {:>7} {:>10} {:>10}",
-        "ENDPOINT", "ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED"
+        "ENDPOINT",
+        "ID",
+        "ROLE",
+        "TERM",
+        "LEADER",
+        "COMMIT",
+        "APPLIED"
     );
     let mut reachable = 0;
     for ep in endpoints {
@@ -48,7 +50,7 @@ pub fn status(endpoints: &[String]) -> Result<(), String> {
         match c.info() {
             Ok(info) => {
                 reachable += 1;
-                println!(
+                say!(
                     "{:<22} {:>4} {:<12} {:>6} {:>7} {:>10} {:>10}",
                     ep,
                     info_field(&info, "node_id"),
@@ -59,7 +61,7 @@ pub fn status(endpoints: &[String]) -> Result<(), String> {
                     info_field(&info, "applied_index"),
                 );
             }
-            Err(e) => println!("{ep:<22} unreachable: {e}"),
+            Err(e) => say!("{ep:<22} unreachable: {e}"),
         }
     }
     if reachable == 0 {
@@ -71,7 +73,7 @@ pub fn status(endpoints: &[String]) -> Result<(), String> {
             continue;
         };
         if let Ok(info) = c.info() {
-            println!(
+            say!(
                 "members: {}  voters: {}  learners: {}  joint: {}",
                 info_field(&info, "members"),
                 info_field(&info, "voters"),
@@ -92,7 +94,6 @@ fn expect_ok(reply: raft_kv::Reply) -> Result<(), String> {
     }
 }
 
-#[allow(clippy::print_stdout)]
 pub fn member_add(
     endpoints: &[String],
     id: u64,
@@ -106,23 +107,41 @@ pub fn member_add(
         args.push(b"LEARNER");
     }
     expect_ok(c.call(&args, false).map_err(|e| e.to_string())?)?;
-    println!("OK");
+    say!("OK");
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub fn member_remove(endpoints: &[String], id: u64) -> Result<(), String> {
-    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+    // Ask the leader if one is known, and never the node being removed (a removed
+    // follower may not learn that its removal committed).
+    let mut ordered: Vec<String> = Vec::new();
+    for ep in endpoints {
+        let Ok(mut c) = Client::new(vec![ep.clone()]) else {
+            continue;
+        };
+        let Ok(info) = c.info() else { continue };
+        if info_field(&info, "node_id") == id.to_string() {
+            continue;
+        }
+        if info_field(&info, "role") == "leader" {
+            ordered.insert(0, ep.clone());
+        } else {
+            ordered.push(ep.clone());
+        }
+    }
+    if ordered.is_empty() {
+        return Err(format!("no reachable endpoint other than node {id} itself"));
+    }
+    let mut c = Client::new(ordered).map_err(|e| e.to_string())?;
     let id = id.to_string();
     expect_ok(
         c.call(&[b"RAFT.REMOVENODE", id.as_bytes()], false)
             .map_err(|e| e.to_string())?,
     )?;
-    println!("OK");
+    say!("OK");
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub fn transfer_leader(endpoints: &[String], id: u64) -> Result<(), String> {
     let id = id.to_string();
     let mut last = String::from("no endpoint answered");
@@ -130,7 +149,7 @@ pub fn transfer_leader(endpoints: &[String], id: u64) -> Result<(), String> {
         let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
         match c.call_here(&[b"RAFT.TRANSFER", id.as_bytes()]) {
             Ok(raft_kv::Reply::Simple(_)) => {
-                println!("OK");
+                say!("OK");
                 return Ok(());
             }
             Ok(raft_kv::Reply::Error(e)) if e.contains("not the leader") => last = e,
@@ -141,7 +160,6 @@ pub fn transfer_leader(endpoints: &[String], id: u64) -> Result<(), String> {
     Err(last)
 }
 
-#[allow(clippy::print_stdout)]
 pub fn snapshot(endpoints: &[String]) -> Result<(), String> {
     let mut failed = 0;
     for ep in endpoints {
@@ -151,10 +169,10 @@ pub fn snapshot(endpoints: &[String]) -> Result<(), String> {
             .map_err(|e| e.to_string())
             .and_then(expect_ok)
         {
-            Ok(()) => println!("{ep}: OK"),
+            Ok(()) => say!("{ep}: OK"),
             Err(e) => {
                 failed += 1;
-                println!("{ep}: {e}");
+                say!("{ep}: {e}");
             }
         }
     }

@@ -55,7 +55,6 @@ fn stop_all(children: &mut [(u64, Child)]) {
 }
 
 /// Starts the nodes, prints their client addresses and waits for Ctrl-C.
-#[allow(clippy::print_stdout)] // the addresses are this command's output
 pub fn run(args: LocalArgs) -> Result<(), String> {
     if args.nodes == 0 || args.nodes > 9 {
         return Err("--nodes must be between 1 and 9".into());
@@ -96,13 +95,13 @@ pub fn run(args: LocalArgs) -> Result<(), String> {
             }
         }
     }
-    println!(
+    say!(
         "local cluster of {} nodes (data in {}):",
         args.nodes,
         args.data_dir.display()
     );
     for i in 1..=args.nodes {
-        println!(
+        say!(
             "  node {i}: client {}  peer {}   e.g. redis-cli -h {} -p {}",
             client(i),
             peer(i),
@@ -110,7 +109,7 @@ pub fn run(args: LocalArgs) -> Result<(), String> {
             args.client_port as u64 + i - 1
         );
     }
-    println!("press Ctrl-C to stop");
+    say!("press Ctrl-C to stop");
     let mut failure = None;
     while !stop.load(Ordering::SeqCst) {
         for (id, child) in children.iter_mut() {
@@ -127,7 +126,7 @@ pub fn run(args: LocalArgs) -> Result<(), String> {
     match failure {
         Some(f) => Err(f),
         None => {
-            println!("cluster stopped");
+            say!("cluster stopped");
             Ok(())
         }
     }

@@ -1,6 +1,15 @@
 //! `raft-cli`: run a node (`node`), a whole local cluster (`local`), talk to a
 //! cluster (`get`, `put`, `delete`, `status`) and load it (`bench`).
 
+/// Prints a line to stdout; a closed pipe (`raft-cli status | head -1`) ends the
+/// output quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod client_cmds;
 mod local;

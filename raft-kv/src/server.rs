@@ -317,6 +317,14 @@ impl Connection {
             },
             "RAFT.REMOVENODE" => match rest {
                 [id] => match parse_id(id) {
+                    Some(id)
+                        if id == self.node.config().id && self.node.status().role != "leader" =>
+                    {
+                        reply(Reply::error(
+                            "ERR",
+                            "a follower cannot wait for its own removal to commit; send RAFT.REMOVENODE to another member",
+                        ))
+                    }
                     Some(id) => {
                         Outcome::Reply(self.node.conf_change(ConfChangeStep::Remove(id), None))
                     }
