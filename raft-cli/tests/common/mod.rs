@@ -18,7 +18,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Clusters of one test binary run one at a time: timing-sensitive checks (a new
+/// leader within 3 s) must not compete with other clusters for the 2 cores.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct Cluster {
+    /// Held for the cluster's lifetime (see `ONE_CLUSTER_AT_A_TIME`).
+    _turn: std::sync::MutexGuard<'static, ()>,
     pub dir: tempfile::TempDir,
     pub peer: Vec<String>,
     pub client: Vec<String>,
@@ -35,6 +41,9 @@ impl Cluster {
 
     /// Starts `n` nodes with extra flags and waits for a leader.
     pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        let turn = ONE_CLUSTER_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::tempdir().expect("temp dir");
         let peer: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -44,6 +53,7 @@ impl Cluster {
             .collect();
         let extra_args = extra.iter().map(|s| s.to_string()).collect();
         let mut c = Cluster {
+            _turn: turn,
             dir,
             peer,
             client,
