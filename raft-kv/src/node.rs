@@ -708,7 +708,10 @@ impl Node {
             status: Mutex::new(status),
             stopping: AtomicBool::new(false),
             nonce: random_nonce(),
-            seq: AtomicU64::new(1),
+            // Read request ids travel to the leader and back; starting at a random
+            // point keeps an answer meant for a previous incarnation of this node
+            // from ever matching a new request.
+            seq: AtomicU64::new(random_nonce() >> 2),
             fatal: Mutex::new(None),
             metrics: crate::metrics::Metrics::default(),
             transport: transport.clone(),
