@@ -9,7 +9,7 @@
 
 use crate::atomic_file;
 use crate::wal::{DEFAULT_SEGMENT_BYTES, Wal};
-use crate::{HardStateStore, LogStore, StoreError, check_contiguous, limit_size};
+use crate::{HardStateStore, LogStore, StoreError, check_contiguous};
 use parking_lot::RwLock;
 use raft_core::{
     ConfState, Entry, HardState, LogIndex, Snapshot, SnapshotMeta, Storage, StorageError, Term,
@@ -48,6 +48,17 @@ struct FileInner {
     /// The latest hard state (commit may be ahead of `durable`).
     hard_state: HardState,
     snapshot: Snapshot,
+}
+
+impl FileInner {
+    fn view(&self) -> crate::LogView<'_> {
+        crate::LogView {
+            entries: self.wal.entries(),
+            offset: self.wal.first_index(),
+            snap_index: self.snapshot.meta.index,
+            snap_term: self.snapshot.meta.term,
+        }
+    }
 }
 
 /// A durable Raft store in one directory. Clones share the same state.
@@ -170,33 +181,12 @@ impl Storage for FileStorage {
         max_bytes: Option<u64>,
     ) -> Result<Vec<Entry>, StorageError> {
         let s = self.inner.read();
-        let off = s.wal.first_index();
-        if low < off {
-            return Err(StorageError::Compacted);
-        }
-        if high > s.wal.last_index() + 1 {
-            return Err(StorageError::Unavailable(high - 1));
-        }
-        Ok(limit_size(
-            &s.wal.entries()[(low - off) as usize..(high - off) as usize],
-            max_bytes,
-        ))
+        s.view().entries(low, high, max_bytes)
     }
 
     fn term(&self, index: LogIndex) -> Result<Term, StorageError> {
         let s = self.inner.read();
-        let snap = &s.snapshot.meta;
-        if index == snap.index {
-            return Ok(snap.term);
-        }
-        if index < snap.index {
-            return Err(StorageError::Compacted);
-        }
-        s.wal
-            .entries()
-            .get((index - s.wal.first_index()) as usize)
-            .map(|e| e.term)
-            .ok_or(StorageError::Unavailable(index))
+        s.view().term(index)
     }
 
     fn first_index(&self) -> Result<LogIndex, StorageError> {

@@ -100,6 +100,46 @@ fn check_contiguous(entries: &[Entry]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A log held as `entries` starting at index `offset`, after a snapshot whose
+/// last entry is (`snap_index`, `snap_term`): the read view both backends share.
+struct LogView<'a> {
+    entries: &'a [Entry],
+    offset: LogIndex,
+    snap_index: LogIndex,
+    snap_term: raft_core::Term,
+}
+
+impl LogView<'_> {
+    fn entries(
+        &self,
+        low: LogIndex,
+        high: LogIndex,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<Entry>, raft_core::StorageError> {
+        if low < self.offset {
+            return Err(raft_core::StorageError::Compacted);
+        }
+        if high > self.offset + self.entries.len() as u64 {
+            return Err(raft_core::StorageError::Unavailable(high - 1));
+        }
+        let range = (low - self.offset) as usize..(high - self.offset) as usize;
+        Ok(limit_size(&self.entries[range], max_bytes))
+    }
+
+    fn term(&self, index: LogIndex) -> Result<raft_core::Term, raft_core::StorageError> {
+        if index == self.snap_index {
+            return Ok(self.snap_term);
+        }
+        if index < self.snap_index {
+            return Err(raft_core::StorageError::Compacted);
+        }
+        self.entries
+            .get((index - self.offset) as usize)
+            .map(|e| e.term)
+            .ok_or(raft_core::StorageError::Unavailable(index))
+    }
+}
+
 /// Takes entries from `ents` while the running size stays within `max_bytes`
 /// (at least one entry).
 fn limit_size(ents: &[Entry], max_bytes: Option<u64>) -> Vec<Entry> {

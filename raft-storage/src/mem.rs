@@ -1,7 +1,7 @@
 //! An in-memory backend: the reference the file backend is checked against, and
 //! the "persisted" side of simulated nodes.
 
-use crate::{HardStateStore, LogStore, StoreError, check_contiguous, limit_size};
+use crate::{HardStateStore, LogStore, StoreError, check_contiguous};
 use parking_lot::RwLock;
 use raft_core::{
     ConfState, Entry, HardState, LogIndex, Snapshot, SnapshotMeta, Storage, StorageError, Term,
@@ -24,6 +24,15 @@ impl MemInner {
     }
     fn last_index(&self) -> LogIndex {
         self.snapshot.meta.index + self.entries.len() as u64
+    }
+
+    fn view(&self) -> crate::LogView<'_> {
+        crate::LogView {
+            entries: &self.entries,
+            offset: self.offset(),
+            snap_index: self.snapshot.meta.index,
+            snap_term: self.snapshot.meta.term,
+        }
     }
 }
 
@@ -79,32 +88,12 @@ impl Storage for MemStorage {
         max_bytes: Option<u64>,
     ) -> Result<Vec<Entry>, StorageError> {
         let s = self.inner.read();
-        if low < s.offset() {
-            return Err(StorageError::Compacted);
-        }
-        if high > s.last_index() + 1 {
-            return Err(StorageError::Unavailable(high - 1));
-        }
-        let off = s.offset();
-        Ok(limit_size(
-            &s.entries[(low - off) as usize..(high - off) as usize],
-            max_bytes,
-        ))
+        s.view().entries(low, high, max_bytes)
     }
 
     fn term(&self, index: LogIndex) -> Result<Term, StorageError> {
         let s = self.inner.read();
-        let snap = &s.snapshot.meta;
-        if index == snap.index {
-            return Ok(snap.term);
-        }
-        if index < snap.index {
-            return Err(StorageError::Compacted);
-        }
-        s.entries
-            .get((index - s.offset()) as usize)
-            .map(|e| e.term)
-            .ok_or(StorageError::Unavailable(index))
+        s.view().term(index)
     }
 
     fn first_index(&self) -> Result<LogIndex, StorageError> {
