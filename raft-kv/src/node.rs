@@ -262,18 +262,18 @@ pub struct PendingReply {
 
 enum PendingInner {
     Ready(Reply),
-    Write {
-        id: ProposalId,
+    Waiting {
+        key: Registration,
         rx: Receiver<Reply>,
         deadline: Instant,
         shared: Arc<Shared>,
     },
-    Read {
-        id: u64,
-        rx: Receiver<Reply>,
-        deadline: Instant,
-        shared: Arc<Shared>,
-    },
+}
+
+/// Where a waiting request is registered, so that a timeout can unregister it.
+enum Registration {
+    Write(ProposalId),
+    Read(u64),
 }
 
 impl PendingReply {
@@ -284,40 +284,51 @@ impl PendingReply {
         }
     }
 
+    fn waiting(
+        key: Registration,
+        rx: Receiver<Reply>,
+        deadline: Instant,
+        shared: Arc<Shared>,
+    ) -> Self {
+        PendingReply {
+            inner: PendingInner::Waiting {
+                key,
+                rx,
+                deadline,
+                shared,
+            },
+        }
+    }
+
     /// Waits for the reply; `-TIMEOUT` if it does not come before the deadline.
     pub fn wait(self) -> Reply {
-        match self.inner {
-            PendingInner::Ready(r) => r,
-            PendingInner::Write {
-                id,
+        let (key, rx, deadline, shared) = match self.inner {
+            PendingInner::Ready(r) => return r,
+            PendingInner::Waiting {
+                key,
                 rx,
                 deadline,
                 shared,
-            } => match rx.recv_deadline(deadline) {
-                Ok(r) => r,
-                Err(_) => {
-                    shared.writes.lock().remove(&id);
-                    Reply::error(
-                        "TIMEOUT",
-                        "the write was proposed but its outcome is unknown; it may still be applied",
-                    )
-                }
-            },
-            PendingInner::Read {
-                id,
-                rx,
-                deadline,
-                shared,
-            } => match rx.recv_deadline(deadline) {
-                Ok(r) => r,
-                Err(_) => {
-                    shared.reads.lock().remove(&id);
-                    Reply::error(
-                        "TIMEOUT",
-                        "the read could not be confirmed by a quorum in time",
-                    )
-                }
-            },
+            } => (key, rx, deadline, shared),
+        };
+        if let Ok(r) = rx.recv_deadline(deadline) {
+            return r;
+        }
+        match key {
+            Registration::Write(id) => {
+                shared.writes.lock().remove(&id);
+                Reply::error(
+                    "TIMEOUT",
+                    "the write was proposed but its outcome is unknown; it may still be applied",
+                )
+            }
+            Registration::Read(id) => {
+                shared.reads.lock().remove(&id);
+                Reply::error(
+                    "TIMEOUT",
+                    "the read could not be confirmed by a quorum in time",
+                )
+            }
         }
     }
 }
@@ -396,14 +407,7 @@ impl NodeHandle {
                 "the node is overloaded; nothing was proposed",
             ));
         }
-        PendingReply {
-            inner: PendingInner::Write {
-                id,
-                rx,
-                deadline,
-                shared: s.clone(),
-            },
-        }
+        PendingReply::waiting(Registration::Write(id), rx, deadline, s.clone())
     }
 
     /// Transfers leadership to `to` (on the leader); `+OK` once `to` leads.
@@ -473,14 +477,7 @@ impl NodeHandle {
             s.reads.lock().remove(&id);
             return PendingReply::ready(Reply::error("NOLEADER", "the node is overloaded"));
         }
-        PendingReply {
-            inner: PendingInner::Read {
-                id,
-                rx,
-                deadline,
-                shared: s.clone(),
-            },
-        }
+        PendingReply::waiting(Registration::Read(id), rx, deadline, s.clone())
     }
 
     /// A read of this node's applied state, possibly stale.
