@@ -47,6 +47,20 @@ pub struct Node {
     pub applied: Vec<Entry>,
 }
 
+impl Node {
+    /// A node over `storage` with the test configuration.
+    pub fn new(id: u64, storage: MemStorage) -> Node {
+        let raw = RawNode::new(config(id), storage.clone()).expect("node");
+        Node {
+            raw,
+            storage,
+            reads: vec![],
+            failed_reads: vec![],
+            applied: vec![],
+        }
+    }
+}
+
 pub struct Net {
     pub nodes: BTreeMap<u64, Node>,
     cut: BTreeSet<(u64, u64)>,
@@ -68,20 +82,7 @@ impl Net {
         let voters: Vec<u64> = spec.iter().map(|s| s.0).collect();
         let nodes = spec
             .iter()
-            .map(|(id, terms, term)| {
-                let storage = storage_with_log(&voters, terms, *term);
-                let raw = RawNode::new(config(*id), storage.clone()).expect("node");
-                (
-                    *id,
-                    Node {
-                        raw,
-                        storage,
-                        reads: vec![],
-                        failed_reads: vec![],
-                        applied: vec![],
-                    },
-                )
-            })
+            .map(|(id, terms, term)| (*id, Node::new(*id, storage_with_log(&voters, terms, *term))))
             .collect();
         Net {
             nodes,
@@ -93,18 +94,7 @@ impl Net {
 
     /// Adds a node that knows no configuration (to be added by a membership change).
     pub fn add_empty_node(&mut self, id: u64) {
-        let storage = MemStorage::new();
-        let raw = RawNode::new(config(id), storage.clone()).expect("node");
-        self.nodes.insert(
-            id,
-            Node {
-                raw,
-                storage,
-                reads: vec![],
-                failed_reads: vec![],
-                applied: vec![],
-            },
-        );
+        self.nodes.insert(id, Node::new(id, MemStorage::new()));
     }
 
     pub fn node(&mut self, id: u64) -> &mut RawNode<MemStorage> {
