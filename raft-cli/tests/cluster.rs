@@ -4,6 +4,7 @@
 mod common;
 
 use common::Cluster;
+use raft_kv::Reply;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -83,10 +84,12 @@ fn sigterm_of_the_leader_hands_leadership_over_before_exiting() {
         .filter(|&i| i != leader)
         .map(|i| c.client[i - 1].clone())
         .collect();
-    raft_kv::Client::new(others)
+    if let Err(e) = raft_kv::Client::new(others)
         .expect("endpoints")
         .set(b"y", b"2")
-        .expect("the new leader serves");
+    {
+        panic!("the new leader does not serve: {e}\n{}", c.logs());
+    }
 }
 
 #[test]
@@ -159,4 +162,71 @@ fn metrics_and_health_endpoints_answer() {
     assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.0 404"));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Waits until node `i` reports no known leader.
+fn wait_until_leaderless(c: &Cluster, i: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.info(i, "leader_id").as_deref() != Some("0") {
+        assert!(Instant::now() < deadline, "node {i} still knows a leader");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_write_no_leader_could_take_is_refused_and_never_applied_later() {
+    let mut c = Cluster::start_with(3, &["--request-timeout-ms", "1000"]);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let survivor = (1..=3).find(|&i| i != leader).expect("three nodes");
+    for i in (1..=3).filter(|&i| i != survivor) {
+        c.kill9(i);
+    }
+    wait_until_leaderless(&c, survivor);
+    let reply = c
+        .client_of(survivor)
+        .call_here(&[b"SET", b"orphan", b"1"])
+        .expect("the survivor answers");
+    match &reply {
+        Reply::Error(e) => assert!(e.starts_with("NOLEADER"), "reply: {e}"),
+        other => panic!("a write without a quorum was answered {other:?}"),
+    }
+    // The refused write must not be proposed once a leader exists again.
+    for i in (1..=3).filter(|&i| i != survivor) {
+        c.start_node(i);
+    }
+    c.client()
+        .set(b"after", b"1")
+        .expect("the healed cluster serves");
+    for i in 1..=3 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.local_get(i, "after").is_none() {
+            assert!(Instant::now() < deadline, "node {i} did not apply `after`");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            c.local_get(i, "orphan"),
+            None,
+            "node {i} applied a refused write"
+        );
+    }
+}
+
+#[test]
+fn a_write_waiting_for_a_leader_is_proposed_when_one_emerges() {
+    let mut c = Cluster::start_with(3, &["--request-timeout-ms", "20000"]);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let survivor = (1..=3).find(|&i| i != leader).expect("three nodes");
+    for i in (1..=3).filter(|&i| i != survivor) {
+        c.kill9(i);
+    }
+    wait_until_leaderless(&c, survivor);
+    let mut client = c.client_of(survivor);
+    let writer = std::thread::spawn(move || client.call_here(&[b"SET", b"patient", b"1"]));
+    std::thread::sleep(Duration::from_millis(300));
+    for i in (1..=3).filter(|&i| i != survivor) {
+        c.start_node(i);
+    }
+    let reply = writer.join().expect("writer thread").expect("an answer");
+    assert_eq!(reply, Reply::Simple("OK".into()), "{}", c.logs());
+    assert_eq!(c.local_get(survivor, "patient").as_deref(), Some(&b"1"[..]));
 }

@@ -109,6 +109,9 @@ impl Consensus {
     }
 
     fn conf_change(&mut self, id: ProposalId, cc: raft_core::ConfChange) {
+        if !self.shared.mark_proposed(id) {
+            return; // the client gave up before the change could be proposed
+        }
         if let Err(e) = self.raw.propose_conf_change(cc) {
             let reply = match e {
                 raft_core::Error::ProposalDropped(why) => {
@@ -197,24 +200,33 @@ impl Consensus {
             self.waiting.extend(events);
             return;
         }
+        // Only writes whose client still waits are proposed, and they are marked
+        // proposed under the same lock: a client that gave up at its deadline was
+        // told its write was not proposed, so it never is.
         let mut data = Vec::with_capacity(events.len());
         let mut ids = Vec::with_capacity(events.len());
-        for ev in events {
-            if let Event::Propose { id, data: d, .. } = ev {
-                ids.push(id);
-                data.push(d);
+        {
+            let mut writes = self.shared.writes.lock();
+            for ev in events {
+                if let Event::Propose { id, data: d, .. } = ev
+                    && let Some(w) = writes.get_mut(&id)
+                {
+                    w.proposed = true;
+                    ids.push(id);
+                    data.push(d);
+                }
             }
+        }
+        if data.is_empty() {
+            return;
         }
         let n = data.len() as u64;
         match self.raw.propose_batch(data) {
             Ok(()) => self.shared.status.lock().proposals += n,
             Err(e) => {
                 let reply = Reply::error("NOLEADER", format!("the command was not proposed: {e}"));
-                let mut writes = self.shared.writes.lock();
                 for id in ids {
-                    if let Some(tx) = writes.remove(&id) {
-                        let _ = tx.try_send(reply.clone());
-                    }
+                    self.shared.complete_write(id, reply.clone());
                 }
             }
         }
@@ -243,11 +255,7 @@ impl Consensus {
         );
         for ev in expired {
             match ev {
-                Event::Propose { id, .. } => {
-                    if let Some(tx) = self.shared.writes.lock().remove(&id) {
-                        let _ = tx.try_send(reply.clone());
-                    }
-                }
+                Event::Propose { id, .. } => self.shared.complete_write(id, reply.clone()),
                 Event::Read { id, .. } => {
                     if let Some((_, tx)) = self.shared.reads.lock().remove(&id) {
                         let _ = tx.try_send(reply.clone());
@@ -292,7 +300,7 @@ impl Consensus {
                     self.known_leader,
                     ss.leader_id
                 );
-                self.shared.fail_writes(Reply::error(
+                self.shared.fail_proposed_writes(Reply::error(
                     "TIMEOUT",
                     "leadership changed; the write may or may not be applied",
                 ));

@@ -171,6 +171,16 @@ pub(crate) enum Event {
     Shutdown,
 }
 
+/// A client waiting for the outcome of one write.
+pub(crate) struct PendingWrite {
+    /// Where the reply goes.
+    pub(crate) reply: Sender<Reply>,
+    /// True once the write was handed to Raft (appended as leader or forwarded):
+    /// from then on a leader change leaves its outcome unknown. Before, it still
+    /// waits for a leader and will be proposed.
+    pub(crate) proposed: bool,
+}
+
 pub(crate) struct Shared {
     pub(crate) cfg: NodeConfig,
     pub(crate) events: Sender<Event>,
@@ -178,7 +188,7 @@ pub(crate) struct Shared {
     pub(crate) storage: FileStorage,
     /// Peer addresses of every member known (persisted in the cluster file).
     pub(crate) members: Mutex<BTreeMap<NodeId, String>>,
-    pub(crate) writes: Mutex<HashMap<ProposalId, Sender<Reply>>>,
+    pub(crate) writes: Mutex<HashMap<ProposalId, PendingWrite>>,
     pub(crate) reads: Mutex<HashMap<u64, (ReadCommand, Sender<Reply>)>>,
     pub(crate) store: RwLock<KvStore>,
     pub(crate) status: Mutex<NodeStatus>,
@@ -192,24 +202,41 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn fail_all(&self, reply: Reply) {
-        for (_, tx) in self.writes.lock().drain() {
-            let _ = tx.try_send(reply.clone());
+        for (_, w) in self.writes.lock().drain() {
+            let _ = w.reply.try_send(reply.clone());
         }
         for (_, (_, tx)) in self.reads.lock().drain() {
             let _ = tx.try_send(reply.clone());
         }
     }
 
-    pub(crate) fn fail_writes(&self, reply: Reply) {
-        for (_, tx) in self.writes.lock().drain() {
-            let _ = tx.try_send(reply.clone());
+    /// Answers every write already handed to Raft with `reply`; writes still
+    /// waiting for a leader keep waiting.
+    pub(crate) fn fail_proposed_writes(&self, reply: Reply) {
+        self.writes.lock().retain(|_, w| {
+            if w.proposed {
+                let _ = w.reply.try_send(reply.clone());
+            }
+            !w.proposed
+        });
+    }
+
+    /// Marks write `id` as handed to Raft (see [`PendingWrite::proposed`]); false
+    /// if its client no longer waits, in which case it must not be proposed.
+    pub(crate) fn mark_proposed(&self, id: ProposalId) -> bool {
+        match self.writes.lock().get_mut(&id) {
+            Some(w) => {
+                w.proposed = true;
+                true
+            }
+            None => false,
         }
     }
 
     /// Answers the client waiting on proposal `id`, if any.
     pub(crate) fn complete_write(&self, id: ProposalId, reply: Reply) {
-        if let Some(tx) = self.writes.lock().remove(&id) {
-            let _ = tx.try_send(reply);
+        if let Some(w) = self.writes.lock().remove(&id) {
+            let _ = w.reply.try_send(reply);
         }
     }
 
@@ -316,11 +343,18 @@ impl PendingReply {
         }
         match key {
             Registration::Write(id) => {
-                shared.writes.lock().remove(&id);
-                Reply::error(
-                    "TIMEOUT",
-                    "the write was proposed but its outcome is unknown; it may still be applied",
-                )
+                // Removing the registration under the lock settles the race with
+                // the consensus thread: a write not yet proposed never will be.
+                let registration = shared.writes.lock().remove(&id);
+                match registration {
+                    Some(w) if !w.proposed => Reply::error(
+                        "NOLEADER",
+                        "no leader could be reached in time; the command was not proposed",
+                    ),
+                    // Answered just after the deadline: the answer stands.
+                    None => rx.try_recv().unwrap_or_else(|_| write_timeout_reply()),
+                    Some(_) => write_timeout_reply(),
+                }
             }
             Registration::Read(id) => {
                 shared.reads.lock().remove(&id);
@@ -331,6 +365,14 @@ impl PendingReply {
             }
         }
     }
+}
+
+/// The answer to a client whose proposed write has no outcome by its deadline.
+fn write_timeout_reply() -> Reply {
+    Reply::error(
+        "TIMEOUT",
+        "the write was proposed but its outcome is unknown; it may still be applied",
+    )
 }
 
 /// A cheap, cloneable handle for submitting requests to a running node.
@@ -395,7 +437,13 @@ impl NodeHandle {
             seq: s.seq.fetch_add(1, Ordering::Relaxed),
         };
         let (tx, rx) = bounded(1);
-        s.writes.lock().insert(id, tx);
+        s.writes.lock().insert(
+            id,
+            PendingWrite {
+                reply: tx,
+                proposed: false,
+            },
+        );
         let deadline = Instant::now() + s.cfg.request_timeout;
         if s.events
             .send_deadline(event(id, deadline), deadline)

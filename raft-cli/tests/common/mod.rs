@@ -9,13 +9,30 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_raft-cli");
 
-/// A free loopback port (bound and released; good enough for tests).
+/// A loopback port for a test node that no other node of this test process gets.
+///
+/// Ports come from 20000..32000, below Linux's ephemeral range (32768..60999), so
+/// the source port of some outgoing connection cannot take one between its choice
+/// and the node's bind; a counter keeps them distinct within the process, and a
+/// bind check skips ports something else holds.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const BASE: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (BASE + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {BASE}..{}", BASE + SPAN);
 }
 
 /// Clusters of one test binary run one at a time: timing-sensitive checks (a new
@@ -105,6 +122,16 @@ impl Cluster {
         self.dir.path().join(format!("n{i}.log"))
     }
 
+    /// Every node's log, for a failure message.
+    pub fn logs(&self) -> String {
+        (1..=self.procs.len())
+            .map(|i| {
+                let log = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+                format!("--- node {i} ---\n{log}")
+            })
+            .collect()
+    }
+
     fn log_file(&self, i: usize) -> Stdio {
         match std::fs::OpenOptions::new()
             .create(true)
@@ -116,18 +143,24 @@ impl Cluster {
         }
     }
 
+    /// Starts node `i` and waits until its own client port answers as node `i`.
     pub fn start_node(&mut self, i: usize) {
         let child = self.node_command(i).spawn().expect("spawn raft-cli node");
         self.procs[i - 1] = Some(child);
-        // Wait until the client port answers.
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(&self.client[i - 1]).is_ok() {
+            let exited = self.procs[i - 1]
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                panic!("node {i} exited at start ({status}):\n{}", self.logs());
+            }
+            if self.info(i, "node_id") == Some(i.to_string()) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("node {i} did not open its client port");
+        panic!("node {i} did not open its client port:\n{}", self.logs());
     }
 
     pub fn kill9(&mut self, i: usize) {
