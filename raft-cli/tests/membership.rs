@@ -115,6 +115,10 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
         local_get(&client4, "k49999").as_deref() == Some(&b"v49999"[..])
     });
     assert_eq!(info_field(&client4, "learners"), "4");
+    let spool = std::fs::read_dir(dir4.join("incoming-snapshots"))
+        .expect("node 4 spools incoming snapshots")
+        .count();
+    assert_eq!(spool, 0, "the spooled snapshot was installed and removed");
 
     // A second change while one is in progress is refused with a clear error;
     // promoting the learner works once the first is done.

@@ -714,11 +714,9 @@ impl Node {
             // A full queue drops the message: Raft tolerates loss.
             let _ = inbox_tx.try_send(Event::Peer(m));
         });
-        let transport = Arc::new(TcpTransport::start(
-            TcpTransportConfig::new(cfg.id, meta.cluster_id, cfg.listen_peer.clone()),
-            peers,
-            inbox,
-        )?);
+        let mut net_cfg = TcpTransportConfig::new(cfg.id, meta.cluster_id, cfg.listen_peer.clone());
+        net_cfg.spool_dir = Some(cfg.data_dir.join("incoming-snapshots"));
+        let transport = Arc::new(TcpTransport::start(net_cfg, peers, inbox)?);
         let peer_addr = transport.local_addr();
 
         let mut rcfg = Config::new(cfg.id);

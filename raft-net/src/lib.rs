@@ -10,6 +10,7 @@
 
 pub mod frame;
 mod mem;
+mod snapshot_rx;
 mod tcp;
 
 pub use mem::{MemNetwork, MemTransport};
@@ -55,6 +56,14 @@ pub enum NetError {
     Bind {
         /// The address.
         addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The snapshot spool directory could not be prepared.
+    #[error("cannot prepare the snapshot spool directory {dir}: {source}")]
+    Spool {
+        /// The directory.
+        dir: String,
         /// Why.
         source: std::io::Error,
     },

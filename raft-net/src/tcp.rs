@@ -10,6 +10,7 @@
 //! refused and logged. Failed connects back off exponentially up to a cap.
 
 use crate::frame::{Frame, PROTOCOL_VERSION, encode_into, read_frame, write_frame};
+use crate::snapshot_rx::{Chunk, SnapshotReceiver, prepare_spool_dir};
 use crate::{Inbox, NetError, Transport, TransportStats};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
@@ -17,6 +18,7 @@ use raft_core::{Message, MessageBody, NodeId};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -41,6 +43,10 @@ pub struct TcpTransportConfig {
     pub max_backoff: Duration,
     /// Connect, handshake and write timeout.
     pub io_timeout: Duration,
+    /// Where incoming snapshot streams are spooled until complete and verified;
+    /// `None` holds them in memory. Spool files left by a crash are removed at
+    /// start.
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl TcpTransportConfig {
@@ -55,6 +61,7 @@ impl TcpTransportConfig {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
             io_timeout: Duration::from_secs(3),
+            spool_dir: None,
         }
     }
 }
@@ -102,6 +109,12 @@ impl TcpTransport {
         peers: HashMap<NodeId, String>,
         inbox: Inbox,
     ) -> Result<Self, NetError> {
+        if let Some(dir) = &cfg.spool_dir {
+            prepare_spool_dir(dir).map_err(|source| NetError::Spool {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+        }
         let listener = TcpListener::bind(&cfg.listen).map_err(|source| NetError::Bind {
             addr: cfg.listen.clone(),
             source,
@@ -551,50 +564,6 @@ fn check_hello(shared: &Shared, frame: Option<Frame>) -> Result<NodeId, String> 
     Ok(from)
 }
 
-/// Adds a chunk to the snapshot being received; returns the whole message once
-/// complete and intact. A chunk out of order abandons the transfer (the leader
-/// sends the snapshot again).
-fn reassemble(
-    assembling: &mut Option<(Message, Vec<u8>, u64)>,
-    id: u64,
-    offset: u64,
-    total: u64,
-    crc: u32,
-    header: Option<Message>,
-    data: Vec<u8>,
-) -> Option<Message> {
-    const MAX_SNAPSHOT_BYTES: u64 = 64 << 30;
-    if total > MAX_SNAPSHOT_BYTES {
-        log::error!("refusing a snapshot of {total} bytes");
-        return None;
-    }
-    if offset == 0 {
-        let header = header?;
-        *assembling = Some((header, Vec::with_capacity(total.min(1 << 30) as usize), id));
-    }
-    let (_, buf, current) = assembling.as_mut()?;
-    if *current != id || buf.len() as u64 != offset {
-        log::warn!("snapshot chunk out of order (id {id}, offset {offset}); transfer abandoned");
-        *assembling = None;
-        return None;
-    }
-    buf.extend_from_slice(&data);
-    if (buf.len() as u64) < total {
-        return None;
-    }
-    let (mut m, buf, _) = assembling.take()?;
-    if buf.len() as u64 != total || crc32c::crc32c(&buf) != crc {
-        log::error!("snapshot {id} failed its checksum; discarded");
-        return None;
-    }
-    if let MessageBody::InstallSnapshot { snapshot } = &mut m.body {
-        snapshot.data = buf;
-        Some(m)
-    } else {
-        None
-    }
-}
-
 fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result<(), NetError> {
     let cfg = &shared.cfg;
     stream.set_nonblocking(false)?;
@@ -618,7 +587,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result
     // Messages may be rare (idle cluster); only the handshake had a deadline.
     reader.get_ref().set_read_timeout(None)?;
     log::debug!("node {} accepted peer {from}", cfg.id);
-    let mut assembling: Option<(Message, Vec<u8>, u64)> = None;
+    let mut snapshots = SnapshotReceiver::new(cfg.spool_dir.clone(), from);
     while !shared.stopping.load(Ordering::SeqCst) {
         match read_frame(&mut reader, cfg.max_frame_bytes, &mut buf)? {
             None => return Ok(()),
@@ -634,7 +603,15 @@ fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result
                 header,
                 data,
             }) => {
-                if let Some(m) = reassemble(&mut assembling, id, offset, total, crc, header, data)
+                let chunk = Chunk {
+                    id,
+                    offset,
+                    total,
+                    crc,
+                    header,
+                    data,
+                };
+                if let Some(m) = snapshots.chunk(chunk)
                     && m.from == from
                     && m.to == cfg.id
                 {

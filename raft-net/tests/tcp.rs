@@ -195,3 +195,98 @@ fn a_large_snapshot_is_streamed_in_chunks_between_heartbeats() {
         "heartbeats are not stuck behind the snapshot"
     );
 }
+
+/// Opens a raw connection to `to` as node 1 of cluster 7.
+fn raw_peer(to: &TcpTransport) -> TcpStream {
+    let mut s = TcpStream::connect(to.local_addr()).expect("connect");
+    write_frame(
+        &mut s,
+        &Frame::Hello {
+            version: raft_net::frame::PROTOCOL_VERSION,
+            cluster_id: 7,
+            from: 1,
+            to: 2,
+            addr: "127.0.0.1:9".into(),
+        },
+    )
+    .expect("hello");
+    match read_frame(&mut s, 1 << 16, &mut Vec::new()).expect("ack") {
+        Some(Frame::HelloAck(None)) => s,
+        other => panic!("handshake refused: {other:?}"),
+    }
+}
+
+fn snapshot_chunks(index: u64, data: &[u8], size: usize) -> Vec<Frame> {
+    let crc = crc32c::crc32c(data);
+    let mut snapshot = raft_core::Snapshot::default();
+    snapshot.meta.index = index;
+    let header = Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: MessageBody::InstallSnapshot { snapshot },
+    };
+    data.chunks(size)
+        .enumerate()
+        .map(|(i, piece)| Frame::SnapshotChunk {
+            id: index,
+            offset: (i * size) as u64,
+            total: data.len() as u64,
+            crc,
+            header: (i == 0).then(|| header.clone()),
+            data: piece.to_vec(),
+        })
+        .collect()
+}
+
+fn files_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).expect("spool dir").count()
+}
+
+#[test]
+fn an_interrupted_snapshot_stream_leaves_nothing_and_the_next_one_arrives() {
+    let spool = tempfile::tempdir().expect("temp dir");
+    let (ib, rx) = inbox();
+    let mut cfg = TcpTransportConfig::new(2, 7, "127.0.0.1:0");
+    cfg.spool_dir = Some(spool.path().to_path_buf());
+    let b = TcpTransport::start(cfg, HashMap::from([(1, "127.0.0.1:9".to_string())]), ib)
+        .expect("bind");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+
+    let mut first = raw_peer(&b);
+    for frame in snapshot_chunks(5, &data, 64 << 10).into_iter().take(2) {
+        write_frame(&mut first, &frame).expect("chunk");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while files_in(spool.path()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no spool file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(first);
+    while files_in(spool.path()) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "partial transfer kept"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing delivered from a partial stream"
+    );
+
+    let mut second = raw_peer(&b);
+    for frame in snapshot_chunks(5, &data, 64 << 10) {
+        write_frame(&mut second, &frame).expect("chunk");
+    }
+    let m = rx.recv_timeout(Duration::from_secs(5)).expect("delivered");
+    match m.body {
+        MessageBody::InstallSnapshot { snapshot } => assert!(snapshot.data == data, "intact"),
+        other => panic!("expected the snapshot, got {other:?}"),
+    }
+    assert_eq!(
+        files_in(spool.path()),
+        0,
+        "the spool file is removed after delivery"
+    );
+}
