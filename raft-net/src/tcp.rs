@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use raft_core::{Message, MessageBody, NodeId};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,6 +82,10 @@ struct Shared {
     accept_unknown: AtomicBool,
     /// The peer address this node announces in its handshakes.
     advertise: String,
+    /// The address outgoing peer connections start from: the listen address
+    /// when it is a specific one, so each node shows one address to firewalls
+    /// and to its peers.
+    source_ip: Option<IpAddr>,
     peers: RwLock<HashMap<NodeId, String>>,
     counters: Counters,
     stopping: AtomicBool,
@@ -126,6 +130,7 @@ impl TcpTransport {
             cluster_id: AtomicU64::new(cfg.cluster_id),
             accept_unknown: AtomicBool::new(join),
             advertise: local_addr.to_string(),
+            source_ip: Some(local_addr.ip()).filter(|ip| !ip.is_unspecified()),
             cfg,
             peers: RwLock::new(peers),
             counters: Counters::default(),
@@ -274,7 +279,7 @@ fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| NetError::Handshake(format!("address {addr} resolves to nothing")))?;
-    let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
+    let mut stream = connect_from(shared.source_ip, sock, timeout)?;
     stream.set_nodelay(true)?;
     fail_fast_on_partition(&stream, timeout)?;
     stream.set_write_timeout(Some(timeout))?;
@@ -296,6 +301,28 @@ fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
             "node {to} at {addr} answered {other:?}"
         ))),
     }
+}
+
+/// Connects to `to`, from `source` when it is given and can reach `to` (a
+/// loopback source cannot reach another host, nor an IPv4 one an IPv6 peer).
+fn connect_from(
+    source: Option<IpAddr>,
+    to: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let source = source
+        .filter(|ip| ip.is_ipv4() == to.is_ipv4() && ip.is_loopback() == to.ip().is_loopback());
+    let Some(ip) = source else {
+        return TcpStream::connect_timeout(&to, timeout);
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    socket.connect_timeout(&to.into(), timeout)?;
+    Ok(socket.into())
 }
 
 /// Snapshot data is streamed in chunks of this size.

@@ -290,3 +290,18 @@ fn an_interrupted_snapshot_stream_leaves_nothing_and_the_next_one_arrives() {
         "the spool file is removed after delivery"
     );
 }
+
+#[test]
+fn peer_connections_start_from_the_listen_address() {
+    let (ib, _rx) = inbox();
+    let peer = std::net::TcpListener::bind("127.0.0.3:0").expect("bind the peer");
+    let a = TcpTransport::start(
+        TcpTransportConfig::new(1, 7, "127.0.0.2:0"),
+        HashMap::from([(2, peer.local_addr().expect("addr").to_string())]),
+        ib,
+    )
+    .expect("bind");
+    a.send(msg(1, 2, 1));
+    let (_conn, from) = peer.accept().expect("a connection from node 1");
+    assert_eq!(from.ip().to_string(), "127.0.0.2");
+}
