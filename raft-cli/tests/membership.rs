@@ -92,7 +92,7 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
     // so it catches up through InstallSnapshot.
     let dir4 = c.dir.path().join("n4");
     let (peer4, client4) = (
-        format!("127.0.0.1:{}", free_port()),
+        format!("{}:{}", common::peer_ip(4), free_port()),
         format!("127.0.0.1:{}", free_port()),
     );
     let mut node4 = Command::new(common::BIN)

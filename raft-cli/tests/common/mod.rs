@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod firewall;
+
 use raft_kv::{Client, Reply};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -35,6 +37,14 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in {BASE}..{}", BASE + SPAN);
 }
 
+/// Node `i`'s own loopback address for peer traffic (its connections to peers
+/// start from it too), so that a test can cut the links between two nodes with
+/// a firewall rule on their addresses. Clients use 127.0.0.1.
+pub fn peer_ip(i: usize) -> String {
+    assert!(i < 200, "node ids in tests stay small");
+    format!("127.0.0.{}", 10 + i)
+}
+
 /// Clusters of one test binary run one at a time: timing-sensitive checks (a new
 /// leader within 3 s) must not compete with other clusters for the 2 cores.
 static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -62,8 +72,8 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::tempdir().expect("temp dir");
-        let peer: Vec<String> = (0..n)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
+        let peer: Vec<String> = (1..=n)
+            .map(|i| format!("{}:{}", peer_ip(i), free_port()))
             .collect();
         let client: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
