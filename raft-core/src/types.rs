@@ -17,7 +17,7 @@ pub enum EntryPayload {
     /// The empty entry a new leader appends to commit entries of earlier terms.
     Noop,
     /// Application data, opaque to Raft.
-    Normal(Vec<u8>),
+    Normal(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A membership change (see [`ConfChange`]).
     ConfChange(ConfChange),
 }
@@ -120,6 +120,7 @@ pub struct ConfChange {
     /// The steps applied together.
     pub changes: Vec<ConfChangeStep>,
     /// Opaque data the application attaches (for example a new node's address).
+    #[serde(with = "serde_bytes")]
     pub context: Vec<u8>,
     /// The configuration the change results in, filled in by the leader when it
     /// appends the entry. It makes every membership entry self-contained, so a
@@ -144,6 +145,7 @@ pub struct Snapshot {
     /// Where the snapshot sits in the log.
     pub meta: SnapshotMeta,
     /// The application's serialized state, opaque to Raft.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 
@@ -186,4 +188,65 @@ pub struct SoftState {
     pub leader_id: Option<NodeId>,
     /// This node's role.
     pub role: Role,
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+
+    /// The layouts before bulk byte serialization: plain derives.
+    #[derive(Serialize)]
+    enum LegacyPayload {
+        #[allow(dead_code)]
+        Noop,
+        Normal(Vec<u8>),
+    }
+
+    #[derive(Serialize)]
+    struct LegacyEntry {
+        term: Term,
+        index: LogIndex,
+        payload: LegacyPayload,
+    }
+
+    #[derive(Serialize)]
+    struct LegacySnapshot {
+        meta: SnapshotMeta,
+        data: Vec<u8>,
+    }
+
+    #[test]
+    fn entries_and_snapshots_keep_their_bytes_so_old_logs_replay() {
+        let data = vec![0u8, 1, 2, 255, 128];
+        let old = LegacyEntry {
+            term: 3,
+            index: 70_000,
+            payload: LegacyPayload::Normal(data.clone()),
+        };
+        let new = Entry {
+            term: 3,
+            index: 70_000,
+            payload: EntryPayload::Normal(data.clone()),
+        };
+        let old = postcard::to_stdvec(&old).expect("encodes");
+        assert_eq!(old, postcard::to_stdvec(&new).expect("encodes"));
+        assert_eq!(postcard::from_bytes::<Entry>(&old).expect("decodes"), new);
+
+        let meta = SnapshotMeta {
+            index: 9,
+            term: 2,
+            conf_state: ConfState::with_voters([1, 2, 3]),
+        };
+        let old = LegacySnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        };
+        let new = Snapshot { meta, data };
+        let old = postcard::to_stdvec(&old).expect("encodes");
+        assert_eq!(old, postcard::to_stdvec(&new).expect("encodes"));
+        assert_eq!(
+            postcard::from_bytes::<Snapshot>(&old).expect("decodes"),
+            new
+        );
+    }
 }

@@ -14,29 +14,72 @@ pub struct ProposalId {
     pub seq: u64,
 }
 
+/// Lists of byte strings (de)serialized in bulk; the postcard bytes are those of
+/// a plain `Vec<Vec<u8>>`.
+mod byte_strings {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    pub fn serialize<S: Serializer>(list: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|b| Bytes::new(b)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let list = Vec::<ByteBuf>::deserialize(d)?;
+        Ok(list.into_iter().map(ByteBuf::into_vec).collect())
+    }
+}
+
+/// Lists of byte-string pairs (de)serialized in bulk; the postcard bytes are
+/// those of a plain `Vec<(Vec<u8>, Vec<u8>)>`.
+pub(crate) mod byte_pairs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    /// Key-value pairs of byte strings.
+    pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    pub fn serialize<S: Serializer>(pairs: &[(Vec<u8>, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(pairs.iter().map(|(k, v)| (Bytes::new(k), Bytes::new(v))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Pairs, D::Error> {
+        let pairs = Vec::<(ByteBuf, ByteBuf)>::deserialize(d)?;
+        Ok(pairs
+            .into_iter()
+            .map(|(k, v)| (k.into_vec(), v.into_vec()))
+            .collect())
+    }
+}
+
 /// A state-changing command, applied deterministically in log order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// SET key value.
     Set {
         /// Key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// Value.
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
     /// DEL key [key ...].
     Del {
         /// Keys to remove.
+        #[serde(with = "byte_strings")]
         keys: Vec<Vec<u8>>,
     },
     /// MSET k v [k v ...], atomically.
     MSet {
         /// Pairs to set.
+        #[serde(with = "byte_pairs")]
         pairs: Vec<(Vec<u8>, Vec<u8>)>,
     },
     /// INCRBY key delta (INCR is delta 1).
     IncrBy {
         /// Key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// Amount.
         delta: i64,
@@ -44,10 +87,13 @@ pub enum Command {
     /// CAS key expected new: swap only if the current value equals `expected`.
     Cas {
         /// Key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// Required current value.
+        #[serde(with = "serde_bytes")]
         expected: Vec<u8>,
         /// Value to install.
+        #[serde(with = "serde_bytes")]
         new: Vec<u8>,
     },
 }
@@ -136,5 +182,94 @@ impl Reply {
             }
         }
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command layout before bulk byte serialization: plain derives.
+    #[derive(Serialize)]
+    enum LegacyCommand {
+        Set {
+            key: Vec<u8>,
+            value: Vec<u8>,
+        },
+        Del {
+            keys: Vec<Vec<u8>>,
+        },
+        MSet {
+            pairs: Vec<(Vec<u8>, Vec<u8>)>,
+        },
+        IncrBy {
+            key: Vec<u8>,
+            delta: i64,
+        },
+        Cas {
+            key: Vec<u8>,
+            expected: Vec<u8>,
+            new: Vec<u8>,
+        },
+    }
+
+    #[test]
+    fn commands_keep_their_bytes_so_old_logs_replay() {
+        let (k, v) = (b"key".to_vec(), vec![0u8, 1, 255]);
+        let cases = [
+            (
+                LegacyCommand::Set {
+                    key: k.clone(),
+                    value: v.clone(),
+                },
+                Command::Set {
+                    key: k.clone(),
+                    value: v.clone(),
+                },
+            ),
+            (
+                LegacyCommand::Del {
+                    keys: vec![k.clone(), vec![]],
+                },
+                Command::Del {
+                    keys: vec![k.clone(), vec![]],
+                },
+            ),
+            (
+                LegacyCommand::MSet {
+                    pairs: vec![(k.clone(), v.clone())],
+                },
+                Command::MSet {
+                    pairs: vec![(k.clone(), v.clone())],
+                },
+            ),
+            (
+                LegacyCommand::IncrBy {
+                    key: k.clone(),
+                    delta: -3,
+                },
+                Command::IncrBy {
+                    key: k.clone(),
+                    delta: -3,
+                },
+            ),
+            (
+                LegacyCommand::Cas {
+                    key: k.clone(),
+                    expected: v.clone(),
+                    new: vec![],
+                },
+                Command::Cas {
+                    key: k.clone(),
+                    expected: v.clone(),
+                    new: vec![],
+                },
+            ),
+        ];
+        for (old, new) in cases {
+            let old = postcard::to_stdvec(&old).expect("encodes");
+            assert_eq!(old, postcard::to_stdvec(&new).expect("encodes"), "{new:?}");
+            assert_eq!(postcard::from_bytes::<Command>(&old).expect("decodes"), new);
+        }
     }
 }

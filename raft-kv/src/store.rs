@@ -2,7 +2,8 @@
 //! node applies the same commands in the same order and so holds the same map.
 
 use crate::command::{Command, Reply};
-use std::collections::HashMap;
+use serde_bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
 
 /// The key-value map and the last applied log index.
 #[derive(Debug, Default, Clone)]
@@ -115,14 +116,31 @@ impl KvStore {
 const PAIRS_PER_RECORD: usize = 1024;
 const BYTES_PER_RECORD: usize = 4 << 20;
 
-#[derive(serde::Serialize, serde::Deserialize)]
+/// A snapshot record as read. Its postcard bytes are those of
+/// [`SnapshotRecordOut`], which writes pairs without copying them.
+#[derive(serde::Deserialize)]
 enum SnapshotRecord {
     Header {
         version: u32,
         applied_index: u64,
-        members: std::collections::BTreeMap<u64, String>,
+        members: BTreeMap<u64, String>,
     },
-    Pairs(Vec<(Vec<u8>, Vec<u8>)>),
+    Pairs(#[serde(with = "crate::command::byte_pairs")] Vec<(Vec<u8>, Vec<u8>)>),
+    End {
+        pairs: u64,
+    },
+}
+
+/// A snapshot record as written: the same variants in the same order as
+/// [`SnapshotRecord`], borrowing the store's keys and values.
+#[derive(serde::Serialize)]
+enum SnapshotRecordOut<'a> {
+    Header {
+        version: u32,
+        applied_index: u64,
+        members: &'a BTreeMap<u64, String>,
+    },
+    Pairs(Vec<(&'a Bytes, &'a Bytes)>),
     End {
         pairs: u64,
     },
@@ -133,29 +151,29 @@ impl KvStore {
     /// a header, batches of pairs, and an end marker with the pair count.
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut put = |r: &SnapshotRecord| {
+        let mut put = |r: &SnapshotRecordOut| {
             let bytes = postcard::to_stdvec(r).expect("snapshot records always encode");
             raft_storage::record::encode_into(&mut out, &bytes);
         };
-        put(&SnapshotRecord::Header {
+        put(&SnapshotRecordOut::Header {
             version: 1,
             applied_index: self.applied_index,
-            members: self.members.clone(),
+            members: &self.members,
         });
         let mut batch = Vec::with_capacity(PAIRS_PER_RECORD);
         let mut bytes = 0;
         for (k, v) in &self.map {
             bytes += k.len() + v.len();
-            batch.push((k.clone(), v.clone()));
+            batch.push((Bytes::new(k), Bytes::new(v)));
             if batch.len() == PAIRS_PER_RECORD || bytes >= BYTES_PER_RECORD {
-                put(&SnapshotRecord::Pairs(std::mem::take(&mut batch)));
+                put(&SnapshotRecordOut::Pairs(std::mem::take(&mut batch)));
                 bytes = 0;
             }
         }
         if !batch.is_empty() {
-            put(&SnapshotRecord::Pairs(batch));
+            put(&SnapshotRecordOut::Pairs(batch));
         }
-        put(&SnapshotRecord::End {
+        put(&SnapshotRecordOut::End {
             pairs: self.map.len() as u64,
         });
         out
@@ -228,6 +246,61 @@ mod tests {
     }
 
     use super::*;
+
+    /// The record layout before bulk byte serialization: plain derives.
+    #[derive(serde::Serialize)]
+    enum LegacyRecord {
+        Header {
+            version: u32,
+            applied_index: u64,
+            members: BTreeMap<u64, String>,
+        },
+        Pairs(Vec<(Vec<u8>, Vec<u8>)>),
+        End {
+            pairs: u64,
+        },
+    }
+
+    #[test]
+    fn snapshot_records_keep_their_bytes_so_old_snapshots_decode() {
+        let pairs = vec![
+            (b"a".to_vec(), vec![0u8, 255, 7]),
+            (vec![], b"empty key".to_vec()),
+        ];
+        let members = BTreeMap::from([(1, "127.0.0.1:7001".to_string())]);
+        let legacy = [
+            LegacyRecord::Header {
+                version: 1,
+                applied_index: 9,
+                members: members.clone(),
+            },
+            LegacyRecord::Pairs(pairs.clone()),
+            LegacyRecord::End { pairs: 2 },
+        ];
+        let borrowed: Vec<(&Bytes, &Bytes)> = pairs
+            .iter()
+            .map(|(k, v)| (Bytes::new(k), Bytes::new(v)))
+            .collect();
+        let current = [
+            SnapshotRecordOut::Header {
+                version: 1,
+                applied_index: 9,
+                members: &members,
+            },
+            SnapshotRecordOut::Pairs(borrowed),
+            SnapshotRecordOut::End { pairs: 2 },
+        ];
+        let mut old_bytes = Vec::new();
+        for (old, new) in legacy.iter().zip(&current) {
+            let old = postcard::to_stdvec(old).expect("encodes");
+            assert_eq!(old, postcard::to_stdvec(new).expect("encodes"));
+            raft_storage::record::encode_into(&mut old_bytes, &old);
+        }
+        let store = KvStore::decode_snapshot(&old_bytes).expect("an old snapshot decodes");
+        assert_eq!(store.get(b"a"), Some(&vec![0u8, 255, 7]));
+        assert_eq!(store.get(b""), Some(&b"empty key".to_vec()));
+        assert_eq!(store.applied_index(), 9);
+    }
 
     fn set(k: &str, v: &str) -> Command {
         Command::Set {

@@ -43,6 +43,7 @@ pub enum Frame {
         /// The message with its snapshot data removed (first chunk only).
         header: Option<Message>,
         /// The bytes.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
 }

@@ -1,0 +1,53 @@
+//! The KV state machine's serialization costs: a proposal's encode/decode (every
+//! write pays it) and a whole-store snapshot's encode/decode (100k keys of
+//! 256-byte values, about 28 MB).
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use raft_kv::command::{Command, Proposal, ProposalId};
+use raft_kv::store::KvStore;
+
+fn set(i: u64) -> Command {
+    Command::Set {
+        key: format!("key:{i:012}").into_bytes(),
+        value: vec![(i % 251) as u8; 256],
+    }
+}
+
+fn proposal(c: &mut Criterion) {
+    let p = Proposal {
+        id: ProposalId {
+            node: 1,
+            nonce: 7,
+            seq: 9,
+        },
+        command: set(42),
+    };
+    let bytes = p.encode();
+    let mut group = c.benchmark_group("proposal_256b");
+    group.bench_function("encode", |b| b.iter(|| std::hint::black_box(&p).encode()));
+    group.bench_function("decode", |b| {
+        b.iter(|| Proposal::decode(std::hint::black_box(&bytes)).expect("decodes"))
+    });
+    group.finish();
+}
+
+fn snapshot(c: &mut Criterion) {
+    let mut store = KvStore::new();
+    for i in 0..100_000 {
+        store.apply(&set(i));
+    }
+    let bytes = store.encode_snapshot();
+    let mut group = c.benchmark_group("snapshot_100k_keys");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("encode", |b| b.iter(|| store.encode_snapshot()));
+    group.bench_function("decode", |b| {
+        b.iter(|| KvStore::decode_snapshot(&bytes).expect("decodes"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, proposal, snapshot);
+criterion_main!(benches);
