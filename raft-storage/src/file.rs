@@ -155,6 +155,23 @@ impl FileStorage {
     }
 }
 
+/// The snapshot file's payload, `postcard(snapshot)`, as a small head (the
+/// metadata and the data's length prefix) and the data itself, borrowed.
+fn snapshot_payload(snapshot: &Snapshot) -> Result<(Vec<u8>, &[u8]), StoreError> {
+    let encode_err =
+        |e: postcard::Error| StoreError::Invalid(format!("cannot encode snapshot: {e}"));
+    let mut head = postcard::to_stdvec(&snapshot.meta).map_err(encode_err)?;
+    let len = postcard::to_stdvec(&(snapshot.data.len() as u64)).map_err(encode_err)?;
+    head.extend_from_slice(&len);
+    Ok((head, &snapshot.data))
+}
+
+/// Replaces the snapshot file in `dir` with `snapshot`, without copying its data.
+fn write_snapshot(dir: &Path, snapshot: &Snapshot) -> Result<(), StoreError> {
+    let (head, data) = snapshot_payload(snapshot)?;
+    atomic_file::write_parts(&dir.join("snapshot"), &[&head, data])
+}
+
 fn write_state(dir: &Path, state: &StateFile) -> Result<(), StoreError> {
     let bytes = postcard::to_stdvec(state)
         .map_err(|e| StoreError::Invalid(format!("cannot encode state: {e}")))?;
@@ -220,10 +237,8 @@ impl LogStore for FileStorage {
         }
         let keep_tail = s.wal.last_index() >= meta.index
             && s.wal.entries()[(meta.index - s.wal.first_index()) as usize].term == meta.term;
-        let bytes = postcard::to_stdvec(&snapshot)
-            .map_err(|e| StoreError::Invalid(format!("cannot encode snapshot: {e}")))?;
         // Snapshot first: once it is durable the log prefix may go.
-        atomic_file::write(&s.dir.join("snapshot"), &bytes)?;
+        write_snapshot(&s.dir, &snapshot)?;
         s.hard_state.commit = s.hard_state.commit.max(meta.index);
         let state = StateFile {
             hard_state: s.hard_state,
@@ -245,7 +260,7 @@ impl LogStore for FileStorage {
         index: LogIndex,
         conf_state: ConfState,
         data: Vec<u8>,
-    ) -> Result<Snapshot, StoreError> {
+    ) -> Result<SnapshotMeta, StoreError> {
         // Serializes snapshot writers; appends go on while the file is written.
         let _writing = self.snapshot_writer.lock();
         let term = self
@@ -254,7 +269,7 @@ impl LogStore for FileStorage {
         let dir = {
             let s = self.inner.read();
             if index == s.snapshot.meta.index && index > 0 {
-                return Ok(s.snapshot.clone()); // already there
+                return Ok(s.snapshot.meta.clone()); // already there
             }
             if index < s.snapshot.meta.index {
                 return Err(StoreError::Invalid(format!(
@@ -278,13 +293,12 @@ impl LogStore for FileStorage {
             },
             data,
         };
-        let bytes = postcard::to_stdvec(&snapshot)
-            .map_err(|e| StoreError::Invalid(format!("cannot encode snapshot: {e}")))?;
-        atomic_file::write(&dir.join("snapshot"), &bytes)?;
+        write_snapshot(&dir, &snapshot)?;
         let mut s = self.inner.write();
         s.wal.compact(index)?;
-        s.snapshot = snapshot.clone();
-        Ok(snapshot)
+        let meta = snapshot.meta.clone();
+        s.snapshot = snapshot;
+        Ok(meta)
     }
 }
 
@@ -313,5 +327,31 @@ impl HardStateStore for FileStorage {
         write_state(&s.dir, &state)?;
         s.durable = state;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_payload_in_parts_is_the_postcard_encoding() {
+        for len in [0usize, 1, 127, 128, 300, 16_384, 70_000] {
+            let snapshot = Snapshot {
+                meta: SnapshotMeta {
+                    index: 1 << 40,
+                    term: 300,
+                    conf_state: ConfState::with_voters([1, 2, 3]),
+                },
+                data: (0..len).map(|i| i as u8).collect(),
+            };
+            let (head, data) = snapshot_payload(&snapshot).expect("encodes");
+            let joined = [head.as_slice(), data].concat();
+            assert_eq!(
+                joined,
+                postcard::to_stdvec(&snapshot).expect("encodes"),
+                "{len} bytes"
+            );
+        }
     }
 }

@@ -15,7 +15,7 @@ pub mod wal;
 pub use file::{FileStorage, FileStorageOptions};
 pub use mem::MemStorage;
 
-use raft_core::{ConfState, Entry, HardState, LogIndex, Snapshot, Storage};
+use raft_core::{ConfState, Entry, HardState, LogIndex, Snapshot, SnapshotMeta, Storage};
 use std::path::{Path, PathBuf};
 
 /// Errors of the storage backends. Corruption always names the file and offset.
@@ -70,13 +70,14 @@ pub trait LogStore: Storage {
     /// snapshot served to followers.
     fn apply_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
     /// Records a snapshot the application took at `index` (committed, at most the
-    /// applied index) and compacts the log prefix through `index`.
+    /// applied index) and compacts the log prefix through `index`; returns where
+    /// the snapshot sits (the store keeps its data to serve followers).
     fn create_snapshot(
         &self,
         index: LogIndex,
         conf_state: ConfState,
         data: Vec<u8>,
-    ) -> Result<Snapshot, StoreError>;
+    ) -> Result<SnapshotMeta, StoreError>;
 }
 
 /// The write side of the hard state and membership.

@@ -158,7 +158,7 @@ impl LogStore for MemStorage {
         index: LogIndex,
         conf_state: ConfState,
         data: Vec<u8>,
-    ) -> Result<Snapshot, StoreError> {
+    ) -> Result<SnapshotMeta, StoreError> {
         let term = self
             .term(index)
             .map_err(|e| StoreError::Invalid(format!("snapshot at {index}: {e}")))?;
@@ -180,7 +180,7 @@ impl LogStore for MemStorage {
             },
             data,
         };
-        Ok(s.snapshot.clone())
+        Ok(s.snapshot.meta.clone())
     }
 }
 

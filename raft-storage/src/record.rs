@@ -20,16 +20,28 @@ pub const MAX_RECORD_LEN: usize = u32::MAX as usize;
 /// within [`MAX_RECORD_LEN`] (WAL entries are bounded by the request limit,
 /// snapshot records by their batch size, whole files are checked first).
 pub fn encode_into(out: &mut Vec<u8>, payload: &[u8]) {
-    assert!(
-        payload.len() <= MAX_RECORD_LEN,
-        "record of {} bytes exceeds the limit",
-        payload.len()
-    );
-    let len = (payload.len() as u32).to_le_bytes();
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&crc32c::crc32c(&len).to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    out.extend_from_slice(&header_for(&[payload]));
     out.extend_from_slice(payload);
+}
+
+/// The header of a record whose payload is the concatenation of `parts`, so
+/// that a large payload can be written from its pieces without joining them.
+/// Callers keep the total within [`MAX_RECORD_LEN`].
+pub fn header_for(parts: &[&[u8]]) -> [u8; HEADER_LEN] {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    assert!(
+        total <= MAX_RECORD_LEN,
+        "record of {total} bytes exceeds the limit"
+    );
+    let len = (total as u32).to_le_bytes();
+    let payload_crc = parts
+        .iter()
+        .fold(0, |crc, part| crc32c::crc32c_append(crc, part));
+    let mut header = [0u8; HEADER_LEN];
+    header[0..4].copy_from_slice(&len);
+    header[4..8].copy_from_slice(&crc32c::crc32c(&len).to_le_bytes());
+    header[8..12].copy_from_slice(&payload_crc.to_le_bytes());
+    header
 }
 
 /// How a scan of a byte buffer ended.
@@ -121,6 +133,18 @@ mod tests {
             encode_into(&mut buf, p);
         }
         buf
+    }
+
+    #[test]
+    fn a_record_written_in_parts_equals_one_written_whole() {
+        let parts: [&[u8]; 4] = [b"head", b"", &[7u8; 5000], b"tail"];
+        let mut whole = Vec::new();
+        encode_into(&mut whole, &parts.concat());
+        let mut pieces = header_for(&parts).to_vec();
+        for p in parts {
+            pieces.extend_from_slice(p);
+        }
+        assert_eq!(pieces, whole);
     }
 
     #[test]

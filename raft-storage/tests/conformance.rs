@@ -135,7 +135,7 @@ fn snapshot_compacts_the_prefix() {
         let snap = s
             .create_snapshot(6, ConfState::with_voters([1, 2, 3]), b"state".to_vec())
             .expect("snapshot");
-        assert_eq!((snap.meta.index, snap.meta.term), (6, 1));
+        assert_eq!((snap.index, snap.term), (6, 1));
         assert_eq!(s.first_index().expect("first"), 7);
         assert_eq!(s.term(6).expect("term of snapshot index"), 1);
         assert_eq!(s.term(5), Err(StorageError::Compacted));
