@@ -32,7 +32,7 @@ mod byte_strings {
 
 /// Lists of byte-string pairs (de)serialized in bulk; the postcard bytes are
 /// those of a plain `Vec<(Vec<u8>, Vec<u8>)>`.
-pub(crate) mod byte_pairs {
+mod byte_pairs {
     use serde::{Deserialize, Deserializer, Serializer};
     use serde_bytes::{ByteBuf, Bytes};
 

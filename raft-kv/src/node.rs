@@ -97,10 +97,10 @@ pub enum ReadCommand {
 impl ReadCommand {
     pub(crate) fn execute(&self, store: &KvStore) -> Reply {
         match self {
-            ReadCommand::Get(k) => Reply::Bulk(store.get(k).cloned()),
+            ReadCommand::Get(k) => Reply::Bulk(store.get(k).map(<[u8]>::to_vec)),
             ReadCommand::MGet(ks) => Reply::Array(
                 ks.iter()
-                    .map(|k| Reply::Bulk(store.get(k).cloned()))
+                    .map(|k| Reply::Bulk(store.get(k).map(<[u8]>::to_vec)))
                     .collect(),
             ),
             ReadCommand::Exists(ks) => {

@@ -4,11 +4,16 @@
 use crate::command::{Command, Reply};
 use serde_bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A key or value: shared, so that the copy a snapshot starts from costs a
+/// reference count per pair instead of an allocation and a memcpy.
+type Shared = Arc<[u8]>;
 
 /// The key-value map and the last applied log index.
 #[derive(Debug, Default, Clone)]
 pub struct KvStore {
-    map: HashMap<Vec<u8>, Vec<u8>>,
+    map: HashMap<Shared, Shared>,
     applied_index: u64,
     /// Peer addresses of the members, carried in snapshots so that a node that
     /// catches up from a snapshot can reach every member.
@@ -48,24 +53,24 @@ impl KvStore {
     pub fn apply(&mut self, cmd: &Command) -> Reply {
         match cmd {
             Command::Set { key, value } => {
-                self.map.insert(key.clone(), value.clone());
+                self.map.insert(key[..].into(), value[..].into());
                 Reply::ok()
             }
             Command::Del { keys } => {
                 let removed = keys
                     .iter()
-                    .filter(|k| self.map.remove(*k).is_some())
+                    .filter(|k| self.map.remove(k.as_slice()).is_some())
                     .count();
                 Reply::Int(removed as i64)
             }
             Command::MSet { pairs } => {
                 for (k, v) in pairs {
-                    self.map.insert(k.clone(), v.clone());
+                    self.map.insert(k[..].into(), v[..].into());
                 }
                 Reply::ok()
             }
             Command::IncrBy { key, delta } => {
-                let current = match self.map.get(key) {
+                let current = match self.get(key) {
                     None => 0,
                     Some(v) => match std::str::from_utf8(v)
                         .ok()
@@ -79,15 +84,16 @@ impl KvStore {
                 };
                 match current.checked_add(*delta) {
                     Some(n) => {
-                        self.map.insert(key.clone(), n.to_string().into_bytes());
+                        self.map
+                            .insert(key[..].into(), n.to_string().as_bytes().into());
                         Reply::Int(n)
                     }
                     None => Reply::error("ERR", "increment or decrement would overflow"),
                 }
             }
             Command::Cas { key, expected, new } => {
-                if self.map.get(key) == Some(expected) {
-                    self.map.insert(key.clone(), new.clone());
+                if self.get(key) == Some(expected.as_slice()) {
+                    self.map.insert(key[..].into(), new[..].into());
                     Reply::Int(1)
                 } else {
                     Reply::Int(0)
@@ -97,8 +103,8 @@ impl KvStore {
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
-        self.map.get(key)
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.map.get(key).map(|v| &**v)
     }
 
     /// Number of keys.
@@ -119,13 +125,13 @@ const BYTES_PER_RECORD: usize = 4 << 20;
 /// A snapshot record as read. Its postcard bytes are those of
 /// [`SnapshotRecordOut`], which writes pairs without copying them.
 #[derive(serde::Deserialize)]
-enum SnapshotRecord {
+enum SnapshotRecord<'a> {
     Header {
         version: u32,
         applied_index: u64,
         members: BTreeMap<u64, String>,
     },
-    Pairs(#[serde(with = "crate::command::byte_pairs")] Vec<(Vec<u8>, Vec<u8>)>),
+    Pairs(#[serde(borrow)] Vec<(&'a [u8], &'a [u8])>),
     End {
         pairs: u64,
     },
@@ -204,7 +210,9 @@ impl KvStore {
                     store.members = members;
                     saw_header = true;
                 }
-                SnapshotRecord::Pairs(pairs) if saw_header => store.map.extend(pairs),
+                SnapshotRecord::Pairs(pairs) if saw_header => store
+                    .map
+                    .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into()))),
                 SnapshotRecord::End { pairs } if saw_header && i + 1 == records.len() => {
                     if pairs != store.map.len() as u64 {
                         return Err(format!(
@@ -234,7 +242,7 @@ mod tests {
         let back = KvStore::decode_snapshot(&bytes).expect("round trip");
         assert_eq!(back.len(), 3000);
         assert_eq!(back.applied_index(), 3000);
-        assert_eq!(back.get(b"k42"), Some(&b"v42".to_vec()));
+        assert_eq!(back.get(b"k42"), Some(&b"v42"[..]));
         let mut bad = bytes.clone();
         let mid = bad.len() / 2;
         bad[mid] ^= 1;
@@ -297,8 +305,8 @@ mod tests {
             raft_storage::record::encode_into(&mut old_bytes, &old);
         }
         let store = KvStore::decode_snapshot(&old_bytes).expect("an old snapshot decodes");
-        assert_eq!(store.get(b"a"), Some(&vec![0u8, 255, 7]));
-        assert_eq!(store.get(b""), Some(&b"empty key".to_vec()));
+        assert_eq!(store.get(b"a"), Some(&[0u8, 255, 7][..]));
+        assert_eq!(store.get(b""), Some(&b"empty key"[..]));
         assert_eq!(store.applied_index(), 9);
     }
 
@@ -340,7 +348,7 @@ mod tests {
         ));
         assert_eq!(
             s.get(b"big"),
-            Some(&i64::MAX.to_string().into_bytes()),
+            Some(i64::MAX.to_string().as_bytes()),
             "nothing changed on error"
         );
     }
@@ -357,7 +365,7 @@ mod tests {
         s.apply(&set("k", "a"));
         assert_eq!(s.apply(&cas("x", "b")), Reply::Int(0));
         assert_eq!(s.apply(&cas("a", "b")), Reply::Int(1));
-        assert_eq!(s.get(b"k"), Some(&b"b".to_vec()));
+        assert_eq!(s.get(b"k"), Some(&b"b"[..]));
     }
 
     #[test]
