@@ -164,24 +164,29 @@ fn metrics_and_health_endpoints_answer() {
     let _ = child.wait();
 }
 
-/// Waits until node `i` reports no known leader.
-fn wait_until_leaderless(c: &Cluster, i: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while c.info(i, "leader_id").as_deref() != Some("0") {
-        assert!(Instant::now() < deadline, "node {i} still knows a leader");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-#[test]
-fn a_write_no_leader_could_take_is_refused_and_never_applied_later() {
-    let mut c = Cluster::start_with(3, &["--request-timeout-ms", "1000"]);
+/// Kills every node of a 3-node cluster but one follower, and waits until that
+/// follower knows no leader; returns it.
+fn leave_one_follower_alone(c: &mut Cluster) -> usize {
     let leader = c.wait_for_leader(Duration::from_secs(10));
     let survivor = (1..=3).find(|&i| i != leader).expect("three nodes");
     for i in (1..=3).filter(|&i| i != survivor) {
         c.kill9(i);
     }
-    wait_until_leaderless(&c, survivor);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.info(survivor, "leader_id").as_deref() != Some("0") {
+        assert!(
+            Instant::now() < deadline,
+            "node {survivor} still knows a leader"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    survivor
+}
+
+#[test]
+fn a_write_no_leader_could_take_is_refused_and_never_applied_later() {
+    let mut c = Cluster::start_with(3, &["--request-timeout-ms", "1000"]);
+    let survivor = leave_one_follower_alone(&mut c);
     let reply = c
         .client_of(survivor)
         .call_here(&[b"SET", b"orphan", b"1"])
@@ -214,12 +219,7 @@ fn a_write_no_leader_could_take_is_refused_and_never_applied_later() {
 #[test]
 fn a_write_waiting_for_a_leader_is_proposed_when_one_emerges() {
     let mut c = Cluster::start_with(3, &["--request-timeout-ms", "20000"]);
-    let leader = c.wait_for_leader(Duration::from_secs(10));
-    let survivor = (1..=3).find(|&i| i != leader).expect("three nodes");
-    for i in (1..=3).filter(|&i| i != survivor) {
-        c.kill9(i);
-    }
-    wait_until_leaderless(&c, survivor);
+    let survivor = leave_one_follower_alone(&mut c);
     let mut client = c.client_of(survivor);
     let writer = std::thread::spawn(move || client.call_here(&[b"SET", b"patient", b"1"]));
     std::thread::sleep(Duration::from_millis(300));

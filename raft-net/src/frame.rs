@@ -31,21 +31,25 @@ pub enum Frame {
     Raft(Message),
     /// A piece of a large `InstallSnapshot`, streamed in chunks between other
     /// messages so that heartbeats are never stuck behind it.
-    SnapshotChunk {
-        /// The snapshot's index (identifies the stream).
-        id: u64,
-        /// Byte offset of `data` in the snapshot data.
-        offset: u64,
-        /// Total length of the snapshot data.
-        total: u64,
-        /// CRC32C of the whole snapshot data, checked on reassembly.
-        crc: u32,
-        /// The message with its snapshot data removed (first chunk only).
-        header: Option<Message>,
-        /// The bytes.
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
-    },
+    SnapshotChunk(SnapshotChunk),
+}
+
+/// A piece of a streamed `InstallSnapshot`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// The snapshot's index (identifies the stream).
+    pub id: u64,
+    /// Byte offset of `data` in the snapshot data.
+    pub offset: u64,
+    /// Total length of the snapshot data.
+    pub total: u64,
+    /// CRC32C of the whole snapshot data, checked on reassembly.
+    pub crc: u32,
+    /// The message with its snapshot data removed (first chunk only).
+    pub header: Option<Message>,
+    /// The bytes.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
 }
 
 /// Appends `frame`, length-prefixed, to `out`.

@@ -8,6 +8,7 @@
 //! of order, a new snapshot, the connection closing, an I/O error) deletes its
 //! spool file; the leader starts the snapshot again from its first chunk.
 
+use crate::frame::SnapshotChunk as Chunk;
 use raft_core::{Message, MessageBody, NodeId};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -19,22 +20,6 @@ pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 64 << 30;
 
 /// Suffix of spool files; files with it left by a crash are removed at start.
 const SPOOL_SUFFIX: &str = ".part";
-
-/// One `SnapshotChunk` frame's fields.
-pub(crate) struct Chunk {
-    /// The stream (the snapshot's index).
-    pub id: u64,
-    /// Byte offset of `data` in the snapshot data.
-    pub offset: u64,
-    /// Total snapshot data length.
-    pub total: u64,
-    /// CRC32C of the whole snapshot data.
-    pub crc: u32,
-    /// The message without its data (first chunk only).
-    pub header: Option<Message>,
-    /// The bytes.
-    pub data: Vec<u8>,
-}
 
 /// Removes spool files a previous run left behind; creates the directory.
 pub(crate) fn prepare_spool_dir(dir: &Path) -> std::io::Result<()> {

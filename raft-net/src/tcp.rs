@@ -9,8 +9,8 @@
 //! acceptor's `HelloAck`; peers from another cluster or with unknown ids are
 //! refused and logged. Failed connects back off exponentially up to a cap.
 
-use crate::frame::{Frame, PROTOCOL_VERSION, encode_into, read_frame, write_frame};
-use crate::snapshot_rx::{Chunk, SnapshotReceiver, prepare_spool_dir};
+use crate::frame::{Frame, PROTOCOL_VERSION, SnapshotChunk, encode_into, read_frame, write_frame};
+use crate::snapshot_rx::{SnapshotReceiver, prepare_spool_dir};
 use crate::{Inbox, NetError, Transport, TransportStats};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
@@ -366,14 +366,14 @@ impl SnapshotStream {
             return None;
         }
         let end = (self.offset + SNAPSHOT_CHUNK_BYTES).min(self.data.len());
-        let frame = Frame::SnapshotChunk {
+        let frame = Frame::SnapshotChunk(SnapshotChunk {
             id: self.id,
             offset: self.offset as u64,
             total: self.data.len() as u64,
             crc: self.crc,
             header: (self.offset == 0).then(|| self.header.clone()),
             data: self.data[self.offset..end].to_vec(),
-        };
+        });
         self.offset = end;
         Some(frame)
     }
@@ -622,22 +622,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result
                 shared.counters.received.fetch_add(1, Ordering::Relaxed);
                 inbox(m);
             }
-            Some(Frame::SnapshotChunk {
-                id,
-                offset,
-                total,
-                crc,
-                header,
-                data,
-            }) => {
-                let chunk = Chunk {
-                    id,
-                    offset,
-                    total,
-                    crc,
-                    header,
-                    data,
-                };
+            Some(Frame::SnapshotChunk(chunk)) => {
                 if let Some(m) = snapshots.chunk(chunk)
                     && m.from == from
                     && m.to == cfg.id

@@ -2,7 +2,7 @@
 
 use crossbeam_channel::{Receiver, unbounded};
 use raft_core::{Message, MessageBody};
-use raft_net::frame::{Frame, read_frame, write_frame};
+use raft_net::frame::{Frame, SnapshotChunk, read_frame, write_frame};
 use raft_net::{Inbox, TcpTransport, TcpTransportConfig, Transport};
 use std::collections::HashMap;
 use std::net::TcpStream;
@@ -228,13 +228,15 @@ fn snapshot_chunks(index: u64, data: &[u8], size: usize) -> Vec<Frame> {
     };
     data.chunks(size)
         .enumerate()
-        .map(|(i, piece)| Frame::SnapshotChunk {
-            id: index,
-            offset: (i * size) as u64,
-            total: data.len() as u64,
-            crc,
-            header: (i == 0).then(|| header.clone()),
-            data: piece.to_vec(),
+        .map(|(i, piece)| {
+            Frame::SnapshotChunk(SnapshotChunk {
+                id: index,
+                offset: (i * size) as u64,
+                total: data.len() as u64,
+                crc,
+                header: (i == 0).then(|| header.clone()),
+                data: piece.to_vec(),
+            })
         })
         .collect()
 }
