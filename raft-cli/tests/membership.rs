@@ -202,3 +202,35 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
     let _ = node4.kill();
     let _ = node4.wait();
 }
+
+#[test]
+fn a_membership_change_is_answered_once_complete_so_the_next_one_is_accepted() {
+    let c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let follower = 1 + leader % 3;
+    let ok = Reply::Simple("OK".into());
+    let fourth = format!("{}:{}", common::peer_ip(4), free_port());
+    // Each change is sent the moment the previous one is answered: added
+    // through a follower (which answers once it applied the change), removed
+    // through the leader, which must not find the first still in progress.
+    // Node 4 never starts: three of four voters are still a quorum.
+    for round in 0..10 {
+        let learner = round % 2 == 1;
+        let mut add = vec!["RAFT.ADDNODE", "4", fourth.as_str()];
+        if learner {
+            add.push("LEARNER");
+        }
+        assert_eq!(
+            call(&c.client[follower - 1], &add),
+            ok,
+            "round {round}: add"
+        );
+        assert_eq!(
+            call(&c.client[leader - 1], &["RAFT.REMOVENODE", "4"]),
+            ok,
+            "round {round}: remove right after the add was answered"
+        );
+    }
+    assert_eq!(info_field(&c.client[leader - 1], "voters"), "1,2,3");
+    assert_eq!(info_field(&c.client[leader - 1], "learners"), "");
+}

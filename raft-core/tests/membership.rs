@@ -157,6 +157,15 @@ fn removing_the_leader_keeps_it_leading_until_c_new_commits_then_it_steps_down()
         .propose_conf_change(change(vec![ConfChangeStep::Remove(1)]))
         .expect("accepted");
     net.settle();
+    // Before stepping down it told the others that C(new) is committed.
+    assert_ne!(net.role(1), Role::Leader, "the removed leader stepped down");
+    for id in 2..=3 {
+        assert_eq!(
+            net.committed(id),
+            net.last_index(1),
+            "node {id} knows C(new) committed"
+        );
+    }
     net.tick_all(2);
     assert_ne!(net.role(1), Role::Leader, "the removed leader stepped down");
     assert_eq!(voters(&net, 2), vec![2, 3]);

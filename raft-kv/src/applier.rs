@@ -38,6 +38,10 @@ pub(crate) struct Applier {
     /// thread only on success, so a failed attempt is retried at the next batch).
     last_snapshot: Arc<AtomicU64>,
     snapshotting: Arc<AtomicBool>,
+    /// This node's membership requests whose joint configuration is applied but
+    /// not yet left: they are answered once the configuration is simple again,
+    /// so that the next change a client sends is not refused as "in progress".
+    awaiting_leave: Vec<crate::command::ProposalId>,
 }
 
 impl Applier {
@@ -47,6 +51,7 @@ impl Applier {
             conf,
             last_snapshot: Arc::new(AtomicU64::new(last_snapshot)),
             snapshotting: Arc::new(AtomicBool::new(false)),
+            awaiting_leave: Vec::new(),
         }
     }
 
@@ -90,9 +95,10 @@ impl Applier {
                             store.set_members(&ctx.members);
                             self.shared.record_members(&ctx.members);
                             if ctx.proposal.node == me {
-                                self.shared.complete_write(ctx.proposal, Reply::ok());
+                                self.awaiting_leave.push(ctx.proposal);
                             }
                         }
+                        answer_if_left_joint(&self.conf, &mut self.awaiting_leave, &self.shared);
                     }
                     EntryPayload::Noop => {}
                 }
@@ -123,6 +129,7 @@ impl Applier {
                 store.set_applied_index(snap.meta.index);
                 *self.shared.store.write() = store;
                 self.conf = snap.meta.conf_state.clone();
+                answer_if_left_joint(&self.conf, &mut self.awaiting_leave, &self.shared);
                 self.last_snapshot.store(snap.meta.index, Ordering::SeqCst);
                 self.shared
                     .metrics
@@ -188,6 +195,20 @@ impl Applier {
         if let Err(e) = spawned {
             self.snapshotting.store(false, Ordering::SeqCst);
             log::error!("cannot start the snapshot thread: {e}");
+        }
+    }
+}
+
+/// Answers the membership requests in `awaiting` (see `Applier::awaiting_leave`)
+/// once the applied configuration `conf` is simple.
+fn answer_if_left_joint(
+    conf: &ConfState,
+    awaiting: &mut Vec<crate::command::ProposalId>,
+    shared: &Shared,
+) {
+    if !conf.is_joint() {
+        for id in awaiting.drain(..) {
+            shared.complete_write(id, Reply::ok());
         }
     }
 }

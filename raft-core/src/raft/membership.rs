@@ -160,6 +160,10 @@ impl<S: Storage> Raft<S> {
                 "raft {} steps down: the committed configuration at {index} no longer has it as a voter",
                 self.id
             );
+            // Tell the remaining members first that C(new) is committed, so they
+            // apply it (and answer whoever asked for it) without waiting for
+            // the next leader.
+            self.bcast_heartbeat();
             self.become_follower(self.term, None);
         }
     }
