@@ -296,7 +296,7 @@ impl Consensus {
                 // may still commit: their outcome is unknown, so say so now rather
                 // than at the request deadline.
                 log::info!(
-                    "node {id}: leader changed from {:?} to {:?}; pending writes get -TIMEOUT",
+                    "node {id}: leader changed from {:?} to {:?}; pending writes (not membership changes) get -TIMEOUT",
                     self.known_leader,
                     ss.leader_id
                 );

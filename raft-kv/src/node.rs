@@ -179,6 +179,10 @@ pub(crate) struct PendingWrite {
     /// from then on a leader change leaves its outcome unknown. Before, it still
     /// waits for a leader and will be proposed.
     pub(crate) proposed: bool,
+    /// A membership change keeps waiting through leader changes and is
+    /// answered when C(new) is applied here, or at its deadline: removing the
+    /// leader changes the leader as a matter of course.
+    pub(crate) membership: bool,
 }
 
 pub(crate) struct Shared {
@@ -214,10 +218,11 @@ impl Shared {
     /// waiting for a leader keep waiting.
     pub(crate) fn fail_proposed_writes(&self, reply: Reply) {
         self.writes.lock().retain(|_, w| {
-            if w.proposed {
+            let fail = w.proposed && !w.membership;
+            if fail {
                 let _ = w.reply.try_send(reply.clone());
             }
-            !w.proposed
+            !fail
         });
     }
 
@@ -384,7 +389,7 @@ pub struct NodeHandle {
 impl NodeHandle {
     /// Proposes a write; the reply comes once it is applied on this node.
     pub fn write(&self, command: Command) -> PendingReply {
-        self.submit(|id, deadline| Event::Propose {
+        self.submit(false, |id, deadline| Event::Propose {
             id,
             data: Proposal { id, command }.encode(),
             deadline,
@@ -409,7 +414,7 @@ impl NodeHandle {
             }
             _ => {}
         }
-        self.submit(|id, _| {
+        self.submit(true, |id, _| {
             let context = crate::admin::AdminContext {
                 proposal: id,
                 members,
@@ -426,7 +431,11 @@ impl NodeHandle {
 
     /// Registers a proposal, hands `event(id)` to the consensus thread and
     /// returns the reply to wait for (`-NOLEADER` if it could not be handed over).
-    fn submit(&self, event: impl FnOnce(ProposalId, Instant) -> Event) -> PendingReply {
+    fn submit(
+        &self,
+        membership: bool,
+        event: impl FnOnce(ProposalId, Instant) -> Event,
+    ) -> PendingReply {
         let s = &self.shared;
         if s.stopping.load(Ordering::SeqCst) {
             return PendingReply::ready(shutdown_reply());
@@ -442,6 +451,7 @@ impl NodeHandle {
             PendingWrite {
                 reply: tx,
                 proposed: false,
+                membership,
             },
         );
         let deadline = Instant::now() + s.cfg.request_timeout;
