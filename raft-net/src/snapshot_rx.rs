@@ -119,14 +119,10 @@ impl SnapshotReceiver {
     /// Takes one chunk; returns the complete `InstallSnapshot` message once its
     /// last chunk arrived and the whole passed its checksum.
     pub(crate) fn chunk(&mut self, c: Chunk) -> Option<Message> {
+        use log::Level::{Error, Warn};
         if c.total > MAX_SNAPSHOT_BYTES {
-            log::error!(
-                "refusing a snapshot of {} bytes from node {} (limit {MAX_SNAPSHOT_BYTES})",
-                c.total,
-                self.from
-            );
-            self.current = None;
-            return None;
+            let why = format!("{} bytes, over the limit of {MAX_SNAPSHOT_BYTES}", c.total);
+            return self.abandon(Error, c.id, &why);
         }
         if c.offset == 0 {
             self.current = None; // a new stream replaces (and deletes) an old one
@@ -142,44 +138,19 @@ impl SnapshotReceiver {
                         sink,
                     })
                 }
-                Err(e) => {
-                    log::error!(
-                        "cannot spool snapshot {} from node {}: {e}",
-                        c.id,
-                        self.from
-                    );
-                    return None;
-                }
+                Err(e) => return self.abandon(Error, c.id, &format!("cannot spool it: {e}")),
             }
         }
         let t = self.current.as_mut()?;
         if t.id != c.id || t.received != c.offset || t.total != c.total || t.crc != c.crc {
-            log::warn!(
-                "snapshot chunk out of order from node {} (id {}, offset {}); transfer abandoned",
-                self.from,
-                c.id,
-                c.offset
-            );
-            self.current = None;
-            return None;
+            let why = format!("chunk out of order (offset {})", c.offset);
+            return self.abandon(Warn, c.id, &why);
         }
         if t.received + c.data.len() as u64 > t.total {
-            log::warn!(
-                "snapshot {} from node {} overruns its length; abandoned",
-                c.id,
-                self.from
-            );
-            self.current = None;
-            return None;
+            return self.abandon(Warn, c.id, "chunks overrun its length");
         }
         if let Err(e) = t.sink.write(&c.data) {
-            log::error!(
-                "cannot spool snapshot {} from node {}: {e}",
-                c.id,
-                self.from
-            );
-            self.current = None;
-            return None;
+            return self.abandon(Error, c.id, &format!("cannot spool it: {e}"));
         }
         t.received += c.data.len() as u64;
         if t.received < t.total {
@@ -187,6 +158,18 @@ impl SnapshotReceiver {
         }
         let mut t = self.current.take()?;
         self.complete(&mut t)
+    }
+
+    /// Drops the transfer in progress (deleting its spool file) and logs why;
+    /// the leader sends the snapshot again from its first chunk.
+    fn abandon(&mut self, level: log::Level, id: u64, why: &str) -> Option<Message> {
+        log::log!(
+            level,
+            "snapshot {id} from node {}: {why}; transfer abandoned",
+            self.from
+        );
+        self.current = None;
+        None
     }
 
     fn complete(&self, t: &mut Transfer) -> Option<Message> {
