@@ -118,21 +118,23 @@ fn metrics_and_health_endpoints_answer() {
     let dir = tempfile::tempdir().expect("temp dir");
     let peer = format!("127.0.0.1:{}", common::free_port());
     let client = format!("127.0.0.1:{}", common::free_port());
-    let mut child = std::process::Command::new(common::BIN)
-        .args(["node", "--id", "1", "--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--listen-peer",
-            &peer,
-            "--listen-client",
-            &client,
-            "--initial-cluster",
-            &format!("1={peer}"),
-        ])
-        .args(["--metrics", &metrics])
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("spawn");
+    let _node = common::Reaped(
+        std::process::Command::new(common::BIN)
+            .args(["node", "--id", "1", "--data-dir"])
+            .arg(dir.path())
+            .args([
+                "--listen-peer",
+                &peer,
+                "--listen-client",
+                &client,
+                "--initial-cluster",
+                &format!("1={peer}"),
+            ])
+            .args(["--metrics", &metrics])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("spawn"),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut health = String::new();
     while Instant::now() < deadline {
@@ -160,8 +162,6 @@ fn metrics_and_health_endpoints_answer() {
         assert!(body.contains(name), "missing {name} in:\n{body}");
     }
     assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.0 404"));
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Kills every node of a 3-node cluster but one follower, and waits until that

@@ -95,15 +95,17 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
         format!("{}:{}", common::peer_ip(4), free_port()),
         format!("127.0.0.1:{}", free_port()),
     );
-    let mut node4 = Command::new(common::BIN)
-        .args(["node", "--id", "4", "--join", "--data-dir"])
-        .arg(&dir4)
-        .args(["--listen-peer", &peer4, "--listen-client", &client4])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn node 4");
+    let _node4 = common::Reaped(
+        Command::new(common::BIN)
+            .args(["node", "--id", "4", "--join", "--data-dir"])
+            .arg(&dir4)
+            .args(["--listen-peer", &peer4, "--listen-client", &client4])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node 4"),
+    );
     wait_until("node 4's client port", Duration::from_secs(10), || {
         TcpStream::connect(&client4).is_ok()
     });
@@ -199,8 +201,6 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
         sizes.windows(2).all(|w| w[0] == w[1]),
         "same number of keys everywhere: {sizes:?}"
     );
-    let _ = node4.kill();
-    let _ = node4.wait();
 }
 
 #[test]

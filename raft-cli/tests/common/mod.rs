@@ -280,3 +280,14 @@ pub fn run_cli(args: &[&str]) -> Output {
         .output()
         .expect("run raft-cli")
 }
+
+/// A node process started outside a `Cluster`, killed when dropped (also when
+/// a test panics), so that no node outlives its test.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
