@@ -103,19 +103,22 @@ impl<S: Storage> Raft<S> {
         self.conf_base = conf;
     }
 
-    /// Leader: refuses a membership change while another is in progress or if it
-    /// is invalid.
+    /// Refuses a membership change while another is in progress or if it is
+    /// invalid. The leader knows what is committed; a follower, whose commit
+    /// index lags, refuses only while its configuration in force is joint and
+    /// leaves the rest to the leader.
     pub(super) fn check_conf_change(&self, cc: &ConfChange) -> Result<()> {
         if cc.changes.is_empty() {
             return Err(Error::ConfChange(
                 "the joint configuration is left automatically".into(),
             ));
         }
-        let in_progress = self.conf_in_force().is_joint()
-            || self
-                .conf_history
-                .last()
-                .is_some_and(|(i, _)| *i > self.log.committed());
+        let uncommitted = self
+            .conf_history
+            .last()
+            .is_some_and(|(i, _)| *i > self.log.committed());
+        let in_progress =
+            self.conf_in_force().is_joint() || (self.role == Role::Leader && uncommitted);
         if in_progress {
             return Err(Error::ConfChange(
                 "another membership change is in progress".into(),
