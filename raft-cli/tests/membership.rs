@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{Cluster, free_port};
+use common::{Cluster, free_port, wait_until};
 use raft_kv::Reply;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Writes `n` keys through `addr` with pipelined batches; every write must be acknowledged.
 fn bulk_write(addr: &str, n: usize) {
@@ -35,14 +35,6 @@ fn call(addr: &str, args: &[&str]) -> Reply {
     let mut c = raft_kv::Client::new(vec![addr.to_string()]).expect("endpoint");
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     c.call_here(&args).expect("reply")
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn info_field(addr: &str, field: &str) -> String {

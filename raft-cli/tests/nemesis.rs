@@ -8,6 +8,7 @@ mod common;
 
 use common::Cluster;
 use common::firewall::Firewall;
+use common::wait_until;
 use integration_tests::linearizability::{Op, OpKind, check_register};
 use raft_kv::{Client, ClientError};
 use std::collections::BTreeMap;
@@ -168,15 +169,6 @@ impl Workload {
     }
 }
 
-/// Waits until `cond` holds; panics with `what` after `timeout`.
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// True if node `i` reports itself leader.
 fn is_leader(c: &Cluster, i: usize) -> bool {
     c.info(i, "role").as_deref() == Some("leader")
@@ -234,10 +226,10 @@ fn history_stays_linearizable_under_network_partitions() {
         // deposes the old one.
         let old = c.wait_for_leader(Duration::from_secs(15));
         fw.split(&[old], &others(&[old]));
-        wait_for("a leader in the majority", Duration::from_secs(10), || {
+        wait_until("a leader in the majority", Duration::from_secs(10), || {
             others(&[old]).iter().any(|&i| is_leader(&c, i))
         });
-        wait_for(
+        wait_until(
             "the isolated leader to step down",
             Duration::from_secs(10),
             || !is_leader(&c, old),
@@ -251,7 +243,7 @@ fn history_stays_linearizable_under_network_partitions() {
         let buddy = 1 + (leader + round) % 5;
         let minority = [leader, buddy];
         fw.split(&minority, &others(&minority));
-        wait_for("a leader in the three", Duration::from_secs(10), || {
+        wait_until("a leader in the three", Duration::from_secs(10), || {
             others(&minority).iter().any(|&i| is_leader(&c, i))
         });
         std::thread::sleep(Duration::from_millis(1000));

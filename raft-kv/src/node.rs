@@ -214,7 +214,8 @@ impl Shared {
         }
     }
 
-    /// Answers every write already handed to Raft with `reply`; writes still
+    /// Answers every write already handed to Raft with `reply`, except
+    /// membership changes (see [`PendingWrite::membership`]); writes still
     /// waiting for a leader keep waiting.
     pub(crate) fn fail_proposed_writes(&self, reply: Reply) {
         self.writes.lock().retain(|_, w| {

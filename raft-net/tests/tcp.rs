@@ -19,6 +19,21 @@ fn inbox() -> (Inbox, Receiver<Message>) {
     )
 }
 
+/// Opens a raw connection to transport `t` and sends a `Hello` from node
+/// `from` of cluster 7 to node `to`; the caller reads the answer.
+fn say_hello(t: &TcpTransport, from: u64, to: u64) -> TcpStream {
+    let mut s = TcpStream::connect(t.local_addr()).expect("connect");
+    let hello = Frame::Hello {
+        version: raft_net::frame::PROTOCOL_VERSION,
+        cluster_id: 7,
+        from,
+        to,
+        addr: "127.0.0.1:9".into(),
+    };
+    write_frame(&mut s, &hello).expect("hello");
+    s
+}
+
 fn msg(from: u64, to: u64, term: u64) -> Message {
     Message {
         from,
@@ -81,18 +96,7 @@ fn a_peer_from_another_cluster_is_refused() {
 #[test]
 fn an_unknown_node_is_refused_with_a_reason() {
     let (a, _rx) = start(1, 7, HashMap::new());
-    let mut s = TcpStream::connect(a.local_addr()).expect("connect");
-    write_frame(
-        &mut s,
-        &Frame::Hello {
-            version: 1,
-            cluster_id: 7,
-            from: 9,
-            to: 1,
-            addr: "127.0.0.1:9".into(),
-        },
-    )
-    .expect("hello");
+    let mut s = say_hello(&a, 9, 1);
     let ack = read_frame(&mut s, 1 << 16, &mut Vec::new()).expect("ack");
     match ack {
         Some(Frame::HelloAck(Some(reason))) => assert!(reason.contains("not a member"), "{reason}"),
@@ -103,18 +107,7 @@ fn an_unknown_node_is_refused_with_a_reason() {
 #[test]
 fn an_oversized_frame_closes_the_connection() {
     let (a, rx) = start(1, 7, HashMap::from([(2, "127.0.0.1:1".to_string())]));
-    let mut s = TcpStream::connect(a.local_addr()).expect("connect");
-    write_frame(
-        &mut s,
-        &Frame::Hello {
-            version: 1,
-            cluster_id: 7,
-            from: 2,
-            to: 1,
-            addr: "127.0.0.1:9".into(),
-        },
-    )
-    .expect("hello");
+    let mut s = say_hello(&a, 2, 1);
     assert_eq!(
         read_frame(&mut s, 1 << 16, &mut Vec::new()).expect("ack"),
         Some(Frame::HelloAck(None))
@@ -196,20 +189,9 @@ fn a_large_snapshot_is_streamed_in_chunks_between_heartbeats() {
     );
 }
 
-/// Opens a raw connection to `to` as node 1 of cluster 7.
+/// Opens a raw connection to `to` as node 1 of cluster 7, accepted.
 fn raw_peer(to: &TcpTransport) -> TcpStream {
-    let mut s = TcpStream::connect(to.local_addr()).expect("connect");
-    write_frame(
-        &mut s,
-        &Frame::Hello {
-            version: raft_net::frame::PROTOCOL_VERSION,
-            cluster_id: 7,
-            from: 1,
-            to: 2,
-            addr: "127.0.0.1:9".into(),
-        },
-    )
-    .expect("hello");
+    let mut s = say_hello(to, 1, 2);
     match read_frame(&mut s, 1 << 16, &mut Vec::new()).expect("ack") {
         Some(Frame::HelloAck(None)) => s,
         other => panic!("handshake refused: {other:?}"),

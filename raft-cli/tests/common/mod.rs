@@ -281,6 +281,15 @@ pub fn run_cli(args: &[&str]) -> Output {
         .expect("run raft-cli")
 }
 
+/// Polls `cond` until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A node process started outside a `Cluster`, killed when dropped (also when
 /// a test panics), so that no node outlives its test.
 pub struct Reaped(pub Child);
