@@ -142,20 +142,36 @@ pub fn member_remove(endpoints: &[String], id: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// The endpoints whose node reports `role:leader` now.
+fn leader_endpoints(endpoints: &[String]) -> Vec<String> {
+    endpoints
+        .iter()
+        .filter(|ep| {
+            Client::new(vec![(*ep).clone()])
+                .and_then(|mut c| c.info())
+                .is_ok_and(|info| info_field(&info, "role") == "leader")
+        })
+        .cloned()
+        .collect()
+}
+
 pub fn transfer_leader(endpoints: &[String], id: u64) -> Result<(), String> {
     let id = id.to_string();
-    let mut last = String::from("no endpoint answered");
-    for ep in endpoints {
-        let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
-        match c.call_here(&[b"RAFT.TRANSFER", id.as_bytes()]) {
-            Ok(raft_kv::Reply::Simple(_)) => {
-                say!("OK");
-                return Ok(());
+    let mut last = String::from("no endpoint reports itself as leader");
+    // The leader may change between the INFO and the request: look again.
+    for _ in 0..3 {
+        for ep in leader_endpoints(endpoints) {
+            let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
+            match c.call_here(&[b"RAFT.TRANSFER", id.as_bytes()]) {
+                Ok(raft_kv::Reply::Simple(_)) => {
+                    say!("OK");
+                    return Ok(());
+                }
+                Ok(other) => last = format!("{ep}: {}", expect_ok(other).err().unwrap_or_default()),
+                Err(e) => last = e.to_string(),
             }
-            Ok(raft_kv::Reply::Error(e)) if e.contains("not the leader") => last = e,
-            Ok(other) => return expect_ok(other),
-            Err(e) => last = e.to_string(),
         }
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     Err(last)
 }

@@ -1,7 +1,7 @@
 //! `raft-cli node`: flags, an optional TOML file (flags win), signals, graceful stop.
 
 use clap::Args;
-use raft_kv::{Node, NodeConfig, parse_initial_cluster};
+use raft_kv::{ConfigError, Node, NodeConfig, parse_initial_cluster};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,8 +110,20 @@ fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
     if let Some(n) = args.snapshot_every.or(file.snapshot_every) {
         cfg.snapshot_every = n;
     }
-    cfg.validate()?;
+    cfg.validate()
+        .map_err(|e| format!("{}: {e}", flag_of(&e)))?;
     Ok(cfg)
+}
+
+/// The flag that sets what `e` complains about.
+fn flag_of(e: &ConfigError) -> &'static str {
+    match e.setting() {
+        "id" => "--id",
+        "initial_cluster" => "--initial-cluster",
+        "tick" => "--tick-ms",
+        "election_ticks" => "--election-ticks",
+        other => other,
+    }
 }
 
 /// Runs a node until SIGTERM or SIGINT, then stops it gracefully.
@@ -167,6 +179,9 @@ mod tests {
             ..NodeArgs::default()
         })
         .expect_err("unknown key");
-        assert!(err.contains("listen_peer"), "{err}");
+        assert!(
+            err.matches("listen_peer").count() == 1,
+            "names the unknown key: {err}"
+        );
     }
 }

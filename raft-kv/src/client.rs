@@ -7,6 +7,7 @@
 //! since repeating them changes nothing.
 
 use crate::command::Reply;
+use crate::error::ErrorCode;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -29,6 +30,27 @@ pub enum ClientError {
     /// The server sent something that is not RESP.
     #[error("protocol error: {0}")]
     Protocol(String),
+}
+
+/// What the client does after an error reply.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterError {
+    /// The server refused the command: report it.
+    Fail,
+    /// The outcome is unknown and the command may not be repeated: report it.
+    Unknown,
+    /// Nothing happened (or repeating is harmless): try the next endpoint.
+    NextEndpoint,
+}
+
+/// The retry rules of the module doc, by error code.
+fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
+    match code {
+        Some(ErrorCode::NoLeader) => AfterError::NextEndpoint,
+        Some(ErrorCode::Timeout | ErrorCode::Shutdown) if idempotent => AfterError::NextEndpoint,
+        Some(ErrorCode::Timeout | ErrorCode::Shutdown) => AfterError::Unknown,
+        Some(ErrorCode::Err) | None => AfterError::Fail,
+    }
 }
 
 /// A connection-reusing client over a list of endpoints.
@@ -73,17 +95,11 @@ impl Client {
         for attempt in 0..attempts {
             match self.send_and_read(args) {
                 Ok(Reply::Error(e)) => {
-                    let code = e.split_whitespace().next().unwrap_or("");
-                    let retry = code == "NOLEADER"
-                        || (idempotent && (code == "TIMEOUT" || code == "SHUTDOWN"));
-                    if code == "ERR" || (!retry && code != "SHUTDOWN") {
-                        if code == "TIMEOUT" {
-                            return Err(ClientError::OutcomeUnknown(e));
-                        }
-                        return Err(ClientError::Server(e));
-                    }
-                    if code == "SHUTDOWN" && !idempotent {
-                        return Err(ClientError::OutcomeUnknown(e));
+                    let code = ErrorCode::of_error_text(&e);
+                    match retry_after_error(code, idempotent) {
+                        AfterError::Fail => return Err(ClientError::Server(e)),
+                        AfterError::Unknown => return Err(ClientError::OutcomeUnknown(e)),
+                        AfterError::NextEndpoint => {}
                     }
                     last = e;
                     self.next_endpoint();
@@ -187,7 +203,7 @@ impl Client {
             self.conn = None;
             return Err((true, e.to_string()));
         }
-        match read_reply(reader) {
+        match read_reply_inner(reader) {
             Ok(r) => Ok(r),
             Err(e) => {
                 self.conn = None;
@@ -197,8 +213,13 @@ impl Client {
     }
 }
 
-/// Reads one RESP2 reply.
-pub fn read_reply(r: &mut impl BufRead) -> Result<Reply, String> {
+/// Reads one RESP2 reply; a closed connection or bytes that are not RESP are
+/// [`ClientError::Protocol`].
+pub fn read_reply(r: &mut impl BufRead) -> Result<Reply, ClientError> {
+    read_reply_inner(r).map_err(ClientError::Protocol)
+}
+
+fn read_reply_inner(r: &mut impl BufRead) -> Result<Reply, String> {
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line).map_err(|e| e.to_string())?;
     if line.len() < 3 || !line.ends_with(b"\r\n") {
@@ -224,10 +245,32 @@ pub fn read_reply(r: &mut impl BufRead) -> Result<Reply, String> {
             let n = int(&body)?;
             let mut items = Vec::new();
             for _ in 0..n.max(0) {
-                items.push(read_reply(r)?);
+                items.push(read_reply_inner(r)?);
             }
             Ok(Reply::Array(items))
         }
         other => Err(format!("unexpected reply type byte {other:#x}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_follow_the_error_code_alone() {
+        use AfterError::*;
+        let cases = [
+            (Some(ErrorCode::NoLeader), false, NextEndpoint),
+            (Some(ErrorCode::Timeout), false, Unknown),
+            (Some(ErrorCode::Timeout), true, NextEndpoint),
+            (Some(ErrorCode::Shutdown), false, Unknown),
+            (Some(ErrorCode::Shutdown), true, NextEndpoint),
+            (Some(ErrorCode::Err), true, Fail),
+            (None, true, Fail),
+        ];
+        for (code, idempotent, expected) in cases {
+            assert_eq!(retry_after_error(code, idempotent), expected, "{code:?}");
+        }
     }
 }

@@ -119,6 +119,31 @@ impl Proposal {
     }
 }
 
+/// A read executed against the state machine (linearizably through ReadIndex,
+/// or locally when the client allowed stale reads).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadCommand {
+    /// GET key.
+    Get(Vec<u8>),
+    /// MGET key [key ...].
+    MGet(Vec<Vec<u8>>),
+    /// EXISTS key [key ...].
+    Exists(Vec<Vec<u8>>),
+    /// DBSIZE.
+    DbSize,
+}
+
+impl ReadCommand {
+    /// The keys it reads.
+    pub fn keys(&self) -> &[Vec<u8>] {
+        match self {
+            ReadCommand::Get(k) => std::slice::from_ref(k),
+            ReadCommand::MGet(ks) | ReadCommand::Exists(ks) => ks,
+            ReadCommand::DbSize => &[],
+        }
+    }
+}
+
 /// A reply in the shape of RESP2.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -140,8 +165,8 @@ impl Reply {
         Reply::Simple("OK".into())
     }
 
-    /// An error reply with a code word (`ERR`, `NOLEADER`, `TIMEOUT`, `SHUTDOWN`).
-    pub fn error(code: &str, text: impl std::fmt::Display) -> Reply {
+    /// An error reply: the code word, then `text`.
+    pub fn error(code: crate::error::ErrorCode, text: impl std::fmt::Display) -> Reply {
         Reply::Error(format!("{code} {text}"))
     }
 

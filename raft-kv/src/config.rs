@@ -89,65 +89,133 @@ impl NodeConfig {
         }
     }
 
-    /// Checks the configuration; the error names the offending setting.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.id == 0 {
-            return Err("--id must be a positive integer".into());
+            return Err(ConfigError::ZeroId);
         }
         if !self.join {
             if self.initial_cluster.is_empty() {
-                return Err("--initial-cluster is required unless --join is given".into());
+                return Err(ConfigError::NoInitialCluster);
             }
             if !self.initial_cluster.contains_key(&self.id) {
-                return Err(format!(
-                    "--initial-cluster does not list this node's id {}",
-                    self.id
-                ));
+                return Err(ConfigError::SelfNotInInitialCluster(self.id));
             }
         }
         if self.initial_cluster.contains_key(&0) {
-            return Err("--initial-cluster contains node id 0; ids start at 1".into());
+            return Err(ConfigError::InitialCluster(InitialClusterError::ZeroId(
+                "0".into(),
+            )));
         }
         if self.tick.is_zero() {
-            return Err("the tick interval must be positive".into());
+            return Err(ConfigError::ZeroTick);
         }
         if self.election_ticks <= self.heartbeat_ticks {
-            return Err("the election timeout must be longer than the heartbeat interval".into());
+            return Err(ConfigError::ElectionNotAfterHeartbeat);
         }
         if self.limits.max_key == 0 || self.limits.max_value == 0 || self.limits.max_request == 0 {
-            return Err("request limits must be positive".into());
+            return Err(ConfigError::ZeroLimit);
         }
         if self.max_connections == 0 {
-            return Err("max connections must be positive".into());
+            return Err(ConfigError::ZeroMaxConnections);
         }
         Ok(())
     }
 }
 
+/// A setting [`NodeConfig::validate`] refuses. The texts name the setting, not
+/// a flag: `raft-cli` adds its flag names ([`ConfigError::setting`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The node id is 0.
+    #[error("the node id must be a positive integer")]
+    ZeroId,
+    /// Neither an initial cluster nor join was given.
+    #[error("an initial cluster is required unless the node joins an existing one")]
+    NoInitialCluster,
+    /// The initial cluster does not list this node.
+    #[error("the initial cluster does not list this node's id {0}")]
+    SelfNotInInitialCluster(NodeId),
+    /// The initial cluster list is malformed.
+    #[error("{0}")]
+    InitialCluster(InitialClusterError),
+    /// The tick is zero.
+    #[error("the tick interval must be positive")]
+    ZeroTick,
+    /// The election timeout is not longer than the heartbeat interval.
+    #[error("the election timeout must be longer than the heartbeat interval")]
+    ElectionNotAfterHeartbeat,
+    /// A request limit is zero.
+    #[error("request limits must be positive")]
+    ZeroLimit,
+    /// The connection cap is zero.
+    #[error("the maximum number of client connections must be positive")]
+    ZeroMaxConnections,
+}
+
+impl ConfigError {
+    /// The setting at fault, as named in [`NodeConfig`].
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::ZeroId => "id",
+            ConfigError::NoInitialCluster
+            | ConfigError::SelfNotInInitialCluster(_)
+            | ConfigError::InitialCluster(_) => "initial_cluster",
+            ConfigError::ZeroTick => "tick",
+            ConfigError::ElectionNotAfterHeartbeat => "election_ticks",
+            ConfigError::ZeroLimit => "limits",
+            ConfigError::ZeroMaxConnections => "max_connections",
+        }
+    }
+}
+
+/// Why an `ID=PEER_ADDR,...` list does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InitialClusterError {
+    /// An item lacks `=`.
+    #[error("'{0}' is not ID=PEER_ADDR")]
+    NotIdEqualsAddr(String),
+    /// The id is not a number.
+    #[error("'{0}' is not a node id")]
+    BadId(String),
+    /// The id is 0.
+    #[error("node id 0 in '{0}'; ids start at 1")]
+    ZeroId(String),
+    /// The address has no port.
+    #[error("'{0}' is not HOST:PORT")]
+    NotHostPort(String),
+    /// An id appears twice.
+    #[error("node id {0} is listed twice")]
+    Duplicate(NodeId),
+    /// Nothing was listed.
+    #[error("the list is empty")]
+    Empty,
+}
+
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
-pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<NodeId, String>, String> {
+pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<NodeId, String>, InitialClusterError> {
     let mut out = BTreeMap::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (id, addr) = part
             .split_once('=')
-            .ok_or_else(|| format!("'{part}' is not ID=PEER_ADDR"))?;
+            .ok_or_else(|| InitialClusterError::NotIdEqualsAddr(part.to_string()))?;
         let id: NodeId = id
             .trim()
             .parse()
-            .map_err(|_| format!("'{id}' in '{part}' is not a node id"))?;
+            .map_err(|_| InitialClusterError::BadId(id.to_string()))?;
         if id == 0 {
-            return Err(format!("node id 0 in '{part}'; ids start at 1"));
+            return Err(InitialClusterError::ZeroId(part.to_string()));
         }
         let addr = addr.trim();
         if !addr.contains(':') {
-            return Err(format!("'{addr}' in '{part}' is not HOST:PORT"));
+            return Err(InitialClusterError::NotHostPort(addr.to_string()));
         }
         if out.insert(id, addr.to_string()).is_some() {
-            return Err(format!("node id {id} is listed twice"));
+            return Err(InitialClusterError::Duplicate(id));
         }
     }
     if out.is_empty() {
-        return Err("the list is empty".into());
+        return Err(InitialClusterError::Empty);
     }
     Ok(out)
 }

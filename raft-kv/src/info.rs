@@ -1,6 +1,6 @@
 //! The `INFO` text, in Redis's layout (`# Section` headers, `key:value` lines).
 
-use crate::node::NodeStatus;
+use crate::status::NodeStatus;
 
 fn join(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
@@ -27,9 +27,9 @@ pub fn render(status: &NodeStatus, section: Option<&Vec<u8>>) -> Vec<u8> {
     }
     if show("raft") || show("replication") {
         out.push_str("# Raft\r\n");
-        out.push_str(&format!("role:{}\r\n", status.role));
+        out.push_str(&format!("role:{}\r\n", status.role.as_str()));
         out.push_str(&format!("term:{}\r\n", status.term));
-        out.push_str(&format!("leader_id:{}\r\n", status.leader_id));
+        out.push_str(&format!("leader_id:{}\r\n", status.leader_id.unwrap_or(0)));
         out.push_str(&format!("commit_index:{}\r\n", status.commit_index));
         out.push_str(&format!("applied_index:{}\r\n", status.applied_index));
         out.push_str(&format!("last_index:{}\r\n", status.last_index));

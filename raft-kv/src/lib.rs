@@ -1,27 +1,36 @@
 //! `raft-kv`: the replicated key-value store.
 //!
-//! - [`store`]: the state machine (binary keys and values, commands applied
-//!   deterministically in log order).
-//! - [`node`]: the runtime: a consensus thread with group commit, an applier
-//!   thread, a TCP transport, linearizable reads through ReadIndex on any node.
-//! - [`server`]: the RESP2 client port (`redis-cli`, `redis-benchmark`, client
-//!   libraries), with pipelining and limits.
+//! Modules, each depending only on those listed before it:
+//! - [`command`], [`store`]: the state machine (binary keys and values,
+//!   commands applied deterministically in log order) and its replies.
+//! - [`error`]: request errors, error codes, fatal errors.
+//! - [`config`], [`status`]: a node's settings and what it reports.
+//! - [`info`], [`metrics`]: `INFO` text and the Prometheus endpoint (status only).
+//! - [`runtime`]: the node's threads (consensus, applier), generic over storage
+//!   and transport, and the [`NodeHandle`] requests go through.
+//! - [`server`]: the RESP2 client port.
+//! - [`node`]: the production composition (files, TCP, RESP, metrics).
 //! - [`client`]: a Rust client for the RESP port with endpoint failover.
 
-mod admin;
-mod applier;
 pub mod client;
 pub mod command;
 pub mod config;
-mod consensus;
-mod info;
+pub mod error;
+pub mod info;
 pub mod metrics;
 pub mod node;
 pub mod resp;
+pub mod runtime;
 pub mod server;
+pub mod status;
 pub mod store;
 
 pub use client::{Client, ClientError};
-pub use command::{Command, Reply};
-pub use config::{Limits, NodeConfig, parse_initial_cluster};
-pub use node::{Node, NodeError, NodeHandle, NodeStatus, ReadCommand};
+pub use command::{Command, ReadCommand, Reply};
+pub use config::{ConfigError, InitialClusterError, Limits, NodeConfig, parse_initial_cluster};
+pub use error::{ErrorCode, FatalError, NodeError, RequestError};
+pub use node::Node;
+pub use runtime::{
+    NodeHandle, NodeStorage, PeerSetup, PendingReply, Runtime, data_dir_initialized,
+};
+pub use status::NodeStatus;

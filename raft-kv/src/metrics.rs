@@ -2,7 +2,8 @@
 //! `GET /health` (200 when the node knows a leader and keeps up applying, 503
 //! otherwise), over a minimal HTTP/1.0 responder.
 
-use crate::node::NodeHandle;
+use crate::status::NodeStatus;
+use raft_net::TransportStats;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,17 +75,32 @@ fn gauge(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::
     ));
 }
 
+/// What the metrics endpoint reads from a running node.
+pub trait MetricsSource: Send + Sync + 'static {
+    /// The node's status.
+    fn status(&self) -> NodeStatus;
+    /// The runtime's counters.
+    fn metrics(&self) -> &Metrics;
+    /// The transport's counters.
+    fn transport_stats(&self) -> TransportStats;
+    /// True once the node stops (the endpoint stops too).
+    fn is_stopping(&self) -> bool;
+}
+
 /// Renders every metric of the node.
-pub fn render(node: &NodeHandle) -> String {
+pub fn render(node: &dyn MetricsSource) -> String {
     let s = node.status();
     let m = node.metrics();
     let t = node.transport_stats();
     let mut out = String::new();
     gauge(&mut out, "raft_term", "Current Raft term.", "gauge", s.term);
+    out.push_str(
+        "# HELP raft_role 1 for this node's Raft role, 0 for the others.\n# TYPE raft_role gauge\n",
+    );
     for role in ["follower", "precandidate", "candidate", "leader"] {
         out.push_str(&format!(
             "raft_role{{role=\"{role}\"}} {}\n",
-            u8::from(s.role == role)
+            u8::from(s.role.as_str() == role)
         ));
     }
     gauge(
@@ -92,7 +108,7 @@ pub fn render(node: &NodeHandle) -> String {
         "raft_leader_id",
         "Known leader id (0: none).",
         "gauge",
-        s.leader_id,
+        s.leader_id.unwrap_or(0),
     );
     gauge(
         &mut out,
@@ -198,16 +214,10 @@ pub fn render(node: &NodeHandle) -> String {
     out
 }
 
-/// True when the node knows a leader and its applied index keeps up with commit.
-pub fn healthy(node: &NodeHandle) -> bool {
-    let s = node.status();
-    s.leader_id != 0 && s.applied_index + 10_000 >= s.commit_index
-}
-
 /// Serves the endpoint on `listener` until the node stops.
 pub fn serve(
     listener: TcpListener,
-    node: NodeHandle,
+    node: impl MetricsSource,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
     std::thread::Builder::new()
@@ -232,7 +242,7 @@ pub fn serve(
         })
 }
 
-fn answer(stream: TcpStream, node: &NodeHandle) -> std::io::Result<()> {
+fn answer(stream: TcpStream, node: &impl MetricsSource) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -241,7 +251,7 @@ fn answer(stream: TcpStream, node: &NodeHandle) -> std::io::Result<()> {
     let path = line.split_whitespace().nth(1).unwrap_or("");
     let (status, body) = match (line.split_whitespace().next(), path) {
         (Some("GET"), "/metrics") => ("200 OK", render(node)),
-        (Some("GET"), "/health") if healthy(node) => ("200 OK", "ok\n".to_string()),
+        (Some("GET"), "/health") if node.status().is_healthy() => ("200 OK", "ok\n".to_string()),
         (Some("GET"), "/health") => (
             "503 Service Unavailable",
             "no leader or applying behind\n".to_string(),

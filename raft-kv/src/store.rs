@@ -1,19 +1,20 @@
 //! The replicated state machine: a map of binary keys to binary values. Every
 //! node applies the same commands in the same order and so holds the same map.
 
-use crate::command::{Command, Reply};
+use crate::command::{Command, ReadCommand, Reply};
+use crate::error::{ErrorCode, SnapshotDecodeError};
 use serde_bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A key or value: shared, so that the copy a snapshot starts from costs a
 /// reference count per pair instead of an allocation and a memcpy.
-type Shared = Arc<[u8]>;
+type SharedBytes = Arc<[u8]>;
 
 /// The key-value map and the last applied log index.
 #[derive(Debug, Default, Clone)]
 pub struct KvStore {
-    map: HashMap<Shared, Shared>,
+    map: HashMap<SharedBytes, SharedBytes>,
     applied_index: u64,
     /// Peer addresses of the members, carried in snapshots so that a node that
     /// catches up from a snapshot can reach every member.
@@ -35,6 +36,11 @@ impl KvStore {
     pub fn set_members(&mut self, members: &std::collections::BTreeMap<u64, String>) {
         self.members
             .extend(members.iter().map(|(k, v)| (*k, v.clone())));
+    }
+
+    /// Forgets the addresses of members for which `keep` is false.
+    pub fn retain_members(&mut self, keep: impl Fn(u64) -> bool) {
+        self.members.retain(|id, _| keep(*id));
     }
 
     /// The last log index applied.
@@ -78,7 +84,10 @@ impl KvStore {
                     {
                         Some(n) => n,
                         None => {
-                            return Reply::error("ERR", "value is not an integer or out of range");
+                            return Reply::error(
+                                ErrorCode::Err,
+                                "value is not an integer or out of range",
+                            );
                         }
                     },
                 };
@@ -88,7 +97,7 @@ impl KvStore {
                             .insert(key[..].into(), n.to_string().as_bytes().into());
                         Reply::Int(n)
                     }
-                    None => Reply::error("ERR", "increment or decrement would overflow"),
+                    None => Reply::error(ErrorCode::Err, "increment or decrement would overflow"),
                 }
             }
             Command::Cas { key, expected, new } => {
@@ -99,6 +108,19 @@ impl KvStore {
                     Reply::Int(0)
                 }
             }
+        }
+    }
+
+    /// Runs a read against the state.
+    pub fn read(&self, cmd: &ReadCommand) -> Reply {
+        let bulk = |k: &[u8]| Reply::Bulk(self.get(k).map(<[u8]>::to_vec));
+        match cmd {
+            ReadCommand::Get(k) => bulk(k),
+            ReadCommand::MGet(ks) => Reply::Array(ks.iter().map(|k| bulk(k)).collect()),
+            ReadCommand::Exists(ks) => {
+                Reply::Int(ks.iter().filter(|k| self.get(k).is_some()).count() as i64)
+            }
+            ReadCommand::DbSize => Reply::Int(self.len() as i64),
         }
     }
 
@@ -187,19 +209,23 @@ impl KvStore {
 
     /// Rebuilds a store from [`KvStore::encode_snapshot`] output. Any damage
     /// (checksum, truncation, missing end marker, wrong count) is an error.
-    pub fn decode_snapshot(bytes: &[u8]) -> Result<KvStore, String> {
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<KvStore, SnapshotDecodeError> {
         if bytes.is_empty() {
             return Ok(KvStore::new()); // the empty bootstrap snapshot
         }
         let (records, end) = raft_storage::record::scan(bytes);
         if end != raft_storage::record::ScanEnd::Clean {
-            return Err(format!("snapshot data is damaged: {end:?}"));
+            return Err(SnapshotDecodeError::Damaged(format!("{end:?}")));
         }
         let mut store = KvStore::new();
         let mut saw_header = false;
         for (i, (offset, payload)) in records.iter().enumerate() {
-            let rec: SnapshotRecord = postcard::from_bytes(payload)
-                .map_err(|e| format!("snapshot record at offset {offset}: {e}"))?;
+            let offset = *offset as u64;
+            let rec: SnapshotRecord =
+                postcard::from_bytes(payload).map_err(|e| SnapshotDecodeError::Record {
+                    offset,
+                    reason: e.to_string(),
+                })?;
             match rec {
                 SnapshotRecord::Header {
                     version: 1,
@@ -214,18 +240,16 @@ impl KvStore {
                     .map
                     .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into()))),
                 SnapshotRecord::End { pairs } if saw_header && i + 1 == records.len() => {
-                    if pairs != store.map.len() as u64 {
-                        return Err(format!(
-                            "snapshot holds {} keys, its end marker says {pairs}",
-                            store.map.len()
-                        ));
+                    let held = store.map.len() as u64;
+                    if pairs != held {
+                        return Err(SnapshotDecodeError::WrongCount { held, said: pairs });
                     }
                     return Ok(store);
                 }
-                _ => return Err(format!("unexpected snapshot record at offset {offset}")),
+                _ => return Err(SnapshotDecodeError::Unexpected { offset }),
             }
         }
-        Err("snapshot data ends without its end marker".into())
+        Err(SnapshotDecodeError::NoEndMarker)
     }
 }
 

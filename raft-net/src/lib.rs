@@ -46,6 +46,13 @@ pub trait Transport: Send + Sync {
     fn remove_peer(&self, id: NodeId);
     /// Counters so far.
     fn stats(&self) -> TransportStats;
+    /// The cluster id in force (0 while a joining node has not been contacted).
+    fn cluster_id(&self) -> u64;
+    /// Stops accepting peers that are not in the address book (a joining node
+    /// calls this once it knows its cluster's members).
+    fn refuse_unknown_peers(&self);
+    /// Stops every thread and closes every connection; later sends are dropped.
+    fn shutdown(&self);
 }
 
 /// Errors of the network layer.

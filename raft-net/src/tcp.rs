@@ -248,6 +248,18 @@ impl Transport for TcpTransport {
         self.remove_sender(id);
     }
 
+    fn cluster_id(&self) -> u64 {
+        TcpTransport::cluster_id(self)
+    }
+
+    fn refuse_unknown_peers(&self) {
+        TcpTransport::refuse_unknown_peers(self);
+    }
+
+    fn shutdown(&self) {
+        TcpTransport::shutdown(self);
+    }
+
     fn stats(&self) -> TransportStats {
         let c = &self.shared.counters;
         TransportStats {

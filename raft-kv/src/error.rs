@@ -1,0 +1,269 @@
+//! The store's typed errors at the runtime's edges: what a client request can
+//! fail with ([`RequestError`]), the error code word every RESP error starts with
+//! ([`ErrorCode`]), and what stops a running node ([`FatalError`]).
+//!
+//! Only the RESP server turns a [`RequestError`] into text, and the Rust client
+//! and `raft-cli` read only the [`ErrorCode`] back: no code path anywhere
+//! depends on an error message's wording.
+
+use raft_core::NodeId;
+
+/// The code word that starts every RESP error reply (see the contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `-ERR`: bad command, wrong arity, wrong type, too large. Nothing was applied.
+    Err,
+    /// `-NOLEADER`: no leader could be reached in time; nothing was proposed.
+    NoLeader,
+    /// `-TIMEOUT`: proposed, but the outcome is unknown (it may still apply).
+    Timeout,
+    /// `-SHUTDOWN`: the node is stopping.
+    Shutdown,
+}
+
+impl ErrorCode {
+    /// The code word as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Err => "ERR",
+            ErrorCode::NoLeader => "NOLEADER",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::Shutdown => "SHUTDOWN",
+        }
+    }
+
+    /// The code of an error reply's text (`"NOLEADER no leader ..."`); `None` for
+    /// a code this store never sends (another server's, say).
+    pub fn of_error_text(text: &str) -> Option<ErrorCode> {
+        match text.split_ascii_whitespace().next()? {
+            "ERR" => Some(ErrorCode::Err),
+            "NOLEADER" => Some(ErrorCode::NoLeader),
+            "TIMEOUT" => Some(ErrorCode::Timeout),
+            "SHUTDOWN" => Some(ErrorCode::Shutdown),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a client request did not get a normal reply. Each variant has exactly one
+/// [`ErrorCode`]; its text is the human part of the RESP error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No leader took the command before its deadline; it was never proposed.
+    #[error("no leader could be reached in time; the command was not proposed")]
+    NotProposed,
+    /// The consensus core refused the proposal (no leader, transfer running, not a member).
+    #[error("the command was not proposed: {0}")]
+    Dropped(raft_core::Error),
+    /// The node's request queue is full; nothing was proposed.
+    #[error("the node is overloaded; nothing was proposed")]
+    Overloaded,
+    /// The write was proposed and its deadline passed without an outcome.
+    #[error("the write was proposed but its outcome is unknown; it may still be applied")]
+    OutcomeUnknown,
+    /// The write was proposed and then leadership changed.
+    #[error("leadership changed; the write may or may not be applied")]
+    LeaderChanged,
+    /// A linearizable read was not confirmed by a quorum before its deadline.
+    #[error("the read could not be confirmed by a quorum in time")]
+    ReadTimedOut,
+    /// Leadership changed before a read was confirmed; nothing was read.
+    #[error("leadership changed before the read was confirmed")]
+    ReadAborted,
+    /// The node is stopping.
+    #[error("the node is stopping")]
+    Shutdown,
+    /// The request must go to the leader.
+    #[error("this node is not the leader (leader: {}); send it to the leader", leader_text(*.leader))]
+    NotLeader {
+        /// The leader this node knows, if any.
+        leader: Option<NodeId>,
+    },
+    /// A leadership transfer names a node that is not a voter.
+    #[error("node {0} is not a voter")]
+    NotVoter(NodeId),
+    /// The transfer started but the target did not take over before the deadline.
+    #[error("node {0} did not become leader in time")]
+    TransferTimedOut(NodeId),
+    /// A follower was asked to remove itself: it could not see the removal commit.
+    #[error(
+        "a follower cannot wait for its own removal to commit; send RAFT.REMOVENODE to another member"
+    )]
+    RemoveSelfAsFollower,
+    /// A membership change the core refused (invalid, or another one in progress).
+    #[error("{0}")]
+    Refused(raft_core::Error),
+    /// Another snapshot is being written.
+    #[error("a snapshot is already being taken")]
+    SnapshotBusy,
+    /// Writing the snapshot failed (the text names the file).
+    #[error("snapshot at {index} not taken: {reason}")]
+    SnapshotFailed {
+        /// The applied index the snapshot was for.
+        index: u64,
+        /// The storage error, as text (storage errors are not cloneable).
+        reason: String,
+    },
+    /// A snapshot did not finish before the deadline.
+    #[error("the snapshot did not finish in time")]
+    SnapshotTimedOut,
+}
+
+fn leader_text(leader: Option<NodeId>) -> String {
+    leader.map_or_else(|| "none known".to_string(), |l| l.to_string())
+}
+
+impl RequestError {
+    /// The RESP error code the server sends for this error.
+    pub fn code(&self) -> ErrorCode {
+        use RequestError::*;
+        match self {
+            NotProposed | Dropped(_) | Overloaded | ReadAborted => ErrorCode::NoLeader,
+            OutcomeUnknown | LeaderChanged | ReadTimedOut | TransferTimedOut(_)
+            | SnapshotTimedOut => ErrorCode::Timeout,
+            Shutdown => ErrorCode::Shutdown,
+            NotLeader { .. }
+            | NotVoter(_)
+            | RemoveSelfAsFollower
+            | Refused(_)
+            | SnapshotBusy
+            | SnapshotFailed { .. } => ErrorCode::Err,
+        }
+    }
+}
+
+/// What made a running node stop by itself. The node answers no more requests
+/// and exits with this as its last line.
+#[derive(Debug, thiserror::Error)]
+pub enum FatalError {
+    /// A write to the data dir failed; the storage error names the file.
+    #[error("{what} failed: {source}")]
+    Storage {
+        /// What was being written (`WAL append`, `hard state write`, ...).
+        what: &'static str,
+        /// The failure, with its path.
+        source: raft_storage::StoreError,
+    },
+    /// The applier thread is gone, so nothing more can be applied.
+    #[error("the applier thread stopped")]
+    ApplierStopped,
+    /// The consensus core reported a broken contract.
+    #[error("raft: {0}")]
+    Raft(#[from] raft_core::Error),
+    /// A snapshot from the leader does not decode.
+    #[error("received a damaged snapshot at {index}: {source}")]
+    DamagedSnapshot {
+        /// The snapshot's index.
+        index: u64,
+        /// What is wrong with it.
+        source: SnapshotDecodeError,
+    },
+}
+
+/// Why a node could not start or had to stop. Each is one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error("invalid configuration ({setting}): {source}", setting = .source.setting())]
+    Config {
+        /// What is wrong.
+        #[from]
+        source: crate::config::ConfigError,
+    },
+    /// The data directory cannot be trusted or used.
+    #[error("data directory {dir}: {source}")]
+    Storage {
+        /// The directory.
+        dir: String,
+        /// What failed.
+        source: raft_storage::StoreError,
+    },
+    /// The data directory holds Raft state but no cluster file.
+    #[error("{dir} holds Raft state but no cluster file; refusing to guess its cluster")]
+    NoClusterFile {
+        /// The directory.
+        dir: String,
+    },
+    /// A listen address could not be bound.
+    #[error(transparent)]
+    Net(#[from] raft_net::NetError),
+    /// The client port could not be bound.
+    #[error("cannot listen for clients on {addr}: {source}")]
+    ClientBind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The metrics port could not be bound.
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    MetricsBind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The consensus core refused to start.
+    #[error("raft: {0}")]
+    Raft(#[from] raft_core::Error),
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+    /// A fatal error stopped the node while it ran.
+    #[error("fatal: {0}")]
+    Fatal(#[from] FatalError),
+}
+
+/// Why snapshot data does not decode into a store.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotDecodeError {
+    /// A record failed its checksum or is cut short.
+    #[error("snapshot data is damaged: {0}")]
+    Damaged(String),
+    /// A record's payload does not decode.
+    #[error("snapshot record at offset {offset}: {reason}")]
+    Record {
+        /// Byte offset of the record.
+        offset: u64,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// A record is out of place (no header first, something after the end).
+    #[error("unexpected snapshot record at offset {offset}")]
+    Unexpected {
+        /// Byte offset of the record.
+        offset: u64,
+    },
+    /// The pair count differs from the end marker's.
+    #[error("snapshot holds {held} keys, its end marker says {said}")]
+    WrongCount {
+        /// Pairs decoded.
+        held: u64,
+        /// Pairs the end marker announced.
+        said: u64,
+    },
+    /// The data stops before the end marker.
+    #[error("snapshot data ends without its end marker")]
+    NoEndMarker,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_code_word_is_not_guessed() {
+        assert_eq!(ErrorCode::of_error_text("WRONGTYPE x"), None);
+        assert_eq!(ErrorCode::of_error_text(""), None);
+        assert_eq!(
+            ErrorCode::of_error_text("NOLEADER x"),
+            Some(ErrorCode::NoLeader)
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! The applier thread: applies committed entries to the state machine in log
+//! order, answers the clients waiting on them, serves reads that became safe,
+//! installs snapshots received from the leader, and takes snapshots (every
+//! `snapshot_every` entries or on request) from a consistent copy of the state,
+//! written by a background thread so that client writes never stall.
+
+use super::consensus::{ApplyMsg, Event};
+use super::lifecycle::Lifecycle;
+use super::members::{AdminContext, Members};
+use super::requests::Requests;
+use super::storage::NodeStorage;
+use crate::command::{Proposal, ProposalId, Reply};
+use crate::error::{FatalError, RequestError};
+use crate::metrics::Metrics;
+use crate::store::KvStore;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::RwLock;
+use raft_core::{ConfChange, ConfState, Entry, EntryPayload, NodeId, ReadState, Snapshot};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The shared pieces the applier updates.
+pub(crate) struct ApplierLinks<S> {
+    pub(crate) storage: S,
+    pub(crate) store: Arc<RwLock<KvStore>>,
+    pub(crate) requests: Arc<Requests>,
+    pub(crate) members: Arc<Members>,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) events: Sender<Event>,
+}
+
+/// The applier thread's state.
+pub(crate) struct Applier<S: NodeStorage> {
+    id: NodeId,
+    snapshot_every: u64,
+    links: ApplierLinks<S>,
+    /// Membership at the applied index (recorded in snapshots).
+    conf: ConfState,
+    /// Index of the newest snapshot taken or installed (updated by the writer
+    /// thread only on success, so a failed attempt is retried at the next batch).
+    last_snapshot: Arc<AtomicU64>,
+    snapshotting: Arc<AtomicBool>,
+    /// This node's membership requests whose joint configuration is applied but
+    /// not yet left: they are answered once the configuration is simple again,
+    /// so that the next change a client sends is not refused as "in progress".
+    awaiting_leave: Vec<ProposalId>,
+}
+
+impl<S: NodeStorage> Applier<S> {
+    pub(crate) fn new(
+        id: NodeId,
+        snapshot_every: u64,
+        links: ApplierLinks<S>,
+        conf: ConfState,
+        last_snapshot: u64,
+    ) -> Self {
+        Applier {
+            id,
+            snapshot_every,
+            links,
+            conf,
+            last_snapshot: Arc::new(AtomicU64::new(last_snapshot)),
+            snapshotting: Arc::new(AtomicBool::new(false)),
+            awaiting_leave: Vec::new(),
+        }
+    }
+
+    /// Runs until [`ApplyMsg::Stop`] or a fatal error.
+    pub(crate) fn run(mut self, rx: Receiver<ApplyMsg>) {
+        for msg in rx {
+            let outcome = match msg {
+                ApplyMsg::Entries(entries) => self.apply(entries),
+                ApplyMsg::Reads(states) => {
+                    self.serve_reads(states);
+                    Ok(())
+                }
+                ApplyMsg::Restore(snap) => self.restore(snap),
+                ApplyMsg::SnapshotNow(reply) => {
+                    self.snapshot(Some(reply));
+                    Ok(())
+                }
+                ApplyMsg::Stop => return,
+            };
+            if let Err(e) = outcome {
+                self.links.lifecycle.fail(e);
+                return;
+            }
+        }
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), FatalError> {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        {
+            let store_lock = self.links.store.clone();
+            let mut store = store_lock.write();
+            for e in &entries {
+                let applied = store.applied_index();
+                assert_eq!(
+                    e.index,
+                    applied + 1,
+                    "node {}: entries are applied in log order, each once (applied {applied})",
+                    self.id
+                );
+                match &e.payload {
+                    EntryPayload::Normal(data) => self.apply_command(&mut store, e.index, data),
+                    EntryPayload::ConfChange(cc) => self.apply_conf_change(&mut store, cc)?,
+                    EntryPayload::Noop => {}
+                }
+                store.set_applied_index(e.index);
+            }
+        }
+        let m = &self.links.metrics;
+        m.entries_applied
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        let _ = self.links.events.send(Event::Applied(last));
+        let every = self.snapshot_every;
+        let busy = self.snapshotting.load(Ordering::SeqCst);
+        if every > 0 && !busy && last >= self.last_snapshot.load(Ordering::SeqCst) + every {
+            self.snapshot(None);
+        }
+        Ok(())
+    }
+
+    fn apply_command(&self, store: &mut KvStore, index: u64, data: &[u8]) {
+        match Proposal::decode(data) {
+            Some(p) => {
+                let reply = store.apply(&p.command);
+                if p.id.node == self.id {
+                    self.links.requests.complete_write(p.id, Ok(reply));
+                }
+            }
+            None => log::error!("entry {index} does not hold a KV command; skipped"),
+        }
+    }
+
+    fn apply_conf_change(
+        &mut self,
+        store: &mut KvStore,
+        cc: &ConfChange,
+    ) -> Result<(), FatalError> {
+        if let Some(conf) = &cc.result {
+            self.conf = conf.clone();
+        }
+        if let Some(ctx) = AdminContext::decode(&cc.context) {
+            store.set_members(&ctx.members);
+            self.links.members.learn(&ctx.members, false)?;
+            if ctx.proposal.node == self.id {
+                self.awaiting_leave.push(ctx.proposal);
+            }
+        }
+        if !self.conf.is_joint() {
+            self.links.members.retire(&self.conf)?;
+            let keep = self.links.members.addresses();
+            store.retain_members(|id| keep.contains_key(&id));
+        }
+        self.answer_if_left_joint();
+        Ok(())
+    }
+
+    /// Answers the membership requests in `awaiting_leave` once the applied
+    /// configuration is simple.
+    fn answer_if_left_joint(&mut self) {
+        if !self.conf.is_joint() {
+            for id in self.awaiting_leave.drain(..) {
+                self.links.requests.complete_write(id, Ok(Reply::ok()));
+            }
+        }
+    }
+
+    fn serve_reads(&self, states: Vec<ReadState>) {
+        let store = self.links.store.read();
+        for rs in states {
+            self.links.requests.complete_read(rs.request, &store);
+        }
+    }
+
+    fn restore(&mut self, snap: Snapshot) -> Result<(), FatalError> {
+        // The core checked nothing about the data: a damaged snapshot stops the node.
+        let mut store =
+            KvStore::decode_snapshot(&snap.data).map_err(|source| FatalError::DamagedSnapshot {
+                index: snap.meta.index,
+                source,
+            })?;
+        store.set_applied_index(snap.meta.index);
+        *self.links.store.write() = store;
+        self.conf = snap.meta.conf_state.clone();
+        self.answer_if_left_joint();
+        self.last_snapshot.store(snap.meta.index, Ordering::SeqCst);
+        self.links.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
+        log::info!(
+            "node {} installed the leader's snapshot at {}",
+            self.id,
+            snap.meta.index
+        );
+        let _ = self.links.events.send(Event::Applied(snap.meta.index));
+        Ok(())
+    }
+
+    /// Copies the state (consistent at the applied index) and writes the snapshot
+    /// on a background thread, then compacts the log.
+    fn snapshot(&mut self, reply: Option<Sender<Result<(), RequestError>>>) {
+        if self.snapshotting.swap(true, Ordering::SeqCst) {
+            if let Some(r) = reply {
+                let _ = r.send(Err(RequestError::SnapshotBusy));
+            }
+            return;
+        }
+        let job = SnapshotJob {
+            id: self.id,
+            copy: self.links.store.read().clone(),
+            conf: self.conf.clone(),
+            storage: self.links.storage.clone(),
+            metrics: self.links.metrics.clone(),
+            busy: self.snapshotting.clone(),
+            last_snapshot: self.last_snapshot.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("raft-kv-snapshot".into())
+            .spawn(move || job.run(reply));
+        if let Err(e) = spawned {
+            self.snapshotting.store(false, Ordering::SeqCst);
+            log::error!("cannot start the snapshot thread: {e}");
+        }
+    }
+}
+
+/// One snapshot being written in the background.
+struct SnapshotJob<S> {
+    id: NodeId,
+    copy: KvStore,
+    conf: ConfState,
+    storage: S,
+    metrics: Arc<Metrics>,
+    busy: Arc<AtomicBool>,
+    last_snapshot: Arc<AtomicU64>,
+}
+
+impl<S: NodeStorage> SnapshotJob<S> {
+    fn run(self, reply: Option<Sender<Result<(), RequestError>>>) {
+        let t0 = std::time::Instant::now();
+        let index = self.copy.applied_index();
+        let data = self.copy.encode_snapshot();
+        let bytes = data.len();
+        let outcome = match self.storage.create_snapshot(index, self.conf, data) {
+            Ok(_) => {
+                self.last_snapshot.fetch_max(index, Ordering::SeqCst);
+                self.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
+                log::info!(
+                    "node {} took a snapshot at {index} ({bytes} bytes, {} keys) in {:?} and compacted its log",
+                    self.id,
+                    self.copy.len(),
+                    t0.elapsed()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                log::warn!("node {}: snapshot at {index} not taken: {e}", self.id);
+                Err(RequestError::SnapshotFailed {
+                    index,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        self.busy.store(false, Ordering::SeqCst);
+        if let Some(r) = reply {
+            let _ = r.send(outcome);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Whether the node runs, is stopping, or stopped itself after a fatal error.
+//! Every thread of the runtime reads it; only [`Lifecycle::fail`] and
+//! [`Lifecycle::begin_stop`] change it.
+
+use crate::error::FatalError;
+use parking_lot::Mutex;
+use raft_core::NodeId;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The node's run state, shared by its threads.
+pub(crate) struct Lifecycle {
+    id: NodeId,
+    stopping: AtomicBool,
+    fatal: Mutex<Option<FatalError>>,
+    failed: AtomicBool,
+}
+
+impl Lifecycle {
+    pub(crate) fn new(id: NodeId) -> Self {
+        Lifecycle {
+            id,
+            stopping: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// True once a graceful stop began or a fatal error stopped the node.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// True once a fatal error stopped the node.
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Starts a graceful stop: new requests are refused with `-SHUTDOWN`.
+    pub(crate) fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops the node after an unrecoverable error; the first error is kept.
+    pub(crate) fn fail(&self, error: FatalError) {
+        log::error!("node {}: {error}; stopping", self.id);
+        let mut fatal = self.fatal.lock();
+        if fatal.is_none() {
+            *fatal = Some(error);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// The fatal error's text, if one stopped the node.
+    pub(crate) fn fatal_text(&self) -> Option<String> {
+        self.fatal.lock().as_ref().map(ToString::to_string)
+    }
+
+    /// Takes the fatal error out (at shutdown).
+    pub(crate) fn take_fatal(&self) -> Option<FatalError> {
+        self.fatal.lock().take()
+    }
+}

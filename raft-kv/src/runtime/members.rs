@@ -1,0 +1,154 @@
+//! The address book of the cluster's members: what a membership entry's
+//! context carries, the addresses the transport dials, the `cluster` file that
+//! remembers them across restarts, and the `members:` the status shows.
+//!
+//! Addresses are learned as soon as a membership entry is appended (a new
+//! member must be reachable before its entry commits) and retired once a
+//! simple configuration without the member is applied (an outgoing voter is
+//! still needed while the configuration is joint).
+
+use super::bootstrap::{ClusterMeta, write_meta};
+use crate::command::ProposalId;
+use crate::error::FatalError;
+use crate::status::NodeStatus;
+use parking_lot::Mutex;
+use raft_core::{ConfState, NodeId};
+use raft_net::Transport;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The context of a membership entry: who proposed it (for the reply) and the
+/// peer address of every member after the change, so that every node, a new one
+/// included, can reach all the others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminContext {
+    /// The proposal this entry answers.
+    pub proposal: ProposalId,
+    /// Peer addresses of the members.
+    pub members: BTreeMap<NodeId, String>,
+}
+
+impl AdminContext {
+    /// Encodes for a `ConfChange` context.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("an AdminContext (integers and strings) always encodes")
+    }
+
+    /// Decodes a `ConfChange` context (None if it is not one of ours).
+    pub fn decode(bytes: &[u8]) -> Option<AdminContext> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+struct Book {
+    known: BTreeMap<NodeId, String>,
+    /// The members named by the newest membership entry seen appended: never
+    /// retired while that entry may still take effect.
+    announced: BTreeSet<NodeId>,
+}
+
+/// The member addresses of one node.
+pub(crate) struct Members {
+    me: NodeId,
+    data_dir: PathBuf,
+    book: Mutex<Book>,
+    transport: Arc<dyn Transport>,
+    status: Arc<Mutex<NodeStatus>>,
+}
+
+impl Members {
+    pub(crate) fn new(
+        me: NodeId,
+        data_dir: PathBuf,
+        initial: BTreeMap<NodeId, String>,
+        transport: Arc<dyn Transport>,
+        status: Arc<Mutex<NodeStatus>>,
+    ) -> Self {
+        let book = Book {
+            announced: initial.keys().copied().collect(),
+            known: initial,
+        };
+        Members {
+            me,
+            data_dir,
+            book: Mutex::new(book),
+            transport,
+            status,
+        }
+    }
+
+    /// Every address known now.
+    pub(crate) fn addresses(&self) -> BTreeMap<NodeId, String> {
+        self.book.lock().known.clone()
+    }
+
+    /// Learns the addresses a membership entry announces (`appended`: the
+    /// entry was just appended, so it is the newest one).
+    pub(crate) fn learn(
+        &self,
+        members: &BTreeMap<NodeId, String>,
+        appended: bool,
+    ) -> Result<(), FatalError> {
+        let mut book = self.book.lock();
+        if appended {
+            book.announced = members.keys().copied().collect();
+        }
+        let mut changed = false;
+        for (&id, addr) in members {
+            if book.known.get(&id) != Some(addr) {
+                book.known.insert(id, addr.clone());
+                changed = true;
+                if id != self.me {
+                    self.transport.set_peer(id, addr.clone());
+                }
+            }
+        }
+        if changed {
+            self.persist(&book)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the members that the applied, simple configuration `conf` no
+    /// longer holds (and no newer entry announces): the transport closes their
+    /// connections and ends their sender threads.
+    pub(crate) fn retire(&self, conf: &ConfState) -> Result<(), FatalError> {
+        if conf.is_joint() {
+            return Ok(());
+        }
+        let mut book = self.book.lock();
+        let keep = conf.all_nodes();
+        let gone: Vec<NodeId> = book
+            .known
+            .keys()
+            .copied()
+            .filter(|id| *id != self.me && !keep.contains(id) && !book.announced.contains(id))
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for id in &gone {
+            book.known.remove(id);
+            self.transport.remove_peer(*id);
+            log::info!(
+                "node {}: node {id} left the cluster; its address is forgotten",
+                self.me
+            );
+        }
+        self.persist(&book)
+    }
+
+    fn persist(&self, book: &Book) -> Result<(), FatalError> {
+        self.status.lock().members = book.known.clone();
+        let meta = ClusterMeta {
+            cluster_id: self.transport.cluster_id(),
+            members: book.known.clone(),
+        };
+        write_meta(&self.data_dir, &meta).map_err(|source| FatalError::Storage {
+            what: "recording the cluster's members",
+            source,
+        })
+    }
+}

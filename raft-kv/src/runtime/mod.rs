@@ -1,0 +1,325 @@
+//! The node runtime: start and shutdown of the threads that run one node.
+//!
+//! - `consensus`: the consensus thread, owner of the Raft node, its storage and
+//!   its transport, and of the [`Event`](consensus::Event) type (the one input
+//!   channel).
+//! - `applier`: the applier thread, owner of the state machine's writes.
+//! - `requests`: the registry of pending writes and reads.
+//! - `members`: member addresses and the `cluster` file.
+//! - `bootstrap`: the `cluster` file at first start, and start-time ids.
+//! - `handle`: [`NodeHandle`], what the server submits requests through.
+//! - `storage`: [`NodeStorage`], what a backend must offer.
+//! - `lifecycle`: running, stopping, failed.
+//!
+//! [`Runtime::start`] takes any [`NodeStorage`] and any [`Transport`], so whole
+//! nodes run in-process over `MemTransport` and `MemStorage` in tests; the
+//! production composition (files, TCP, RESP, metrics) is [`crate::node::Node`].
+
+mod applier;
+mod bootstrap;
+mod consensus;
+mod handle;
+mod lifecycle;
+mod members;
+mod requests;
+mod storage;
+
+pub use bootstrap::data_dir_initialized;
+pub use handle::{NodeHandle, PendingReply};
+pub use members::AdminContext;
+pub use storage::NodeStorage;
+
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::metrics::Metrics;
+use crate::status::NodeStatus;
+use crate::store::KvStore;
+use applier::{Applier, ApplierLinks};
+use consensus::{Consensus, ConsensusLinks, Event};
+use crossbeam_channel::bounded;
+use handle::HandleParts;
+use lifecycle::Lifecycle;
+use members::Members;
+use parking_lot::{Mutex, RwLock};
+use raft_core::{ConfState, Config, NodeId, RawNode, Snapshot};
+use raft_net::{Inbox, NetError, Transport};
+use raft_storage::StoreError;
+use requests::Requests;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What a transport needs to start: the cluster it belongs to, the other
+/// members' addresses, and where incoming messages go.
+pub struct PeerSetup {
+    /// This node's id.
+    pub id: NodeId,
+    /// The cluster id (0 for a joining node that has not been contacted).
+    pub cluster_id: u64,
+    /// Every other member's peer address.
+    pub peers: HashMap<NodeId, String>,
+    /// Receives every incoming message (never blocks: a full queue drops).
+    pub inbox: Inbox,
+}
+
+/// The consensus thread's input queue bound.
+const EVENT_QUEUE: usize = 65_536;
+
+/// The threads of one running node. [`Runtime::shutdown`] stops it gracefully.
+pub struct Runtime<S: NodeStorage> {
+    handle: NodeHandle,
+    lifecycle: Arc<Lifecycle>,
+    transport: Arc<dyn Transport>,
+    storage: S,
+    threads: Vec<JoinHandle<()>>,
+    cfg: NodeConfig,
+}
+
+/// The state machine as of the newest snapshot, and that snapshot.
+fn recover_store<S: NodeStorage>(
+    cfg: &NodeConfig,
+    storage: &S,
+) -> Result<(KvStore, Snapshot), NodeError> {
+    let dir = cfg.data_dir.display().to_string();
+    let snapshot = storage.snapshot(0).map_err(|e| NodeError::Storage {
+        dir: dir.clone(),
+        source: StoreError::Invalid(format!("cannot read the snapshot: {e}")),
+    })?;
+    let mut store = KvStore::decode_snapshot(&snapshot.data).map_err(|e| NodeError::Storage {
+        dir,
+        source: StoreError::Corrupt {
+            path: cfg.data_dir.join("raft").join("snapshot"),
+            offset: 0,
+            reason: e.to_string(),
+        },
+    })?;
+    store.set_applied_index(snapshot.meta.index);
+    Ok((store, snapshot))
+}
+
+impl<S: NodeStorage> Runtime<S> {
+    /// Opens the data dir's cluster file, opens the storage (given the initial
+    /// membership, for a new node) and the transport, and starts the consensus
+    /// and applier threads.
+    pub fn start(
+        cfg: NodeConfig,
+        open_storage: impl FnOnce(ConfState) -> Result<S, StoreError>,
+        connect: impl FnOnce(PeerSetup) -> Result<Arc<dyn Transport>, NetError>,
+    ) -> Result<Runtime<S>, NodeError> {
+        cfg.validate()?;
+        let dir = cfg.data_dir.display().to_string();
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| NodeError::Storage {
+            dir: dir.clone(),
+            source: StoreError::io(&cfg.data_dir, e),
+        })?;
+        let meta = bootstrap::load_or_create_meta(&cfg)?;
+        // A new node bootstraps with the initial voters; a joining node starts with
+        // no membership at all and learns it from the leader's log.
+        let initial_conf = if meta.cluster_id == 0 {
+            ConfState::default()
+        } else {
+            ConfState::with_voters(meta.members.keys().copied())
+        };
+        let storage = open_storage(initial_conf).map_err(|source| NodeError::Storage {
+            dir: dir.clone(),
+            source,
+        })?;
+        let (mut store, snapshot) = recover_store(&cfg, &storage)?;
+        if snapshot.meta.index == 0 && meta.cluster_id != 0 {
+            store.set_members(&meta.members); // the bootstrap members
+        }
+        let (events_tx, events_rx) = bounded(EVENT_QUEUE);
+        let inbox_tx = events_tx.clone();
+        let inbox: Inbox = Arc::new(move |m| {
+            // A full queue drops the message: Raft tolerates loss.
+            let _ = inbox_tx.try_send(Event::Peer(m));
+        });
+        let peers = meta
+            .members
+            .iter()
+            .filter(|(id, _)| **id != cfg.id)
+            .map(|(i, a)| (*i, a.clone()))
+            .collect();
+        let transport = connect(PeerSetup {
+            id: cfg.id,
+            cluster_id: meta.cluster_id,
+            peers,
+            inbox,
+        })?;
+
+        let mut rcfg = Config::new(cfg.id);
+        rcfg.election_tick = cfg.election_ticks;
+        rcfg.heartbeat_tick = cfg.heartbeat_ticks;
+        rcfg.seed = bootstrap::random_u64();
+        rcfg.applied = snapshot.meta.index;
+        let raw = RawNode::new(rcfg, storage.clone())?;
+        let base_conf = storage
+            .initial_state()
+            .map_err(|e| NodeError::Storage {
+                dir: dir.clone(),
+                source: StoreError::Invalid(format!("cannot read the membership: {e}")),
+            })?
+            .1;
+
+        let status = Arc::new(Mutex::new(NodeStatus::starting(
+            cfg.id,
+            meta.cluster_id,
+            meta.members.clone(),
+        )));
+        let lifecycle = Arc::new(Lifecycle::new(cfg.id));
+        let metrics = Arc::new(Metrics::default());
+        let members = Arc::new(Members::new(
+            cfg.id,
+            cfg.data_dir.clone(),
+            meta.members.clone(),
+            transport.clone(),
+            status.clone(),
+        ));
+        let requests = Arc::new(Requests::new(
+            cfg.id,
+            bootstrap::random_u64(),
+            bootstrap::random_u64() >> 2,
+        ));
+        let store = Arc::new(RwLock::new(store));
+        // Unbounded: the consensus thread must never block on the applier (the
+        // applier itself sends apply progress back to the consensus thread).
+        let (apply_tx, apply_rx) = crossbeam_channel::unbounded();
+
+        let mut threads = Vec::new();
+        let applier = Applier::new(
+            cfg.id,
+            cfg.snapshot_every,
+            ApplierLinks {
+                storage: storage.clone(),
+                store: store.clone(),
+                requests: requests.clone(),
+                members: members.clone(),
+                lifecycle: lifecycle.clone(),
+                metrics: metrics.clone(),
+                events: events_tx.clone(),
+            },
+            base_conf,
+            snapshot.meta.index,
+        );
+        threads.push(spawn("raft-kv-apply", move || applier.run(apply_rx))?);
+        let mut consensus = Consensus::new(
+            raw,
+            storage.clone(),
+            transport.clone(),
+            cfg.tick,
+            ConsensusLinks {
+                requests: requests.clone(),
+                status: status.clone(),
+                members: members.clone(),
+                lifecycle: lifecycle.clone(),
+                metrics: metrics.clone(),
+                apply_tx: apply_tx.clone(),
+            },
+        );
+        consensus.learn_addresses_from_log()?;
+        threads.push(spawn("raft-kv-consensus", move || {
+            consensus.run(events_rx)
+        })?);
+        let handle = NodeHandle::new(HandleParts {
+            cfg: cfg.clone(),
+            events: events_tx,
+            apply_tx,
+            requests,
+            store,
+            status,
+            members,
+            lifecycle: lifecycle.clone(),
+            metrics,
+            transport: transport.clone(),
+        });
+        Ok(Runtime {
+            handle,
+            lifecycle,
+            transport,
+            storage,
+            threads,
+            cfg,
+        })
+    }
+
+    /// A handle for submitting requests.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    /// The fatal error that stopped the node, if any, as one line.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.lifecycle.fatal_text()
+    }
+
+    /// True if the node stopped itself after a fatal error.
+    pub fn has_failed(&self) -> bool {
+        self.lifecycle.has_failed()
+    }
+
+    /// Refuses new requests (`-SHUTDOWN`) from now on; [`Runtime::shutdown`]
+    /// stops the threads.
+    pub fn begin_stop(&self) {
+        self.lifecycle.begin_stop();
+    }
+
+    /// If this node leads, transfers leadership to its most up-to-date voter and
+    /// waits (up to two election timeouts) for the new leader.
+    pub fn hand_over_leadership(&self) {
+        let (tx, rx) = bounded(1);
+        if !self.handle.send_event(
+            Event::ShutdownTransfer { reply: tx },
+            Duration::from_secs(1),
+        ) {
+            return;
+        }
+        let Ok(Some(target)) = rx.recv_timeout(Duration::from_secs(2)) else {
+            return;
+        };
+        let deadline = Instant::now() + self.cfg.tick * (2 * self.cfg.election_ticks as u32);
+        if self.handle.wait_for_leader(target, deadline) {
+            log::info!("node {} handed leadership to node {target}", self.cfg.id);
+        } else {
+            log::warn!(
+                "node {}: leadership transfer to {target} did not complete; stopping anyway",
+                self.cfg.id
+            );
+        }
+    }
+
+    /// Stops gracefully: refuse new requests, answer waiting clients with
+    /// `-SHUTDOWN`, stop the threads, make the hard state durable. The error is
+    /// the fatal one that stopped the node earlier, if any.
+    pub fn shutdown(mut self) -> Result<(), NodeError> {
+        self.lifecycle.begin_stop();
+        self.handle
+            .send_event(Event::Shutdown, Duration::from_secs(5));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.handle.fail_all_requests();
+        self.transport.shutdown();
+        self.storage.flush().map_err(|source| NodeError::Storage {
+            dir: self.cfg.data_dir.display().to_string(),
+            source,
+        })?;
+        log::info!("node {} stopped", self.cfg.id);
+        match self.lifecycle.take_fatal() {
+            Some(e) => Err(NodeError::Fatal(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, NodeError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(NodeError::Thread)
+}

@@ -1,0 +1,84 @@
+//! The RESP2 client port: an accept loop, one thread per connection
+//! (`connection`), and one table of commands (`commands`) with each command's
+//! name, arity, kind and handler. Only its `reply` module turns a
+//! [`RequestError`](crate::error::RequestError) into a RESP error.
+
+mod commands;
+mod connection;
+mod reply;
+
+use crate::runtime::NodeHandle;
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Stops the accept loop.
+pub struct ServerHandle {
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Stops accepting new connections (open ones answer `-SHUTDOWN`).
+    pub fn stop(mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves RESP on `listener` until stopped.
+pub fn serve(listener: TcpListener, node: NodeHandle) -> std::io::Result<ServerHandle> {
+    listener.set_nonblocking(true)?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let stop = stopping.clone();
+    let thread = std::thread::Builder::new()
+        .name("raft-kv-accept".into())
+        .spawn(move || accept_loop(&listener, &node, &stop))?;
+    Ok(ServerHandle {
+        stopping,
+        thread: Some(thread),
+    })
+}
+
+fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
+    let connections = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let max = node.config().max_connections;
+                if connections.fetch_add(1, Ordering::SeqCst) >= max {
+                    connections.fetch_sub(1, Ordering::SeqCst);
+                    let mut s = stream;
+                    let _ = s.write_all(b"-ERR max number of clients reached\r\n");
+                    continue;
+                }
+                let node = node.clone();
+                let conns = connections.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("raft-kv-client".into())
+                    .spawn(move || {
+                        if let Err(e) = connection::Connection::new(stream, node).run() {
+                            log::debug!("client connection ended: {e}");
+                        }
+                        conns.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if let Err(e) = spawned {
+                    log::error!("cannot start a client thread: {e}");
+                    connections.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}

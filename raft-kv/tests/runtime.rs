@@ -1,0 +1,445 @@
+//! The node runtime, whole nodes in one process over the memory network:
+//! request outcomes under leader changes, partitions, loss, membership changes,
+//! snapshots and shutdown.
+
+mod fixtures;
+
+use fixtures::{Cluster, File, Settings, addr, bulk, in_background, set, wait_for};
+use raft_core::{ConfChangeStep, Role};
+use raft_kv::{Command, ErrorCode, ReadCommand, Reply, RequestError};
+use std::time::Duration;
+
+fn others(c: &Cluster<impl fixtures::Backend>, not: u64) -> Vec<u64> {
+    c.running().into_iter().filter(|id| *id != not).collect()
+}
+
+#[test]
+fn a_write_through_the_leader_is_applied_on_every_node() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "k", "v"), Ok(Reply::ok()));
+    let index = c.handle(leader).status().applied_index;
+    for id in c.running() {
+        c.wait_applied(id, index);
+        assert_eq!(
+            c.handle(id).stale_read(&ReadCommand::Get(b"k".to_vec())),
+            bulk("v")
+        );
+    }
+}
+
+#[test]
+fn a_write_through_a_follower_is_forwarded_and_answered_there() {
+    let c = Cluster::mem(3);
+    let follower = others(&c, c.leader())[0];
+    assert_eq!(c.set(follower, "k", "v"), Ok(Reply::ok()));
+    let incr = Command::IncrBy {
+        key: b"n".to_vec(),
+        delta: 5,
+    };
+    assert_eq!(c.handle(follower).write(incr).wait(), Ok(Reply::Int(5)));
+}
+
+#[test]
+fn a_linearizable_read_on_a_follower_sees_the_latest_acknowledged_write() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    for i in 0..20 {
+        let value = i.to_string();
+        assert_eq!(c.set(leader, "k", &value), Ok(Reply::ok()));
+        for follower in others(&c, leader) {
+            assert_eq!(
+                c.get(follower, "k"),
+                Ok(bulk(&value)),
+                "read {i} on {follower}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_isolated_leader_serves_no_linearizable_read_but_a_stale_one() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "k", "old"), Ok(Reply::ok()));
+    c.net.isolate(leader);
+    let rest = others(&c, leader);
+    let new_leader = c.leader_among(&rest);
+    assert_eq!(c.set(new_leader, "k", "new"), Ok(Reply::ok()));
+    let read = c.get(leader, "k");
+    assert!(
+        matches!(
+            read,
+            Err(RequestError::ReadTimedOut | RequestError::ReadAborted | RequestError::NotProposed)
+        ),
+        "a deposed leader must not answer a linearizable read: {read:?}"
+    );
+    let stale = c
+        .handle(leader)
+        .stale_read(&ReadCommand::Get(b"k".to_vec()));
+    assert_eq!(stale, bulk("old"), "READONLY reads the local state");
+}
+
+#[test]
+fn a_write_with_no_leader_reachable_is_not_proposed_and_never_applied() {
+    let settings = Settings {
+        request_timeout: Duration::from_millis(600),
+        ..Settings::default()
+    };
+    let mut c = Cluster::mem_with(3, settings);
+    let survivor = c.leader();
+    for id in others(&c, survivor) {
+        c.stop(id);
+    }
+    let h = c.handle(survivor);
+    wait_for(Duration::from_secs(5), || {
+        h.status().leader_id.is_none().then_some(())
+    })
+    .expect("CheckQuorum deposes the lone leader");
+    let outcome = c.set(survivor, "ghost", "x");
+    assert_eq!(outcome, Err(RequestError::NotProposed));
+    assert_eq!(outcome.unwrap_err().code(), ErrorCode::NoLeader);
+    for id in [1, 2, 3].into_iter().filter(|id| *id != survivor) {
+        c.start_node(id, false);
+    }
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "after", "heal"), Ok(Reply::ok()));
+    for id in c.running() {
+        assert_eq!(c.get(id, "ghost"), Ok(Reply::Bulk(None)), "on node {id}");
+    }
+}
+
+#[test]
+fn a_write_waiting_for_a_leader_is_proposed_once_one_is_elected() {
+    let settings = Settings {
+        request_timeout: Duration::from_secs(5),
+        ..Settings::default()
+    };
+    let mut c = Cluster::mem_with(3, settings);
+    let survivor = c.leader();
+    let down = others(&c, survivor);
+    for id in &down {
+        c.stop(*id);
+    }
+    let h = c.handle(survivor);
+    wait_for(Duration::from_secs(5), || {
+        h.status().leader_id.is_none().then_some(())
+    })
+    .expect("the lone leader steps down");
+    let waiting = in_background(h.write(set("k", "v")));
+    std::thread::sleep(Duration::from_millis(200));
+    c.start_node(down[0], false);
+    assert_eq!(waiting.join().expect("no panic"), Ok(Reply::ok()));
+    assert_eq!(c.get(survivor, "k"), Ok(bulk("v")));
+}
+
+#[test]
+fn a_leader_change_answers_proposed_writes_with_timeout() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    c.net.isolate(leader);
+    let outcome = c.set(leader, "k", "maybe");
+    let err = outcome.expect_err("an isolated leader cannot commit");
+    assert!(
+        matches!(
+            err,
+            RequestError::LeaderChanged | RequestError::OutcomeUnknown
+        ),
+        "proposed, then the leader stepped down: {err:?}"
+    );
+    assert_eq!(err.code(), ErrorCode::Timeout);
+    c.net.heal();
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "k", "sure"), Ok(Reply::ok()));
+}
+
+#[test]
+fn a_learner_joins_is_promoted_and_an_old_voter_is_removed() {
+    let mut c = Cluster::mem(3);
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "before", "join"), Ok(Reply::ok()));
+    c.start_node(4, true);
+    let h = c.handle(leader);
+    let add = h.conf_change(ConfChangeStep::AddLearner(4), Some(addr(4)));
+    assert_eq!(add.wait(), Ok(Reply::ok()));
+    let index = h.status().commit_index;
+    c.wait_applied(4, index);
+    assert_eq!(
+        c.handle(4)
+            .stale_read(&ReadCommand::Get(b"before".to_vec())),
+        bulk("join")
+    );
+    let promote = h.conf_change(ConfChangeStep::AddVoter(4), Some(addr(4)));
+    assert_eq!(promote.wait(), Ok(Reply::ok()));
+    let victim = others(&c, leader)
+        .into_iter()
+        .find(|id| *id != 4)
+        .expect("a follower");
+    let remove = h.conf_change(ConfChangeStep::Remove(victim), None);
+    assert_eq!(remove.wait(), Ok(Reply::ok()));
+    let status = c.handle(leader).status();
+    assert!(
+        status.voters.contains(&4) && !status.voters.contains(&victim),
+        "{status:?}"
+    );
+    assert!(
+        !status.members.contains_key(&victim),
+        "the removed member's address is forgotten: {:?}",
+        status.members
+    );
+    assert_eq!(c.get(4, "before"), Ok(bulk("join")));
+}
+
+#[test]
+fn removing_the_leader_is_answered_after_the_leadership_moves() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    let remove = c
+        .handle(leader)
+        .conf_change(ConfChangeStep::Remove(leader), None);
+    assert_eq!(remove.wait(), Ok(Reply::ok()));
+    let rest = others(&c, leader);
+    let new_leader = c.leader_among(&rest);
+    assert_ne!(new_leader, leader);
+    assert_eq!(c.set(new_leader, "k", "v"), Ok(Reply::ok()));
+    assert!(!c.handle(new_leader).status().voters.contains(&leader));
+}
+
+#[test]
+fn a_membership_change_sent_to_a_follower_waits_through_a_leader_removal() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    let follower = others(&c, leader)[0];
+    let remove = c
+        .handle(follower)
+        .conf_change(ConfChangeStep::Remove(leader), None);
+    assert_eq!(
+        remove.wait(),
+        Ok(Reply::ok()),
+        "forwarded, and answered once C(new) applied here"
+    );
+    let status = c.handle(follower).status();
+    assert!(!status.voters.contains(&leader) && status.voters_outgoing.is_empty());
+}
+
+#[test]
+fn a_follower_refuses_to_remove_itself() {
+    let c = Cluster::mem(3);
+    let follower = others(&c, c.leader())[0];
+    let remove = c
+        .handle(follower)
+        .conf_change(ConfChangeStep::Remove(follower), None);
+    assert_eq!(remove.wait(), Err(RequestError::RemoveSelfAsFollower));
+}
+
+#[test]
+fn transfer_moves_leadership_and_only_the_leader_accepts_it() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    let target = others(&c, leader)[0];
+    assert_eq!(
+        c.handle(target).transfer(leader),
+        Err(RequestError::NotLeader {
+            leader: Some(leader)
+        })
+    );
+    assert_eq!(
+        c.handle(leader).transfer(99),
+        Err(RequestError::NotVoter(99))
+    );
+    assert_eq!(c.handle(leader).transfer(target), Ok(()));
+    assert_eq!(c.leader(), target);
+    assert_eq!(c.handle(leader).status().role, Role::Follower);
+}
+
+#[test]
+fn shutdown_answers_waiting_requests_and_refuses_new_ones() {
+    let settings = Settings {
+        request_timeout: Duration::from_secs(10),
+        ..Settings::default()
+    };
+    let mut c = Cluster::mem_with(3, settings);
+    let survivor = c.leader();
+    for id in others(&c, survivor) {
+        c.stop(id);
+    }
+    let h = c.handle(survivor);
+    wait_for(Duration::from_secs(5), || {
+        h.status().leader_id.is_none().then_some(())
+    })
+    .expect("the lone leader steps down");
+    let write = in_background(h.write(set("k", "v")));
+    let read = in_background(h.read(ReadCommand::Get(b"k".to_vec())));
+    std::thread::sleep(Duration::from_millis(100));
+    c.stop(survivor);
+    assert_eq!(write.join().expect("no panic"), Err(RequestError::Shutdown));
+    assert_eq!(read.join().expect("no panic"), Err(RequestError::Shutdown));
+    assert_eq!(h.write(set("k", "v")).wait(), Err(RequestError::Shutdown));
+    assert_eq!(RequestError::Shutdown.code(), ErrorCode::Shutdown);
+}
+
+#[test]
+fn a_lagging_follower_catches_up_by_snapshot_while_reads_run() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    let lagging = others(&c, leader)[0];
+    c.net.isolate(lagging);
+    let rest = others(&c, lagging);
+    let leader = c.leader_among(&rest);
+    for i in 0..200 {
+        assert_eq!(
+            c.set(leader, &format!("k{i}"), &i.to_string()),
+            Ok(Reply::ok())
+        );
+    }
+    for id in &rest {
+        assert_eq!(c.handle(*id).snapshot(), Ok(()), "snapshot on {id}");
+    }
+    let h = c.handle(lagging);
+    let reader = std::thread::spawn(move || {
+        (0..20)
+            .map(|_| h.read(ReadCommand::Get(b"k199".to_vec())).wait())
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    c.net.heal();
+    let reads = reader.join().expect("no panic");
+    for r in reads.iter().filter(|r| r.is_ok()) {
+        assert_eq!(
+            r,
+            &Ok(bulk("199")),
+            "a read that succeeds sees every earlier write"
+        );
+    }
+    assert_eq!(c.get(lagging, "k0"), Ok(bulk("0")));
+    assert_eq!(c.get(lagging, "k199"), Ok(bulk("199")));
+    let installed = c
+        .handle(lagging)
+        .metrics()
+        .snapshots
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(installed >= 1, "the follower caught up by snapshot");
+}
+
+#[test]
+fn writes_commit_and_replicas_converge_under_message_loss() {
+    let c = Cluster::mem(3);
+    c.net.set_loss(100, 42);
+    let mut acknowledged = Vec::new();
+    for i in 0..40 {
+        let key = format!("k{i}");
+        let via = c.running()[i % 3];
+        if c.set(via, &key, "v") == Ok(Reply::ok()) {
+            acknowledged.push(key);
+        }
+    }
+    c.net.heal();
+    let leader = c.leader();
+    assert!(
+        acknowledged.len() >= 20,
+        "most writes commit at 10% loss: {}",
+        acknowledged.len()
+    );
+    assert_eq!(c.set(leader, "last", "v"), Ok(Reply::ok()));
+    let index = c.handle(leader).status().commit_index;
+    let sizes: Vec<Reply> = c
+        .running()
+        .into_iter()
+        .map(|id| {
+            c.wait_applied(id, index);
+            c.handle(id).stale_read(&ReadCommand::DbSize)
+        })
+        .collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] == w[1]),
+        "replicas agree: {sizes:?}"
+    );
+    for key in &acknowledged {
+        assert_eq!(
+            c.get(leader, key),
+            Ok(bulk("v")),
+            "acknowledged {key} is kept"
+        );
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_a_restart_of_every_node_on_file_storage() {
+    let mut c = Cluster::start(3, File, Settings::default());
+    let leader = c.leader();
+    for i in 0..30 {
+        assert_eq!(
+            c.set(leader, &format!("k{i}"), &i.to_string()),
+            Ok(Reply::ok())
+        );
+    }
+    c.stop_all();
+    for id in 1..=3 {
+        c.start_node(id, false);
+    }
+    let leader = c.leader();
+    for i in 0..30 {
+        assert_eq!(c.get(leader, &format!("k{i}")), Ok(bulk(&i.to_string())));
+    }
+}
+
+#[test]
+fn automatic_snapshots_compact_and_a_restarted_node_recovers_from_one() {
+    let settings = Settings {
+        snapshot_every: 50,
+        ..Settings::default()
+    };
+    let mut c = Cluster::start(3, File, settings);
+    let leader = c.leader();
+    for i in 0..120 {
+        assert_eq!(c.set(leader, &format!("k{i}"), "v"), Ok(Reply::ok()));
+    }
+    let follower = others(&c, leader)[0];
+    let h = c.handle(follower);
+    wait_for(Duration::from_secs(10), || {
+        (h.metrics()
+            .snapshots
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1)
+            .then_some(())
+    })
+    .expect("an automatic snapshot");
+    c.stop(follower);
+    c.start_node(follower, false);
+    assert_eq!(c.get(follower, "k0"), Ok(bulk("v")));
+    assert_eq!(c.get(follower, "k119"), Ok(bulk("v")));
+}
+
+#[test]
+fn every_node_agrees_on_one_leader_and_reports_its_role() {
+    let c = Cluster::mem(5);
+    let leader = c.leader();
+    let statuses: Vec<_> = c
+        .running()
+        .into_iter()
+        .map(|id| c.handle(id).status())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| s.is_leader()).count(), 1);
+    for s in &statuses {
+        assert_eq!(s.leader_id, Some(leader));
+        assert_eq!(s.voters, vec![1, 2, 3, 4, 5]);
+        assert!(s.is_healthy());
+    }
+}
+
+#[test]
+fn reads_and_writes_through_every_node_stay_linearizable_across_a_transfer() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "k", "1"), Ok(Reply::ok()));
+    let target = others(&c, leader)[1];
+    assert_eq!(c.handle(leader).transfer(target), Ok(()));
+    assert_eq!(
+        c.set(leader, "k", "2"),
+        Ok(Reply::ok()),
+        "the old leader forwards"
+    );
+    for id in c.running() {
+        assert_eq!(c.get(id, "k"), Ok(bulk("2")), "on node {id}");
+    }
+}
