@@ -4,7 +4,7 @@
 #![allow(missing_docs)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use integration_tests::harness::Cluster;
+use raft_testkit::Cluster;
 
 fn proposals(c: &mut Criterion) {
     let mut group = c.benchmark_group("core_3_nodes");

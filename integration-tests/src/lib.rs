@@ -9,7 +9,6 @@
 //! `cargo test -p integration-tests` runs the default seeds; `SIM_SEEDS=N` runs N
 //! seeds and `SIM_SEED=n` replays one with a readable trace.
 
-pub mod harness;
 pub mod invariants;
 pub mod kv;
 pub mod linearizability;

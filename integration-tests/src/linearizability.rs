@@ -33,6 +33,17 @@ pub struct Op {
 /// Checks that `ops` (all on one key, starting absent) is linearizable. Returns a
 /// description of the problem if not. `budget` bounds the search steps.
 pub fn check_register(ops: &[Op], budget: u64) -> Result<(), String> {
+    let ops = relevant(ops);
+    if ops.is_empty() {
+        return Ok(());
+    }
+    Search { ops: &ops }.run(budget)
+}
+
+/// The operations that constrain the order: every read, and the writes that
+/// returned or whose value was read (a write that never returned and was never
+/// seen may be left out).
+fn relevant(ops: &[Op]) -> Vec<&Op> {
     let read_values: HashSet<u64> = ops
         .iter()
         .filter_map(|o| match o.kind {
@@ -40,84 +51,101 @@ pub fn check_register(ops: &[Op], budget: u64) -> Result<(), String> {
             _ => None,
         })
         .collect();
-    let ops: Vec<&Op> = ops
-        .iter()
+    ops.iter()
         .filter(|o| match o.kind {
             OpKind::Write(v) => o.ret.is_some() || read_values.contains(&v),
             OpKind::Read(_) => true,
         })
-        .collect();
-    let n = ops.len();
-    if n == 0 {
-        return Ok(());
+        .collect()
+}
+
+/// One frame of the iterative depth-first search: the linearized set (a bit
+/// per operation), the register value, and the candidates still to try.
+struct Frame {
+    done: Vec<u64>,
+    state: Option<u64>,
+    candidates: Vec<usize>,
+}
+
+/// Wing-Gong/Lowe search for a linearization of `ops`.
+struct Search<'a> {
+    ops: &'a [&'a Op],
+}
+
+impl Search<'_> {
+    fn ret(&self, i: usize) -> u64 {
+        self.ops[i].ret.unwrap_or(u64::MAX)
     }
-    let words = n.div_ceil(64);
-    let ret = |i: usize| ops[i].ret.unwrap_or(u64::MAX);
-    let mut seen: HashSet<(Vec<u64>, Option<u64>)> = HashSet::new();
-    // Iterative DFS: each frame holds the linearized set, the register value and
-    // the candidates still to try at this depth.
-    struct Frame {
-        done: Vec<u64>,
-        state: Option<u64>,
-        candidates: Vec<usize>,
+
+    fn is_done(done: &[u64], i: usize) -> bool {
+        done[i / 64] >> (i % 64) & 1 == 1
     }
-    let is_done = |done: &[u64], i: usize| done[i / 64] >> (i % 64) & 1 == 1;
-    let candidates_of = |done: &[u64]| -> Vec<usize> {
+
+    /// The operations that may come next: not done, and called before every
+    /// pending operation returned.
+    fn candidates_of(&self, done: &[u64]) -> Vec<usize> {
+        let n = self.ops.len();
         let min_ret = (0..n)
-            .filter(|&i| !is_done(done, i))
-            .map(ret)
+            .filter(|&i| !Self::is_done(done, i))
+            .map(|i| self.ret(i))
             .min()
             .unwrap_or(u64::MAX);
         (0..n)
-            .filter(|&i| !is_done(done, i) && ops[i].call < min_ret)
+            .filter(|&i| !Self::is_done(done, i) && self.ops[i].call < min_ret)
             .collect()
-    };
-    let root = vec![0u64; words];
-    let mut stack = vec![Frame {
-        candidates: candidates_of(&root),
-        done: root,
-        state: None,
-    }];
-    let mut steps = 0u64;
-    let mut deepest = 0usize;
-    while let Some(frame) = stack.last_mut() {
-        steps += 1;
-        if steps > budget {
-            return Err(format!(
-                "search budget of {budget} steps exhausted ({n} ops)"
-            ));
-        }
-        let Some(i) = frame.candidates.pop() else {
-            stack.pop();
-            continue;
-        };
-        let next_state = match ops[i].kind {
-            OpKind::Write(v) => Some(v),
-            OpKind::Read(v) if v == frame.state => frame.state,
-            OpKind::Read(_) => continue,
-        };
-        let mut done = frame.done.clone();
-        done[i / 64] |= 1 << (i % 64);
-        let count: u32 = done.iter().map(|w| w.count_ones()).sum();
-        if count as usize == n {
-            return Ok(());
-        }
-        deepest = deepest.max(count as usize);
-        if !seen.insert((done.clone(), next_state)) {
-            continue;
-        }
-        stack.push(Frame {
-            candidates: candidates_of(&done),
-            done,
-            state: next_state,
-        });
     }
-    Err(format!(
-        "not linearizable: no order of {n} ops fits (deepest prefix {deepest}): {:?}",
-        ops.iter()
-            .map(|o| (o.client, &o.kind, o.call, o.ret))
-            .collect::<Vec<_>>()
-    ))
+
+    fn run(&self, budget: u64) -> Result<(), String> {
+        let n = self.ops.len();
+        let mut seen: HashSet<(Vec<u64>, Option<u64>)> = HashSet::new();
+        let root = vec![0u64; n.div_ceil(64)];
+        let mut stack = vec![Frame {
+            candidates: self.candidates_of(&root),
+            done: root,
+            state: None,
+        }];
+        let mut steps = 0u64;
+        let mut deepest = 0usize;
+        while let Some(frame) = stack.last_mut() {
+            steps += 1;
+            if steps > budget {
+                return Err(format!(
+                    "search budget of {budget} steps exhausted ({n} ops)"
+                ));
+            }
+            let Some(i) = frame.candidates.pop() else {
+                stack.pop();
+                continue;
+            };
+            let next_state = match self.ops[i].kind {
+                OpKind::Write(v) => Some(v),
+                OpKind::Read(v) if v == frame.state => frame.state,
+                OpKind::Read(_) => continue,
+            };
+            let mut done = frame.done.clone();
+            done[i / 64] |= 1 << (i % 64);
+            let count = done.iter().map(|w| w.count_ones()).sum::<u32>() as usize;
+            if count == n {
+                return Ok(());
+            }
+            deepest = deepest.max(count);
+            if seen.insert((done.clone(), next_state)) {
+                let candidates = self.candidates_of(&done);
+                stack.push(Frame {
+                    candidates,
+                    done,
+                    state: next_state,
+                });
+            }
+        }
+        Err(format!(
+            "not linearizable: no order of {n} ops fits (deepest prefix {deepest}): {:?}",
+            self.ops
+                .iter()
+                .map(|o| (o.client, &o.kind, o.call, o.ret))
+                .collect::<Vec<_>>()
+        ))
+    }
 }
 
 #[cfg(test)]

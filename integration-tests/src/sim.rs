@@ -13,8 +13,9 @@ use crate::invariants::Invariants;
 use crate::kv::{Registers, Write};
 use crate::linearizability::{Op, OpKind, check_register};
 use crate::network::{NetFaults, Network};
-use raft_core::{ConfState, Config, DetRng, EntryPayload, Message, RawNode, Role, Storage};
-use raft_storage::{HardStateStore, LogStore, MemStorage};
+use raft_core::{ConfState, Config, DetRng, Entry, EntryPayload, Message, RawNode, Role, Storage};
+use raft_storage::{LogStore, MemStorage};
+use raft_testkit::{CrashPoint, Driven, ReadyHooks, drive_ready};
 use std::collections::BTreeMap;
 
 /// Time units per Raft tick; messages take 1..=~1.5 ticks.
@@ -560,81 +561,22 @@ impl Sim {
         }
     }
 
-    /// Runs one Ready cycle of node `i`, with crash points inside it, and checks
-    /// the invariants.
+    /// One ready of node `i` through the shared driver, with the invariant
+    /// checks and the crash points of [`SimReady`].
     fn process_ready(&mut self, i: usize) {
-        let Some(raw) = self.nodes[i].raw.as_mut() else {
+        let id = self.nodes[i].id;
+        self.inv.check_role(&self.nodes[i].raw, id);
+        let Some(mut raw) = self.nodes[i].raw.take() else {
             return;
         };
-        if !raw.has_ready() {
-            return;
+        let storage = self.nodes[i].storage.clone();
+        let driven = drive_ready(&mut raw, &storage, &mut SimReady { sim: self, i, id });
+        self.nodes[i].raw = Some(raw);
+        match driven {
+            Ok(Driven::Crashed(point)) => self.crash_node(i, point.describe()),
+            Ok(Driven::Idle | Driven::Handled) => {}
+            Err(e) => self.inv.fail(format!("advance failed: {e}")),
         }
-        let rd = raw.ready();
-        let id = self.nodes[i].id;
-        if let Some(ss) = rd.soft_state {
-            self.note(format!(
-                "n{id} is {} (leader {:?})",
-                ss.role.as_str(),
-                ss.leader_id
-            ));
-            if ss.role == Role::Leader
-                && self.chaos
-                && self.rng.range(0, 1000) < self.new_leader_crash_per_mille
-            {
-                self.new_leader_fault(i, id);
-            }
-        }
-        self.inv.check_role(&self.nodes[i].raw, id);
-        self.send_all(rd.messages);
-        if self.chaos && self.chance(150) {
-            self.crash_node(i, "before persisting a ready");
-            return;
-        }
-        let n = &mut self.nodes[i];
-        if let Some(snap) = rd.snapshot.clone() {
-            n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
-            let fingerprint = n.regs.fingerprint();
-            n.storage
-                .apply_snapshot(snap.clone())
-                .expect("installing a newer snapshot succeeds");
-            self.inv.check_state(id, snap.meta.index, fingerprint);
-        }
-        let n = &mut self.nodes[i];
-        let raw = n.raw.as_ref().expect("node is up: checked above");
-        self.inv.check_new_entries(id, raw, &rd.entries);
-        n.storage
-            .append(&rd.entries)
-            .expect("mem append of contiguous entries");
-        if let Some(hs) = rd.hard_state {
-            self.inv.check_commit(id, raw, hs.commit);
-            n.storage.set_hard_state(hs).expect("mem hard state");
-        }
-        if self.chaos && self.chance(100) {
-            self.crash_node(i, "after persisting, before answering");
-            return;
-        }
-        self.send_all(rd.persisted_messages);
-        for e in &rd.committed_entries {
-            self.inv.check_apply(id, e);
-            if let EntryPayload::Normal(data) = &e.payload {
-                let w = Write::decode(data).expect("sim entries hold writes");
-                self.nodes[i].regs.apply(&w);
-                self.complete_write(id, &w);
-            }
-            let fingerprint = self.nodes[i].regs.fingerprint();
-            self.inv.check_state(id, e.index, fingerprint);
-        }
-        for rs in &rd.read_states {
-            self.complete_read(id, rs.request);
-        }
-        for req in &rd.failed_reads {
-            self.drop_read(*req);
-        }
-        let raw = self.nodes[i].raw.as_mut().expect("node is up");
-        if let Err(e) = raw.advance() {
-            self.inv.fail(format!("advance failed: {e}"));
-        }
-        self.inv.check_applied(id, raw);
     }
 
     fn complete_write(&mut self, node: u64, w: &Write) {
@@ -774,6 +716,34 @@ impl Sim {
     /// Heals everything and requires a leader and a new committed write on every
     /// node within a bounded time.
     fn check_liveness(&mut self) {
+        self.heal_all();
+        let bound = self.now + 30 * ELECTION_TICK * TICK_EVERY;
+        let marker_client = self.clients.len() as u64;
+        self.clients.push(Client::default());
+        let mut proposed_at = None;
+        while self.now < bound && self.inv.violation().is_none() {
+            self.step_time(false);
+            if self.marker_applied_everywhere() {
+                self.note("liveness: the marker write is applied on every node".into());
+                return;
+            }
+            if let Some(l) = self.leader_index()
+                && proposed_at.is_none_or(|t| self.now > t + 5 * ELECTION_TICK * TICK_EVERY)
+                && self.propose_marker(l, marker_client)
+            {
+                proposed_at = Some(self.now);
+            }
+        }
+        if self.inv.violation().is_none() {
+            let states = self.describe_nodes();
+            self.inv.fail(format!(
+                "liveness: no write committed on every node within {} ticks of healing; {states}",
+                30 * ELECTION_TICK
+            ));
+        }
+    }
+
+    fn heal_all(&mut self) {
         self.note("heal: network restored, every node restarted, no more faults".into());
         self.chaos = false;
         self.net.heal();
@@ -784,84 +754,72 @@ impl Sim {
                 self.start_node(i);
             }
         }
-        let bound = self.now + 30 * ELECTION_TICK * TICK_EVERY;
-        let marker_client = self.clients.len() as u64;
-        self.clients.push(Client::default());
-        let mut proposed_at = None;
-        while self.now < bound && self.inv.violation().is_none() {
-            self.step_time(false);
-            // Every member of the leader's configuration must apply the marker;
-            // removed nodes may never hear of their removal.
-            let members = match self.leader_index() {
-                Some(l) => self.nodes[l]
-                    .raw
-                    .as_ref()
-                    .expect("leader is up")
-                    .status()
-                    .conf_state
-                    .all_nodes(),
-                None => self.nodes.iter().map(|n| n.id).collect(),
-            };
-            let applied_everywhere = self
-                .nodes
-                .iter()
-                .filter(|n| members.contains(&n.id))
-                .all(|n| n.regs.get(u64::MAX) == Some(u64::MAX));
-            if applied_everywhere {
-                self.note("liveness: the marker write is applied on every node".into());
-                return;
+    }
+
+    /// Every member of the leader's configuration applied the marker; removed
+    /// nodes may never hear of their removal.
+    fn marker_applied_everywhere(&self) -> bool {
+        let members = match self.leader_index() {
+            Some(l) => self.nodes[l]
+                .raw
+                .as_ref()
+                .expect("leader is up")
+                .status()
+                .conf_state
+                .all_nodes(),
+            None => self.nodes.iter().map(|n| n.id).collect(),
+        };
+        self.nodes
+            .iter()
+            .filter(|n| members.contains(&n.id))
+            .all(|n| n.regs.get(u64::MAX) == Some(u64::MAX))
+    }
+
+    /// Proposes the liveness marker on leader `l`; true if it was accepted.
+    fn propose_marker(&mut self, l: usize, marker_client: u64) -> bool {
+        let w = Write {
+            client: marker_client,
+            seq: self.now + 1,
+            key: u64::MAX,
+            value: u64::MAX,
+        };
+        let raw = self.nodes[l].raw.as_mut().expect("leader is up");
+        match raw.propose(w.encode()) {
+            Ok(()) => {
+                self.process_ready(l);
+                true
             }
-            let leader = self.leader_index();
-            if let Some(l) = leader
-                && proposed_at.is_none_or(|t| self.now > t + 5 * ELECTION_TICK * TICK_EVERY)
-            {
-                let w = Write {
-                    client: marker_client,
-                    seq: self.now + 1,
-                    key: u64::MAX,
-                    value: u64::MAX,
-                };
-                let raw = self.nodes[l].raw.as_mut().expect("leader is up");
-                match raw.propose(w.encode()) {
-                    Ok(()) => {
-                        proposed_at = Some(self.now);
-                        self.process_ready(l);
-                    }
-                    Err(e) => {
-                        let line = format!(
-                            "liveness: leader n{} refuses the marker: {e}",
-                            self.nodes[l].id
-                        );
-                        self.note(line);
-                    }
-                }
+            Err(e) => {
+                let line = format!(
+                    "liveness: leader n{} refuses the marker: {e}",
+                    self.nodes[l].id
+                );
+                self.note(line);
+                false
             }
         }
-        if self.inv.violation().is_none() {
-            let states: Vec<String> = self
-                .nodes
-                .iter()
-                .filter_map(|n| n.raw.as_ref())
-                .map(|r| {
-                    let st = r.status();
-                    format!(
-                        "n{} {} term {} commit {} last {} voters {:?} learners {:?}",
-                        st.id,
-                        st.soft_state.role.as_str(),
-                        st.hard_state.term,
-                        st.hard_state.commit,
-                        st.last_index,
-                        st.conf_state.voters,
-                        st.conf_state.learners
-                    )
-                })
-                .collect();
-            self.inv.fail(format!(
-                "liveness: no write committed on every node within {} ticks of healing; {}",
-                30 * ELECTION_TICK,
-                states.join("; ")
-            ));
-        }
+    }
+
+    fn describe_nodes(&self) -> String {
+        let states: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.raw.as_ref())
+            .map(|r| {
+                let st = r.status();
+                format!(
+                    "n{} {} term {} commit {} last {} voters {:?} learners {:?}",
+                    st.id,
+                    st.soft_state.role.as_str(),
+                    st.hard_state.term,
+                    st.hard_state.commit,
+                    st.last_index,
+                    st.conf_state.voters,
+                    st.conf_state.learners
+                )
+            })
+            .collect();
+        states.join("; ")
     }
 
     fn check_linearizability(&mut self) {
@@ -911,5 +869,84 @@ fn describe(m: &Message) -> String {
         }
         B::InstallSnapshot { snapshot } => format!("InstallSnapshot at {}", snapshot.meta.index),
         other => other.name().to_string(),
+    }
+}
+
+/// The simulator's part in each step of a ready: trace, invariant checks,
+/// crash points, the registers and the clients.
+struct SimReady<'a> {
+    sim: &'a mut Sim,
+    i: usize,
+    id: u64,
+}
+
+impl ReadyHooks<MemStorage> for SimReady<'_> {
+    fn soft_state(&mut self, _raw: &RawNode<MemStorage>, ss: raft_core::SoftState) {
+        let (sim, id) = (&mut *self.sim, self.id);
+        sim.note(format!(
+            "n{id} is {} (leader {:?})",
+            ss.role.as_str(),
+            ss.leader_id
+        ));
+        if ss.role == Role::Leader
+            && sim.chaos
+            && sim.rng.range(0, 1000) < sim.new_leader_crash_per_mille
+        {
+            sim.new_leader_fault(self.i, id);
+        }
+    }
+
+    fn send(&mut self, messages: Vec<Message>) {
+        self.sim.send_all(messages);
+    }
+
+    fn crash_at(&mut self, point: CrashPoint) -> bool {
+        let per_million = match point {
+            CrashPoint::BeforePersist => 150,
+            CrashPoint::BetweenEntriesAndHardState => return false,
+            CrashPoint::BeforeAnswering => 100,
+        };
+        self.sim.chaos && self.sim.chance(per_million)
+    }
+
+    fn snapshot(&mut self, snap: &raft_core::Snapshot) {
+        let n = &mut self.sim.nodes[self.i];
+        n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
+        let fingerprint = n.regs.fingerprint();
+        self.sim
+            .inv
+            .check_state(self.id, snap.meta.index, fingerprint);
+    }
+
+    fn entries(&mut self, raw: &RawNode<MemStorage>, entries: &[Entry]) {
+        self.sim.inv.check_new_entries(self.id, raw, entries);
+    }
+
+    fn hard_state(&mut self, raw: &RawNode<MemStorage>, hs: &raft_core::HardState) {
+        self.sim.inv.check_commit(self.id, raw, hs.commit);
+    }
+
+    fn apply(&mut self, e: &Entry) {
+        let (sim, id, i) = (&mut *self.sim, self.id, self.i);
+        sim.inv.check_apply(id, e);
+        if let EntryPayload::Normal(data) = &e.payload {
+            let w = Write::decode(data).expect("sim entries hold writes");
+            sim.nodes[i].regs.apply(&w);
+            sim.complete_write(id, &w);
+        }
+        let fingerprint = sim.nodes[i].regs.fingerprint();
+        sim.inv.check_state(id, e.index, fingerprint);
+    }
+
+    fn read_ready(&mut self, rs: &raft_core::ReadState) {
+        self.sim.complete_read(self.id, rs.request);
+    }
+
+    fn read_failed(&mut self, request: u64) {
+        self.sim.drop_read(request);
+    }
+
+    fn advanced(&mut self, raw: &RawNode<MemStorage>) {
+        self.sim.inv.check_applied(self.id, raw);
     }
 }

@@ -48,64 +48,29 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i]
 }
 
+/// Counters the client threads share.
+#[derive(Default)]
+struct Progress {
+    issued: AtomicU64,
+    done: AtomicU64,
+    errors: AtomicU64,
+}
+
 /// Runs the benchmark against `endpoints`.
 pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
     let (w, r) = parse_ratio(&args.ratio)?;
     if args.clients == 0 || args.requests == 0 || args.keys == 0 {
         return Err("--clients, --requests and --keys must be positive".into());
     }
-    let issued = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let value = vec![b'x'; args.value_size];
+    let progress = Arc::new(Progress::default());
     let start = Instant::now();
-    let mut threads = Vec::new();
-    for c in 0..args.clients {
-        let ep = endpoints[(c as usize) % endpoints.len()].clone();
-        let all: Vec<String> = std::iter::once(ep)
-            .chain(endpoints.iter().cloned())
-            .collect();
-        let (issued, done, errors, value) =
-            (issued.clone(), done.clone(), errors.clone(), value.clone());
-        let (total, keys) = (args.requests, args.keys);
-        threads.push(std::thread::spawn(move || {
-            let mut client = Client::new(all).expect("endpoints are non-empty");
-            let mut lat = Vec::new();
-            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (c + 1);
-            while issued.fetch_add(1, Ordering::Relaxed) < total {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let key = format!("key:{:012}", x % keys);
-                let write = x % (w + r) < w;
-                let t0 = Instant::now();
-                let ok = if write {
-                    client.set(key.as_bytes(), &value).is_ok()
-                } else {
-                    client.get(key.as_bytes()).is_ok()
-                };
-                lat.push(t0.elapsed().as_micros() as u64);
-                if !ok {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            lat
-        }));
-    }
-    while done.load(Ordering::Relaxed) < args.requests && !threads.iter().all(|t| t.is_finished()) {
-        let d = done.load(Ordering::Relaxed);
-        let frac = d as f64 / args.requests as f64;
-        let bar = (frac * 40.0) as usize;
-        let rate = d as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        eprint!(
-            "\r[{}{}] {:>5.1}% {:>9.0} req/s",
-            "#".repeat(bar),
-            " ".repeat(40 - bar),
-            frac * 100.0,
-            rate
-        );
-        let _ = std::io::stderr().flush();
+    let threads: Vec<_> = (0..args.clients)
+        .map(|c| spawn_client(c, endpoints, &args, (w, r), progress.clone()))
+        .collect();
+    while progress.done.load(Ordering::Relaxed) < args.requests
+        && !threads.iter().all(|t| t.is_finished())
+    {
+        show_progress(progress.done.load(Ordering::Relaxed), args.requests, start);
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut lat: Vec<u64> = threads
@@ -115,6 +80,70 @@ pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
     let elapsed = start.elapsed().as_secs_f64();
     eprintln!("\r[{}] 100.0%", "#".repeat(40));
     lat.sort_unstable();
+    report(&lat, elapsed, &args, (w, r));
+    let errors = progress.errors.load(Ordering::Relaxed);
+    say!("errors: {errors}");
+    if errors > 0 {
+        return Err(format!("{errors} requests failed"));
+    }
+    Ok(())
+}
+
+/// Client `c`: issues requests until `args.requests` are issued in all, and
+/// returns its latencies in microseconds.
+fn spawn_client(
+    c: u64,
+    endpoints: &[String],
+    args: &BenchArgs,
+    (w, r): (u64, u64),
+    progress: Arc<Progress>,
+) -> std::thread::JoinHandle<Vec<u64>> {
+    let ep = endpoints[(c as usize) % endpoints.len()].clone();
+    let all: Vec<String> = std::iter::once(ep)
+        .chain(endpoints.iter().cloned())
+        .collect();
+    let value = vec![b'x'; args.value_size];
+    let (total, keys) = (args.requests, args.keys);
+    std::thread::spawn(move || {
+        let mut client = Client::new(all).expect("endpoints are non-empty");
+        let mut lat = Vec::new();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (c + 1);
+        while progress.issued.fetch_add(1, Ordering::Relaxed) < total {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = format!("key:{:012}", x % keys);
+            let t0 = Instant::now();
+            let ok = if x % (w + r) < w {
+                client.set(key.as_bytes(), &value).is_ok()
+            } else {
+                client.get(key.as_bytes()).is_ok()
+            };
+            lat.push(t0.elapsed().as_micros() as u64);
+            if !ok {
+                progress.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            progress.done.fetch_add(1, Ordering::Relaxed);
+        }
+        lat
+    })
+}
+
+fn show_progress(done: u64, total: u64, start: Instant) {
+    let frac = done as f64 / total as f64;
+    let bar = (frac * 40.0) as usize;
+    let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    eprint!(
+        "\r[{}{}] {:>5.1}% {:>9.0} req/s",
+        "#".repeat(bar),
+        " ".repeat(40 - bar),
+        frac * 100.0,
+        rate
+    );
+    let _ = std::io::stderr().flush();
+}
+
+fn report(lat: &[u64], elapsed: f64, args: &BenchArgs, (w, r): (u64, u64)) {
     let n = lat.len() as f64;
     say!(
         "requests: {}  clients: {}  value size: {} B  ratio {}:{}",
@@ -127,15 +156,9 @@ pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
     say!("throughput: {:.0} req/s over {elapsed:.2} s", n / elapsed);
     say!(
         "latency (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        percentile(&lat, 0.50) as f64 / 1000.0,
-        percentile(&lat, 0.90) as f64 / 1000.0,
-        percentile(&lat, 0.99) as f64 / 1000.0,
+        percentile(lat, 0.50) as f64 / 1000.0,
+        percentile(lat, 0.90) as f64 / 1000.0,
+        percentile(lat, 0.99) as f64 / 1000.0,
         lat.last().copied().unwrap_or(0) as f64 / 1000.0
     );
-    let errors = errors.load(Ordering::Relaxed);
-    say!("errors: {errors}");
-    if errors > 0 {
-        return Err(format!("{errors} requests failed"));
-    }
-    Ok(())
 }

@@ -80,44 +80,7 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
         "on-demand snapshot"
     );
 
-    // Node 4 joins empty and is added as a learner; the log it needs is compacted,
-    // so it catches up through InstallSnapshot.
-    let dir4 = c.dir.path().join("n4");
-    let (peer4, client4) = (
-        format!("{}:{}", common::peer_ip(4), free_port()),
-        format!("127.0.0.1:{}", free_port()),
-    );
-    let _node4 = common::Reaped(
-        Command::new(common::BIN)
-            .args(["node", "--id", "4", "--join", "--data-dir"])
-            .arg(&dir4)
-            .args(["--listen-peer", &peer4, "--listen-client", &client4])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn node 4"),
-    );
-    wait_until("node 4's client port", Duration::from_secs(10), || {
-        TcpStream::connect(&client4).is_ok()
-    });
-    assert_eq!(
-        call(&c.client[1], &["RAFT.ADDNODE", "4", &peer4, "LEARNER"]),
-        Reply::Simple("OK".into())
-    );
-    wait_until("node 4 to catch up", Duration::from_secs(30), || {
-        local_get(&client4, "k49999").as_deref() == Some(&b"v49999"[..])
-    });
-    // Its snapshot may predate its own addition; the entries after it add it.
-    wait_until(
-        "node 4 to see itself as a learner",
-        Duration::from_secs(10),
-        || info_field(&client4, "learners") == "4",
-    );
-    let spool = std::fs::read_dir(dir4.join("incoming-snapshots"))
-        .expect("node 4 spools incoming snapshots")
-        .count();
-    assert_eq!(spool, 0, "the spooled snapshot was installed and removed");
+    let (_node4, peer4, client4) = join_node_4_by_snapshot(&c);
 
     // A second change while one is in progress is refused with a clear error;
     // promoting the learner works once the first is done.
@@ -130,39 +93,7 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
         info_field(&client4, "voters") == "1,2,3,4"
     });
 
-    // Remove the leader; the others keep serving.
-    let leader = c.wait_for_leader(Duration::from_secs(10));
-    let others: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
-    assert_eq!(
-        call(
-            &c.client[others[0] - 1],
-            &["RAFT.REMOVENODE", &leader.to_string()]
-        ),
-        Reply::Simple("OK".into())
-    );
-    let endpoints: Vec<String> = others
-        .iter()
-        .map(|&i| c.client[i - 1].clone())
-        .chain([client4.clone()])
-        .collect();
-    let mut client = raft_kv::Client::new(endpoints.clone()).expect("endpoints");
-    wait_until(
-        "a write after removing the leader",
-        Duration::from_secs(15),
-        || client.set(b"after-removal", b"yes").is_ok(),
-    );
-    wait_until(
-        "the removed leader to leave the voters",
-        Duration::from_secs(10),
-        || {
-            info_field(&endpoints[0], "voters")
-                == (1..=4)
-                    .filter(|&i| i != leader)
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-        },
-    );
+    let (others, endpoints, mut client) = remove_the_leader(&c, &client4);
 
     // A member restarted after compaction recovers from snapshot plus WAL tail.
     let restart = others[1];
@@ -170,34 +101,7 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
     c.start_node(restart);
     client.set(b"final", b"1").expect("final write");
 
-    // Every member holds the identical map (checked with READONLY reads).
-    for addr in &endpoints {
-        wait_until(
-            "every member to apply the final write",
-            Duration::from_secs(15),
-            || local_get(addr, "final").as_deref() == Some(&b"1"[..]),
-        );
-        for key in ["k0", "k12345", "k49999", "after-removal"] {
-            assert_eq!(
-                local_get(addr, key),
-                local_get(&endpoints[0], key),
-                "{key} on {addr}"
-            );
-        }
-        assert_eq!(call(addr, &["READONLY"]), Reply::Simple("OK".into()));
-    }
-    let sizes: Vec<String> = endpoints
-        .iter()
-        .map(|a| {
-            let mut cl = raft_kv::Client::new(vec![a.clone()]).expect("endpoint");
-            cl.call_here(&[b"READONLY"]).expect("READONLY");
-            format!("{:?}", cl.call_here(&[b"DBSIZE"]).expect("DBSIZE"))
-        })
-        .collect();
-    assert!(
-        sizes.windows(2).all(|w| w[0] == w[1]),
-        "same number of keys everywhere: {sizes:?}"
-    );
+    assert_members_agree(&endpoints);
 }
 
 #[test]
@@ -230,4 +134,116 @@ fn a_membership_change_is_answered_once_complete_so_the_next_one_is_accepted() {
     }
     assert_eq!(info_field(&c.client[leader - 1], "voters"), "1,2,3");
     assert_eq!(info_field(&c.client[leader - 1], "learners"), "");
+}
+
+/// Node 4 joins empty and is added as a learner; the log it needs is compacted,
+/// so it catches up through InstallSnapshot.
+fn join_node_4_by_snapshot(c: &Cluster) -> (common::Reaped, String, String) {
+    let dir4 = c.dir.path().join("n4");
+    let (peer4, client4) = (
+        format!("{}:{}", common::peer_ip(4), free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let node4 = common::Reaped(
+        Command::new(common::BIN)
+            .args(["node", "--id", "4", "--join", "--data-dir"])
+            .arg(&dir4)
+            .args(["--listen-peer", &peer4, "--listen-client", &client4])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node 4"),
+    );
+    wait_until("node 4's client port", Duration::from_secs(10), || {
+        TcpStream::connect(&client4).is_ok()
+    });
+    assert_eq!(
+        call(&c.client[1], &["RAFT.ADDNODE", "4", &peer4, "LEARNER"]),
+        Reply::Simple("OK".into())
+    );
+    wait_until("node 4 to catch up", Duration::from_secs(30), || {
+        local_get(&client4, "k49999").as_deref() == Some(&b"v49999"[..])
+    });
+    // Its snapshot may predate its own addition; the entries after it add it.
+    wait_until(
+        "node 4 to see itself as a learner",
+        Duration::from_secs(10),
+        || info_field(&client4, "learners") == "4",
+    );
+    let spool = std::fs::read_dir(dir4.join("incoming-snapshots"))
+        .expect("node 4 spools incoming snapshots")
+        .count();
+    assert_eq!(spool, 0, "the spooled snapshot was installed and removed");
+    (node4, peer4, client4)
+}
+
+/// Removes the leader; the others (and node 4) keep serving. Returns the
+/// remaining original members, every remaining endpoint, and a client on them.
+fn remove_the_leader(c: &Cluster, client4: &str) -> (Vec<usize>, Vec<String>, raft_kv::Client) {
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let others: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    assert_eq!(
+        call(
+            &c.client[others[0] - 1],
+            &["RAFT.REMOVENODE", &leader.to_string()]
+        ),
+        Reply::Simple("OK".into())
+    );
+    let endpoints: Vec<String> = others
+        .iter()
+        .map(|&i| c.client[i - 1].clone())
+        .chain([client4.to_string()])
+        .collect();
+    let mut client = raft_kv::Client::new(endpoints.clone()).expect("endpoints");
+    wait_until(
+        "a write after removing the leader",
+        Duration::from_secs(15),
+        || client.set(b"after-removal", b"yes").is_ok(),
+    );
+    wait_until(
+        "the removed leader to leave the voters",
+        Duration::from_secs(10),
+        || {
+            info_field(&endpoints[0], "voters")
+                == (1..=4)
+                    .filter(|&i| i != leader)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+        },
+    );
+
+    (others, endpoints, client)
+}
+
+/// Every member holds the identical map (checked with READONLY reads).
+fn assert_members_agree(endpoints: &[String]) {
+    for addr in endpoints {
+        wait_until(
+            "every member to apply the final write",
+            Duration::from_secs(15),
+            || local_get(addr, "final").as_deref() == Some(&b"1"[..]),
+        );
+        for key in ["k0", "k12345", "k49999", "after-removal"] {
+            assert_eq!(
+                local_get(addr, key),
+                local_get(&endpoints[0], key),
+                "{key} on {addr}"
+            );
+        }
+        assert_eq!(call(addr, &["READONLY"]), Reply::Simple("OK".into()));
+    }
+    let sizes: Vec<String> = endpoints
+        .iter()
+        .map(|a| {
+            let mut cl = raft_kv::Client::new(vec![a.clone()]).expect("endpoint");
+            cl.call_here(&[b"READONLY"]).expect("READONLY");
+            format!("{:?}", cl.call_here(&[b"DBSIZE"]).expect("DBSIZE"))
+        })
+        .collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] == w[1]),
+        "same number of keys everywhere: {sizes:?}"
+    );
 }

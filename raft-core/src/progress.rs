@@ -115,6 +115,7 @@ pub struct Progress {
 impl Progress {
     /// Fresh progress for a follower believed to need entries from `next`.
     pub fn new(next: LogIndex, max_inflight: usize, max_inflight_bytes: u64) -> Self {
+        assert!(next > 0, "progress: log indexes start at 1");
         Progress {
             matched: 0,
             next,
@@ -165,6 +166,25 @@ impl Progress {
         &self.inflights
     }
 
+    /// The invariants every transition keeps: the follower is sent what it
+    /// lacks (`matched < next`), and a snapshot index is pending exactly in the
+    /// Snapshot state.
+    fn check(&self) {
+        assert!(
+            self.matched < self.next,
+            "progress: matched {} must stay below next {}",
+            self.matched,
+            self.next
+        );
+        assert_eq!(
+            self.state == ProgressState::Snapshot,
+            self.pending_snapshot > 0,
+            "progress: a pending snapshot ({}) exactly in the Snapshot state ({:?})",
+            self.pending_snapshot,
+            self.state
+        );
+    }
+
     fn reset_state(&mut self, state: ProgressState) {
         self.probe_sent = false;
         self.pending_snapshot = 0;
@@ -182,18 +202,25 @@ impl Progress {
             self.reset_state(ProgressState::Probe);
             self.next = self.matched + 1;
         }
+        self.check();
     }
 
     /// Enters Replicate: stream from just after the match.
     pub fn become_replicate(&mut self) {
         self.reset_state(ProgressState::Replicate);
         self.next = self.matched + 1;
+        self.check();
     }
 
     /// Enters Snapshot: a snapshot at `snapshot_index` is being sent.
     pub fn become_snapshot(&mut self, snapshot_index: LogIndex) {
+        assert!(
+            snapshot_index > 0,
+            "a snapshot sent to a follower has an index"
+        );
         self.reset_state(ProgressState::Snapshot);
         self.pending_snapshot = snapshot_index;
+        self.check();
     }
 
     /// Records that the follower holds the leader's log up to `index`. Returns true
@@ -205,6 +232,7 @@ impl Progress {
             self.probe_sent = false;
         }
         self.next = self.next.max(index + 1);
+        self.check();
         updated
     }
 
@@ -219,9 +247,10 @@ impl Progress {
             }
             ProgressState::Probe => self.probe_sent = true,
             ProgressState::Snapshot => {
-                debug_assert!(false, "sent entries to a follower in Snapshot state")
+                panic!("progress: entries sent to a follower in the Snapshot state")
             }
         }
+        self.check();
     }
 
     /// Handles a rejection of the append at `rejected` (its prev index); `hint` is the
@@ -240,6 +269,7 @@ impl Progress {
         }
         self.next = hint.min(rejected).max(self.matched) + 1;
         self.probe_sent = false;
+        self.check();
         true
     }
 

@@ -177,16 +177,6 @@ impl<S: Storage> RawNode<S> {
         self.raft.transfer_leader(to);
     }
 
-    /// Reports the outcome of a snapshot transfer to `to`.
-    pub fn report_snapshot(&mut self, to: NodeId, success: bool) {
-        self.raft.report_snapshot(to, success);
-    }
-
-    /// Reports that `to` could not be reached.
-    pub fn report_unreachable(&mut self, to: NodeId) {
-        self.raft.report_unreachable(to);
-    }
-
     /// True if a `Ready` has work in it.
     pub fn has_ready(&self) -> bool {
         let r = &self.raft;
@@ -216,17 +206,31 @@ impl<S: Storage> RawNode<S> {
         }
         let hard = r.hard_state();
         if hard != self.prev_hard {
+            let prev = self.prev_hard;
+            assert!(
+                hard.term > prev.term
+                    || (hard.term == prev.term && (prev.vote.is_none() || hard.vote == prev.vote)),
+                "raft {}: hard state {hard:?} cannot follow {prev:?} (term back, or a second vote in one term)",
+                r.id()
+            );
             rd.hard_state = Some(hard);
         }
         rd.snapshot = r.log().unstable_snapshot().cloned();
         rd.entries = r.log().unstable_entries().to_vec();
+        assert!(
+            rd.entries
+                .windows(2)
+                .all(|w| w[1].index == w[0].index + 1 && w[1].term >= w[0].term),
+            "raft {}: entries to persist are contiguous with non-decreasing terms",
+            r.id()
+        );
         let max_apply = r.config().max_committed_size_per_ready;
+        // Committed entries are in the unstable log or in storage by
+        // definition; failing to read them means the storage lost what it said
+        // was durable. Going on would spin on `has_ready` forever.
         rd.committed_entries = match r.log_mut().take_committed_entries(Some(max_apply)) {
             Ok(ents) => ents,
-            Err(e) => {
-                log::error!("raft {} cannot read committed entries: {e}", r.id());
-                Vec::new()
-            }
+            Err(e) => panic!("raft {} cannot read its own committed entries: {e}", r.id()),
         };
         (rd.messages, rd.persisted_messages) = r.take_messages();
         rd.read_states = r.take_ready_reads();

@@ -87,6 +87,96 @@ pub trait MetricsSource: Send + Sync + 'static {
     fn is_stopping(&self) -> bool;
 }
 
+/// One series: name, help, type, value.
+type Series = (&'static str, &'static str, &'static str, u64);
+
+fn g(name: &'static str, help: &'static str, value: u64) -> Series {
+    (name, help, "gauge", value)
+}
+
+fn c(name: &'static str, help: &'static str, value: u64) -> Series {
+    (name, help, "counter", value)
+}
+
+fn status_series(s: &NodeStatus) -> Vec<Series> {
+    vec![
+        g(
+            "raft_leader_id",
+            "Known leader id (0: none).",
+            s.leader_id.unwrap_or(0),
+        ),
+        g("raft_commit_index", "Commit index.", s.commit_index),
+        g("raft_applied_index", "Applied index.", s.applied_index),
+        g("raft_last_index", "Last log index.", s.last_index),
+        g(
+            "raft_members",
+            "Members whose address this node knows.",
+            s.members.len() as u64,
+        ),
+        g(
+            "raft_voters",
+            "Voters in the configuration in force.",
+            s.voters.len() as u64,
+        ),
+        c(
+            "raft_proposals_total",
+            "Proposals submitted through this node.",
+            s.proposals,
+        ),
+        c(
+            "raft_leader_elections_won_total",
+            "Elections this node won.",
+            s.leader_elections,
+        ),
+    ]
+}
+
+fn runtime_series(m: &Metrics, t: &TransportStats) -> Vec<Series> {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    vec![
+        c(
+            "raft_readies_total",
+            "Ready cycles processed.",
+            load(&m.readies),
+        ),
+        c(
+            "raft_entries_appended_total",
+            "Entries written to the WAL.",
+            load(&m.entries_appended),
+        ),
+        c(
+            "raft_entries_applied_total",
+            "Entries applied.",
+            load(&m.entries_applied),
+        ),
+        c(
+            "raft_snapshots_total",
+            "Snapshots taken or installed.",
+            load(&m.snapshots),
+        ),
+        c(
+            "raft_peer_messages_sent_total",
+            "Messages written to peers.",
+            t.sent,
+        ),
+        c(
+            "raft_peer_messages_dropped_total",
+            "Messages dropped (queue full, peer down).",
+            t.dropped,
+        ),
+        c(
+            "raft_peer_messages_received_total",
+            "Messages received from peers.",
+            t.received,
+        ),
+        c(
+            "raft_peer_connections_refused_total",
+            "Peer handshakes refused.",
+            t.refused,
+        ),
+    ]
+}
+
 /// Renders every metric of the node.
 pub fn render(node: &dyn MetricsSource) -> String {
     let s = node.status();
@@ -103,104 +193,9 @@ pub fn render(node: &dyn MetricsSource) -> String {
             u8::from(s.role.as_str() == role)
         ));
     }
-    gauge(
-        &mut out,
-        "raft_leader_id",
-        "Known leader id (0: none).",
-        "gauge",
-        s.leader_id.unwrap_or(0),
-    );
-    gauge(
-        &mut out,
-        "raft_commit_index",
-        "Commit index.",
-        "gauge",
-        s.commit_index,
-    );
-    gauge(
-        &mut out,
-        "raft_applied_index",
-        "Applied index.",
-        "gauge",
-        s.applied_index,
-    );
-    gauge(
-        &mut out,
-        "raft_last_index",
-        "Last log index.",
-        "gauge",
-        s.last_index,
-    );
-    gauge(
-        &mut out,
-        "raft_proposals_total",
-        "Proposals submitted through this node.",
-        "counter",
-        s.proposals,
-    );
-    gauge(
-        &mut out,
-        "raft_leader_elections_won_total",
-        "Elections this node won.",
-        "counter",
-        s.leader_elections,
-    );
-    gauge(
-        &mut out,
-        "raft_readies_total",
-        "Ready cycles processed.",
-        "counter",
-        m.readies.load(Ordering::Relaxed),
-    );
-    gauge(
-        &mut out,
-        "raft_entries_appended_total",
-        "Entries written to the WAL.",
-        "counter",
-        m.entries_appended.load(Ordering::Relaxed),
-    );
-    gauge(
-        &mut out,
-        "raft_entries_applied_total",
-        "Entries applied.",
-        "counter",
-        m.entries_applied.load(Ordering::Relaxed),
-    );
-    gauge(
-        &mut out,
-        "raft_snapshots_total",
-        "Snapshots taken or installed.",
-        "counter",
-        m.snapshots.load(Ordering::Relaxed),
-    );
-    gauge(
-        &mut out,
-        "raft_peer_messages_sent_total",
-        "Messages written to peers.",
-        "counter",
-        t.sent,
-    );
-    gauge(
-        &mut out,
-        "raft_peer_messages_dropped_total",
-        "Messages dropped (queue full, peer down).",
-        "counter",
-        t.dropped,
-    );
-    gauge(
-        &mut out,
-        "raft_peer_messages_received_total",
-        "Messages received from peers.",
-        "counter",
-        t.received,
-    );
-    gauge(
-        &mut out,
-        "raft_peer_connections_refused_total",
-        "Peer handshakes refused.",
-        "counter",
-        t.refused,
-    );
+    for (name, help, kind, value) in status_series(&s).into_iter().chain(runtime_series(m, &t)) {
+        gauge(&mut out, name, help, kind, value);
+    }
     m.append_fsync.render(
         "raft_wal_append_fsync_seconds",
         "WAL append plus fsync latency per ready.",

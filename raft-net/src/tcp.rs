@@ -392,98 +392,153 @@ impl SnapshotStream {
 }
 
 fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
-    const MAX_BATCH: usize = 1024;
-    let cfg = &shared.cfg;
-    let c = &shared.counters;
-    let mut conn: Option<BufWriter<TcpStream>> = None;
-    let mut backoff = cfg.min_backoff;
-    let mut next_attempt = Instant::now();
-    let mut buf = Vec::new();
-    let mut stream: Option<SnapshotStream> = None;
-    loop {
-        // While a snapshot streams, do not block: one chunk goes out per round,
-        // between whatever else is queued.
-        let mut batch = Vec::new();
-        if stream.is_none() {
-            match rx.recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => return,
+    let mut sender = PeerLink {
+        backoff: shared.cfg.min_backoff,
+        shared,
+        to,
+        conn: None,
+        next_attempt: Instant::now(),
+        buf: Vec::new(),
+        stream: None,
+    };
+    while let Some(batch) = sender.next_batch(&rx) {
+        if sender.connected(batch.len()) {
+            let n = sender.encode(batch);
+            sender.write(n);
+        }
+    }
+}
+
+/// The sending side of one peer connection: the socket, its reconnect
+/// backoff, and a snapshot being streamed.
+struct PeerLink {
+    shared: Arc<Shared>,
+    to: NodeId,
+    conn: Option<BufWriter<TcpStream>>,
+    backoff: Duration,
+    next_attempt: Instant,
+    buf: Vec<u8>,
+    stream: Option<SnapshotStream>,
+}
+
+impl PeerLink {
+    /// The next messages to send; `None` once the queue is closed. While a
+    /// snapshot streams it does not block: one chunk goes out per round,
+    /// between whatever else is queued.
+    fn next_batch(&mut self, rx: &Receiver<Message>) -> Option<Vec<Message>> {
+        const MAX_BATCH: usize = 1024;
+        loop {
+            let mut batch = Vec::new();
+            if self.stream.is_none() {
+                batch.push(rx.recv().ok()?);
+            }
+            batch.extend(rx.try_iter().take(MAX_BATCH - batch.len()));
+            if !(rx.is_empty() && batch.is_empty() && self.stream.is_none()) {
+                return Some(batch);
             }
         }
-        batch.extend(rx.try_iter().take(MAX_BATCH - batch.len()));
-        if rx.is_empty() && batch.is_empty() && stream.is_none() {
-            continue;
+    }
+
+    /// Connects if needed; false (the `pending` messages dropped) if the peer
+    /// cannot be reached now.
+    fn connected(&mut self, pending: usize) -> bool {
+        if self.conn.is_some() {
+            return true;
         }
-        if conn.is_none() {
-            if Instant::now() < next_attempt {
-                c.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if stream.take().is_some() {
-                    c.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(1).min(next_attempt - Instant::now()));
-                continue;
+        let (cfg, c, to) = (&self.shared.cfg, &self.shared.counters, self.to);
+        if Instant::now() < self.next_attempt {
+            c.dropped.fetch_add(pending as u64, Ordering::Relaxed);
+            if self.stream.take().is_some() {
+                c.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            match connect(&shared, to) {
-                Ok(s) => {
-                    log::info!("node {} connected to peer {to}", cfg.id);
-                    backoff = cfg.min_backoff;
-                    conn = Some(BufWriter::with_capacity(256 << 10, s));
-                }
-                Err(e) => {
-                    log::warn!(
-                        "node {} cannot reach peer {to} (retry in {backoff:?}): {e}",
-                        cfg.id
-                    );
-                    next_attempt = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(cfg.max_backoff);
-                    c.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    stream = None;
-                    continue;
-                }
+            std::thread::sleep(Duration::from_millis(1).min(self.next_attempt - Instant::now()));
+            return false;
+        }
+        match connect(&self.shared, to) {
+            Ok(s) => {
+                log::info!("node {} connected to peer {to}", cfg.id);
+                self.backoff = cfg.min_backoff;
+                self.conn = Some(BufWriter::with_capacity(256 << 10, s));
+                true
+            }
+            Err(e) => {
+                log::warn!(
+                    "node {} cannot reach peer {to} (retry in {:?}): {e}",
+                    cfg.id,
+                    self.backoff
+                );
+                self.next_attempt = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(cfg.max_backoff);
+                c.dropped.fetch_add(pending as u64, Ordering::Relaxed);
+                self.stream = None;
+                false
             }
         }
-        buf.clear();
+    }
+
+    /// Encodes `batch` (and the next snapshot chunk) into the buffer; returns
+    /// how many messages it holds.
+    fn encode(&mut self, batch: Vec<Message>) -> u64 {
+        let cfg = &self.shared.cfg;
+        self.buf.clear();
         let mut n = 0u64;
         for m in batch {
             if SnapshotStream::wanted_for(&m) {
                 // A newer snapshot replaces one still streaming.
                 let s = SnapshotStream::start(m);
                 log::info!(
-                    "node {} streams snapshot {} ({} bytes) to {to}",
+                    "node {} streams snapshot {} ({} bytes) to {}",
                     cfg.id,
                     s.id,
-                    s.data.len()
+                    s.data.len(),
+                    self.to
                 );
-                stream = Some(s);
+                self.stream = Some(s);
                 continue;
             }
-            if encode_frame(&mut buf, &Frame::Raft(m), cfg.max_frame_bytes) {
+            if encode_frame(&mut self.buf, &Frame::Raft(m), cfg.max_frame_bytes) {
                 n += 1;
             } else {
-                c.dropped.fetch_add(1, Ordering::Relaxed);
+                self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if let Some(s) = stream.as_mut() {
+        if let Some(s) = self.stream.as_mut() {
             match s.next_frame() {
                 Some(f) => {
-                    encode_frame(&mut buf, &f, cfg.max_frame_bytes);
+                    encode_frame(&mut self.buf, &f, cfg.max_frame_bytes);
                 }
-                None => stream = None,
+                None => self.stream = None,
             }
-            if stream.as_ref().is_some_and(|s| s.offset >= s.data.len()) {
-                stream = None;
+            if self
+                .stream
+                .as_ref()
+                .is_some_and(|s| s.offset >= s.data.len())
+            {
+                self.stream = None;
                 n += 1;
             }
         }
-        let w = conn.as_mut().expect("connected above");
-        match w.write_all(&buf).and_then(|()| w.flush()) {
+        n
+    }
+
+    /// Writes the buffer, holding `n` messages.
+    fn write(&mut self, n: u64) {
+        let c = &self.shared.counters;
+        let Some(w) = self.conn.as_mut() else {
+            return;
+        };
+        match w.write_all(&self.buf).and_then(|()| w.flush()) {
             Ok(()) => {
                 c.sent.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
-                log::warn!("node {} lost its connection to peer {to}: {e}", cfg.id);
-                conn = None;
-                stream = None; // an interrupted transfer starts over when resent
+                log::warn!(
+                    "node {} lost its connection to peer {}: {e}",
+                    self.shared.cfg.id,
+                    self.to
+                );
+                self.conn = None;
+                self.stream = None; // an interrupted transfer starts over when resent
                 c.dropped.fetch_add(n, Ordering::Relaxed);
             }
         }

@@ -305,6 +305,7 @@ impl LogStore for FileStorage {
 impl HardStateStore for FileStorage {
     fn set_hard_state(&self, hard_state: HardState) -> Result<(), StoreError> {
         let mut s = self.inner.write();
+        crate::assert_hard_state_step(&s.hard_state, &hard_state);
         s.hard_state = hard_state;
         let d = s.durable.hard_state;
         if d.term != hard_state.term || d.vote != hard_state.vote {

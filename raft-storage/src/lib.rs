@@ -7,6 +7,7 @@
 //! [`HardStateStore`]); one conformance suite runs against both.
 
 pub mod atomic_file;
+pub mod conformance;
 mod file;
 mod mem;
 pub mod record;
@@ -86,6 +87,25 @@ pub trait HardStateStore {
     fn set_hard_state(&self, hard_state: HardState) -> Result<(), StoreError>;
     /// Persists the membership in force (updated as conf changes apply).
     fn set_conf_state(&self, conf_state: ConfState) -> Result<(), StoreError>;
+}
+
+/// Asserts that `new` may follow `old` on disk: the term never decreases, and
+/// within one term the vote, once cast, never changes. (The core asserts the
+/// same of every hard state it hands out: a pair of assertions, one per side.)
+fn assert_hard_state_step(old: &HardState, new: &HardState) {
+    assert!(
+        new.term >= old.term,
+        "hard state: term {} would go back to {}",
+        old.term,
+        new.term
+    );
+    assert!(
+        new.term > old.term || old.vote.is_none() || new.vote == old.vote,
+        "hard state: the vote for {:?} in term {} would change to {:?}",
+        old.vote,
+        old.term,
+        new.vote
+    );
 }
 
 /// Checks a batch before it is written: contiguous indexes, non-empty log range.

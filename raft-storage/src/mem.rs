@@ -186,7 +186,9 @@ impl LogStore for MemStorage {
 
 impl HardStateStore for MemStorage {
     fn set_hard_state(&self, hard_state: HardState) -> Result<(), StoreError> {
-        self.inner.write().hard_state = hard_state;
+        let mut s = self.inner.write();
+        crate::assert_hard_state_step(&s.hard_state, &hard_state);
+        s.hard_state = hard_state;
         Ok(())
     }
 

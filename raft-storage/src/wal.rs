@@ -105,88 +105,63 @@ impl Wal {
         let path = self.dir.join(segment_name(first));
         let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
         let (records, end) = record::scan(&buf);
+        self.place_segment(&path, first, compacted_through)?;
         let seg_pos = self.segments.len();
+        for (expected, (offset, payload)) in (first..).zip(records) {
+            let corrupt = |reason: String| StoreError::Corrupt {
+                path: path.clone(),
+                offset: offset as u64,
+                reason,
+            };
+            let entry: Entry = postcard::from_bytes(payload)
+                .map_err(|e| corrupt(format!("undecodable entry: {e}")))?;
+            if entry.index != expected {
+                return Err(corrupt(format!(
+                    "entry index {} where {expected} was expected",
+                    entry.index
+                )));
+            }
+            if entry.index <= compacted_through {
+                continue;
+            }
+            if entry.index != self.offset + self.entries.len() as u64 {
+                return Err(corrupt(format!("gap before entry {}", entry.index)));
+            }
+            self.entries.push(entry);
+            self.positions.push((seg_pos, offset as u64));
+        }
+        let len = recovered_len(&path, buf.len(), end, is_last)?;
+        self.segments.push(Segment {
+            first_index: first,
+            path,
+            len,
+        });
+        Ok(())
+    }
+
+    /// Checks where a segment starting at `first` fits the entries recovered
+    /// so far: a newer segment starting inside the recovered range supersedes
+    /// the older segments' tail (written by `reset_after` before deleting them);
+    /// one starting past the end leaves a gap.
+    fn place_segment(
+        &mut self,
+        path: &Path,
+        first: LogIndex,
+        compacted_through: LogIndex,
+    ) -> Result<(), StoreError> {
         let next = self.offset + self.entries.len() as u64;
         if first < next && first > self.offset.saturating_sub(1) {
-            // A newer segment starting inside the recovered range supersedes the
-            // older segments' tail (written by `reset_after` before deleting them).
             log::info!("wal {}: supersedes entries from {first} on", path.display());
             let keep = (first - self.offset) as usize;
             self.entries.truncate(keep);
             self.positions.truncate(keep);
         } else if first > next && first > compacted_through + 1 {
             return Err(StoreError::Corrupt {
-                path,
+                path: path.to_path_buf(),
                 offset: 0,
                 reason: format!("segment starts at {first} but the log ends at {}", next - 1),
             });
         }
-        for (expected, (offset, payload)) in (first..).zip(records) {
-            let entry: Entry = postcard::from_bytes(payload).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                offset: offset as u64,
-                reason: format!("undecodable entry: {e}"),
-            })?;
-            if entry.index != expected {
-                return Err(StoreError::Corrupt {
-                    path: path.clone(),
-                    offset: offset as u64,
-                    reason: format!(
-                        "entry index {} where {} was expected",
-                        entry.index, expected
-                    ),
-                });
-            }
-            if entry.index <= compacted_through {
-                continue;
-            }
-            if entry.index != self.offset + self.entries.len() as u64 {
-                return Err(StoreError::Corrupt {
-                    path: path.clone(),
-                    offset: offset as u64,
-                    reason: format!("gap before entry {}", entry.index),
-                });
-            }
-            self.entries.push(entry);
-            self.positions.push((seg_pos, offset as u64));
-        }
-        let len = match end {
-            ScanEnd::Clean => buf.len() as u64,
-            ScanEnd::TornTail { valid_len } if is_last => {
-                log::warn!(
-                    "wal {}: truncating a torn tail of {} bytes at offset {valid_len} (crash mid-write)",
-                    path.display(),
-                    buf.len() - valid_len
-                );
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| StoreError::io(&path, e))?;
-                f.set_len(valid_len as u64)
-                    .map_err(|e| StoreError::io(&path, e))?;
-                f.sync_all().map_err(|e| StoreError::io(&path, e))?;
-                valid_len as u64
-            }
-            ScanEnd::TornTail { valid_len } => {
-                return Err(StoreError::Corrupt {
-                    path,
-                    offset: valid_len as u64,
-                    reason: "incomplete record in a segment that is not the last".into(),
-                });
-            }
-            ScanEnd::Corrupt { offset, reason } => {
-                return Err(StoreError::Corrupt {
-                    path,
-                    offset: offset as u64,
-                    reason: reason.into(),
-                });
-            }
-        };
-        self.segments.push(Segment {
-            first_index: first,
-            path,
-            len,
-        });
         Ok(())
     }
 
@@ -226,6 +201,12 @@ impl Wal {
         while i < ents.len() {
             i += self.append_to_segment(&ents[i..])?;
         }
+        let last = ents[ents.len() - 1].index;
+        assert_eq!(
+            self.last_index(),
+            last,
+            "wal: after an append the log ends at its last entry"
+        );
         self.sync()
     }
 
@@ -379,5 +360,38 @@ impl Wal {
             p.0 -= removable;
         }
         sync_dir(&self.dir)
+    }
+}
+/// The valid length of a segment of `size` bytes whose scan ended with `end`:
+/// a torn tail of the last segment is truncated (a crash mid-write); any other
+/// damage is an error naming the file and offset.
+fn recovered_len(path: &Path, size: usize, end: ScanEnd, is_last: bool) -> Result<u64, StoreError> {
+    match end {
+        ScanEnd::Clean => Ok(size as u64),
+        ScanEnd::TornTail { valid_len } if is_last => {
+            log::warn!(
+                "wal {}: truncating a torn tail of {} bytes at offset {valid_len} (crash mid-write)",
+                path.display(),
+                size - valid_len
+            );
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| StoreError::io(path, e))?;
+            f.set_len(valid_len as u64)
+                .map_err(|e| StoreError::io(path, e))?;
+            f.sync_all().map_err(|e| StoreError::io(path, e))?;
+            Ok(valid_len as u64)
+        }
+        ScanEnd::TornTail { valid_len } => Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            offset: valid_len as u64,
+            reason: "incomplete record in a segment that is not the last".into(),
+        }),
+        ScanEnd::Corrupt { offset, reason } => Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            offset: offset as u64,
+            reason: reason.into(),
+        }),
     }
 }

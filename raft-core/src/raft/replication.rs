@@ -206,8 +206,9 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// The caller reports the outcome of sending a snapshot to `to`.
-    pub fn report_snapshot(&mut self, to: NodeId, success: bool) {
+    /// The snapshot sent to `to` is done with (acknowledged, or timed out):
+    /// probe the follower again.
+    pub(super) fn report_snapshot(&mut self, to: NodeId, success: bool) {
         self.snapshot_ticks.remove(&to);
         if let Some(p) = self.tracker.get_mut(to)
             && p.state() == ProgressState::Snapshot
@@ -216,15 +217,6 @@ impl<S: Storage> Raft<S> {
                 "raft {} snapshot to {to} finished (success {success})",
                 self.id
             );
-            p.become_probe();
-        }
-    }
-
-    /// The caller reports that `to` could not be reached: stop streaming to it.
-    pub fn report_unreachable(&mut self, to: NodeId) {
-        if let Some(p) = self.tracker.get_mut(to)
-            && p.state() == ProgressState::Replicate
-        {
             p.become_probe();
         }
     }

@@ -8,6 +8,7 @@ use raft_core::{
     Role,
 };
 use raft_storage::{HardStateStore, LogStore, MemStorage};
+use raft_testkit::{ReadyHooks, drive_ready};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn config(id: u64) -> Config {
@@ -58,6 +59,32 @@ impl Node {
             failed_reads: vec![],
             applied: vec![],
         }
+    }
+}
+
+/// Collects what one ready sends, applies and reads.
+struct Record<'a> {
+    out: Vec<Message>,
+    applied: &'a mut Vec<Entry>,
+    reads: &'a mut Vec<ReadState>,
+    failed_reads: &'a mut Vec<u64>,
+}
+
+impl ReadyHooks<MemStorage> for Record<'_> {
+    fn send(&mut self, messages: Vec<Message>) {
+        self.out.extend(messages);
+    }
+
+    fn apply(&mut self, entry: &Entry) {
+        self.applied.push(entry.clone());
+    }
+
+    fn read_ready(&mut self, read: &ReadState) {
+        self.reads.push(*read);
+    }
+
+    fn read_failed(&mut self, request: u64) {
+        self.failed_reads.push(request);
     }
 }
 
@@ -181,24 +208,14 @@ impl Net {
     /// One ready cycle of `id`, returning the messages it sends.
     pub fn process_ready(&mut self, id: u64) -> Vec<Message> {
         let n = self.nodes.get_mut(&id).expect("node exists");
-        if !n.raw.has_ready() {
-            return vec![];
-        }
-        let rd = n.raw.ready();
-        let mut out = rd.messages;
-        if let Some(s) = rd.snapshot {
-            n.storage.apply_snapshot(s).expect("snapshot");
-        }
-        n.storage.append(&rd.entries).expect("append");
-        if let Some(hs) = rd.hard_state {
-            n.storage.set_hard_state(hs).expect("hs");
-        }
-        out.extend(rd.persisted_messages);
-        n.applied.extend(rd.committed_entries);
-        n.reads.extend(rd.read_states);
-        n.failed_reads.extend(rd.failed_reads);
-        n.raw.advance().expect("advance");
-        out
+        let mut hooks = Record {
+            out: Vec::new(),
+            applied: &mut n.applied,
+            reads: &mut n.reads,
+            failed_reads: &mut n.failed_reads,
+        };
+        drive_ready(&mut n.raw, &n.storage, &mut hooks).expect("advance");
+        hooks.out
     }
 
     /// Ticks `id` `n` times, settling after each tick.

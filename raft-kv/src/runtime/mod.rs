@@ -98,6 +98,134 @@ fn recover_store<S: NodeStorage>(
     Ok((store, snapshot))
 }
 
+/// What start-up recovered from the data dir before any thread runs.
+struct Recovered<S> {
+    meta: bootstrap::ClusterMeta,
+    storage: S,
+    store: KvStore,
+    snapshot_index: u64,
+    /// The membership in force at the start (from the storage).
+    conf: ConfState,
+}
+
+/// Opens the cluster file and the storage, and rebuilds the state machine.
+fn recover<S: NodeStorage>(
+    cfg: &NodeConfig,
+    open_storage: impl FnOnce(ConfState) -> Result<S, StoreError>,
+) -> Result<Recovered<S>, NodeError> {
+    let dir = cfg.data_dir.display().to_string();
+    let storage_err = |source| NodeError::Storage {
+        dir: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| storage_err(StoreError::io(&cfg.data_dir, e)))?;
+    let meta = bootstrap::load_or_create_meta(cfg)?;
+    // A new node bootstraps with the initial voters; a joining node starts with
+    // no membership at all and learns it from the leader's log.
+    let initial_conf = if meta.cluster_id == 0 {
+        ConfState::default()
+    } else {
+        ConfState::with_voters(meta.members.keys().copied())
+    };
+    let storage = open_storage(initial_conf).map_err(storage_err)?;
+    let (mut store, snapshot) = recover_store(cfg, &storage)?;
+    if snapshot.meta.index == 0 && meta.cluster_id != 0 {
+        store.set_members(&meta.members); // the bootstrap members
+    }
+    let conf = storage
+        .initial_state()
+        .map_err(|e| {
+            storage_err(StoreError::Invalid(format!(
+                "cannot read the membership: {e}"
+            )))
+        })?
+        .1;
+    Ok(Recovered {
+        meta,
+        storage,
+        store,
+        snapshot_index: snapshot.meta.index,
+        conf,
+    })
+}
+
+/// The shared pieces every thread of one node reaches.
+struct Shared {
+    status: Arc<Mutex<NodeStatus>>,
+    lifecycle: Arc<Lifecycle>,
+    metrics: Arc<Metrics>,
+    members: Arc<Members>,
+    requests: Arc<Requests>,
+    store: Arc<RwLock<KvStore>>,
+}
+
+impl Shared {
+    fn new(
+        cfg: &NodeConfig,
+        meta: &bootstrap::ClusterMeta,
+        store: KvStore,
+        transport: &Arc<dyn Transport>,
+    ) -> Self {
+        let status = Arc::new(Mutex::new(NodeStatus::starting(
+            cfg.id,
+            meta.cluster_id,
+            meta.members.clone(),
+        )));
+        let members = Arc::new(Members::new(
+            cfg.id,
+            cfg.data_dir.clone(),
+            meta.members.clone(),
+            transport.clone(),
+            status.clone(),
+        ));
+        Shared {
+            status,
+            lifecycle: Arc::new(Lifecycle::new(cfg.id)),
+            metrics: Arc::new(Metrics::default()),
+            members,
+            requests: Arc::new(Requests::new(
+                cfg.id,
+                bootstrap::random_u64(),
+                bootstrap::random_u64() >> 2,
+            )),
+            store: Arc::new(RwLock::new(store)),
+        }
+    }
+}
+
+impl Shared {
+    fn applier_links<S: NodeStorage>(
+        &self,
+        storage: S,
+        events: crossbeam_channel::Sender<Event>,
+    ) -> ApplierLinks<S> {
+        ApplierLinks {
+            storage,
+            store: self.store.clone(),
+            requests: self.requests.clone(),
+            members: self.members.clone(),
+            lifecycle: self.lifecycle.clone(),
+            metrics: self.metrics.clone(),
+            events,
+        }
+    }
+
+    fn consensus_links(
+        &self,
+        apply_tx: crossbeam_channel::Sender<consensus::ApplyMsg>,
+    ) -> ConsensusLinks {
+        ConsensusLinks {
+            requests: self.requests.clone(),
+            status: self.status.clone(),
+            members: self.members.clone(),
+            lifecycle: self.lifecycle.clone(),
+            metrics: self.metrics.clone(),
+            apply_tx,
+        }
+    }
+}
+
 impl<S: NodeStorage> Runtime<S> {
     /// Opens the data dir's cluster file, opens the storage (given the initial
     /// membership, for a new node) and the transport, and starts the consensus
@@ -108,34 +236,15 @@ impl<S: NodeStorage> Runtime<S> {
         connect: impl FnOnce(PeerSetup) -> Result<Arc<dyn Transport>, NetError>,
     ) -> Result<Runtime<S>, NodeError> {
         cfg.validate()?;
-        let dir = cfg.data_dir.display().to_string();
-        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| NodeError::Storage {
-            dir: dir.clone(),
-            source: StoreError::io(&cfg.data_dir, e),
-        })?;
-        let meta = bootstrap::load_or_create_meta(&cfg)?;
-        // A new node bootstraps with the initial voters; a joining node starts with
-        // no membership at all and learns it from the leader's log.
-        let initial_conf = if meta.cluster_id == 0 {
-            ConfState::default()
-        } else {
-            ConfState::with_voters(meta.members.keys().copied())
-        };
-        let storage = open_storage(initial_conf).map_err(|source| NodeError::Storage {
-            dir: dir.clone(),
-            source,
-        })?;
-        let (mut store, snapshot) = recover_store(&cfg, &storage)?;
-        if snapshot.meta.index == 0 && meta.cluster_id != 0 {
-            store.set_members(&meta.members); // the bootstrap members
-        }
+        let rec = recover(&cfg, open_storage)?;
         let (events_tx, events_rx) = bounded(EVENT_QUEUE);
         let inbox_tx = events_tx.clone();
         let inbox: Inbox = Arc::new(move |m| {
             // A full queue drops the message: Raft tolerates loss.
             let _ = inbox_tx.try_send(Event::Peer(m));
         });
-        let peers = meta
+        let peers = rec
+            .meta
             .members
             .iter()
             .filter(|(id, _)| **id != cfg.id)
@@ -143,101 +252,52 @@ impl<S: NodeStorage> Runtime<S> {
             .collect();
         let transport = connect(PeerSetup {
             id: cfg.id,
-            cluster_id: meta.cluster_id,
+            cluster_id: rec.meta.cluster_id,
             peers,
             inbox,
         })?;
-
         let mut rcfg = Config::new(cfg.id);
         rcfg.election_tick = cfg.election_ticks;
         rcfg.heartbeat_tick = cfg.heartbeat_ticks;
         rcfg.seed = bootstrap::random_u64();
-        rcfg.applied = snapshot.meta.index;
-        let raw = RawNode::new(rcfg, storage.clone())?;
-        let base_conf = storage
-            .initial_state()
-            .map_err(|e| NodeError::Storage {
-                dir: dir.clone(),
-                source: StoreError::Invalid(format!("cannot read the membership: {e}")),
-            })?
-            .1;
-
-        let status = Arc::new(Mutex::new(NodeStatus::starting(
-            cfg.id,
-            meta.cluster_id,
-            meta.members.clone(),
-        )));
-        let lifecycle = Arc::new(Lifecycle::new(cfg.id));
-        let metrics = Arc::new(Metrics::default());
-        let members = Arc::new(Members::new(
-            cfg.id,
-            cfg.data_dir.clone(),
-            meta.members.clone(),
-            transport.clone(),
-            status.clone(),
-        ));
-        let requests = Arc::new(Requests::new(
-            cfg.id,
-            bootstrap::random_u64(),
-            bootstrap::random_u64() >> 2,
-        ));
-        let store = Arc::new(RwLock::new(store));
+        rcfg.applied = rec.snapshot_index;
+        let raw = RawNode::new(rcfg, rec.storage.clone())?;
+        let shared = Shared::new(&cfg, &rec.meta, rec.store, &transport);
         // Unbounded: the consensus thread must never block on the applier (the
         // applier itself sends apply progress back to the consensus thread).
         let (apply_tx, apply_rx) = crossbeam_channel::unbounded();
-
-        let mut threads = Vec::new();
         let applier = Applier::new(
             cfg.id,
             cfg.snapshot_every,
-            ApplierLinks {
-                storage: storage.clone(),
-                store: store.clone(),
-                requests: requests.clone(),
-                members: members.clone(),
-                lifecycle: lifecycle.clone(),
-                metrics: metrics.clone(),
-                events: events_tx.clone(),
-            },
-            base_conf,
-            snapshot.meta.index,
+            shared.applier_links(rec.storage.clone(), events_tx.clone()),
+            rec.conf,
+            rec.snapshot_index,
         );
-        threads.push(spawn("raft-kv-apply", move || applier.run(apply_rx))?);
-        let mut consensus = Consensus::new(
-            raw,
-            storage.clone(),
-            transport.clone(),
-            cfg.tick,
-            ConsensusLinks {
-                requests: requests.clone(),
-                status: status.clone(),
-                members: members.clone(),
-                lifecycle: lifecycle.clone(),
-                metrics: metrics.clone(),
-                apply_tx: apply_tx.clone(),
-            },
-        );
+        let links = shared.consensus_links(apply_tx.clone());
+        let mut consensus =
+            Consensus::new(raw, rec.storage.clone(), transport.clone(), cfg.tick, links);
         consensus.learn_addresses_from_log()?;
-        threads.push(spawn("raft-kv-consensus", move || {
-            consensus.run(events_rx)
-        })?);
+        let threads = vec![
+            spawn("raft-kv-apply", move || applier.run(apply_rx))?,
+            spawn("raft-kv-consensus", move || consensus.run(events_rx))?,
+        ];
         let handle = NodeHandle::new(HandleParts {
             cfg: cfg.clone(),
             events: events_tx,
             apply_tx,
-            requests,
-            store,
-            status,
-            members,
-            lifecycle: lifecycle.clone(),
-            metrics,
+            requests: shared.requests,
+            store: shared.store,
+            status: shared.status,
+            members: shared.members,
+            lifecycle: shared.lifecycle.clone(),
+            metrics: shared.metrics,
             transport: transport.clone(),
         });
         Ok(Runtime {
             handle,
-            lifecycle,
+            lifecycle: shared.lifecycle,
             transport,
-            storage,
+            storage: rec.storage,
             threads,
             cfg,
         })

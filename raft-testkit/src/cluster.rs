@@ -1,9 +1,10 @@
-//! A minimal fault-free cluster of `raft-core` nodes with instant, in-order
-//! message delivery: for benchmarks and scenario tests that need a whole cluster
-//! but no chaos.
+//! A fault-free cluster of `raft-core` nodes with instant, in-order message
+//! delivery: for benchmarks and scenario tests that need a whole cluster but
+//! no chaos.
 
-use raft_core::{ConfState, Config, EntryPayload, Message, RawNode, Role};
-use raft_storage::{HardStateStore, LogStore, MemStorage};
+use crate::ready::{ReadyHooks, drive_ready};
+use raft_core::{ConfState, Config, Entry, EntryPayload, Message, RawNode, Role};
+use raft_storage::MemStorage;
 use std::collections::VecDeque;
 
 /// A fault-free in-memory cluster.
@@ -12,6 +13,24 @@ pub struct Cluster {
     storages: Vec<MemStorage>,
     queue: VecDeque<Message>,
     applied: Vec<u64>,
+}
+
+/// Queues messages and counts applied normal entries.
+struct Collect<'a> {
+    queue: &'a mut VecDeque<Message>,
+    applied: &'a mut u64,
+}
+
+impl ReadyHooks<MemStorage> for Collect<'_> {
+    fn send(&mut self, messages: Vec<Message>) {
+        self.queue.extend(messages);
+    }
+
+    fn apply(&mut self, entry: &Entry) {
+        if matches!(entry.payload, EntryPayload::Normal(_)) {
+            *self.applied += 1;
+        }
+    }
 }
 
 impl Cluster {
@@ -75,26 +94,12 @@ impl Cluster {
     }
 
     fn process_ready(&mut self, i: usize) -> bool {
-        if !self.nodes[i].has_ready() {
-            return false;
-        }
-        let rd = self.nodes[i].ready();
-        self.queue.extend(rd.messages);
-        let s = &self.storages[i];
-        if let Some(snap) = rd.snapshot {
-            s.apply_snapshot(snap).expect("newer snapshot");
-        }
-        s.append(&rd.entries).expect("contiguous entries");
-        if let Some(hs) = rd.hard_state {
-            s.set_hard_state(hs).expect("mem hard state");
-        }
-        self.queue.extend(rd.persisted_messages);
-        self.applied[i] += rd
-            .committed_entries
-            .iter()
-            .filter(|e| matches!(e.payload, EntryPayload::Normal(_)))
-            .count() as u64;
-        self.nodes[i].advance().expect("ready was taken");
-        true
+        let mut hooks = Collect {
+            queue: &mut self.queue,
+            applied: &mut self.applied[i],
+        };
+        let driven = drive_ready(&mut self.nodes[i], &self.storages[i], &mut hooks)
+            .expect("the ready was just taken");
+        driven != crate::Driven::Idle
     }
 }

@@ -1,0 +1,137 @@
+//! One `Ready`, handled in the contract's order:
+//!
+//! 1. soft state (role, leader) is reported;
+//! 2. `messages` are sent (they need nothing durable: a leader's appends);
+//! 3. the snapshot, then the entries, then the hard state are persisted;
+//! 4. `persisted_messages` are sent (votes and acks promise durability);
+//! 5. committed entries are applied, then safe reads served, failed reads dropped;
+//! 6. `advance`.
+//!
+//! A crash may be injected between 2 and 3, between the entries and the hard
+//! state, and between 3 and 4: [`ReadyHooks::crash_at`] decides, and
+//! [`drive_ready`] stops right there, so the storage holds exactly what was
+//! durable at that point.
+
+use raft_core::{Entry, HardState, Message, RawNode, ReadState, Snapshot, SoftState, Storage};
+use raft_storage::{HardStateStore, LogStore};
+
+/// A persistence boundary inside a ready where a crash can be injected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// After the non-durable messages left, before anything was persisted.
+    BeforePersist,
+    /// After the snapshot and entries were persisted, before the hard state.
+    BetweenEntriesAndHardState,
+    /// After everything was persisted, before the durable answers were sent.
+    BeforeAnswering,
+}
+
+impl CrashPoint {
+    /// A short description for traces.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CrashPoint::BeforePersist => "before persisting a ready",
+            CrashPoint::BetweenEntriesAndHardState => "between the entries and the hard state",
+            CrashPoint::BeforeAnswering => "after persisting, before answering",
+        }
+    }
+}
+
+/// What [`drive_ready`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driven {
+    /// The node had no ready.
+    Idle,
+    /// One ready was handled and advanced.
+    Handled,
+    /// The hooks asked for a crash at this point; the ready was abandoned
+    /// (the caller must drop the node and restart it from its storage).
+    Crashed(CrashPoint),
+}
+
+/// The caller's part in each step of a ready. Every method but `send` has a
+/// default that does nothing (or never crashes).
+pub trait ReadyHooks<S: Storage> {
+    /// Step 1: the role or the leader changed.
+    fn soft_state(&mut self, _raw: &RawNode<S>, _soft: SoftState) {}
+    /// Steps 2 and 4: messages to deliver.
+    fn send(&mut self, messages: Vec<Message>);
+    /// Asked at each [`CrashPoint`] reached; true crashes the node there.
+    fn crash_at(&mut self, _point: CrashPoint) -> bool {
+        false
+    }
+    /// Step 3: a snapshot is about to be installed.
+    fn snapshot(&mut self, _snapshot: &Snapshot) {}
+    /// Step 3: entries are about to be appended.
+    fn entries(&mut self, _raw: &RawNode<S>, _entries: &[Entry]) {}
+    /// Step 3: a hard state is about to be written.
+    fn hard_state(&mut self, _raw: &RawNode<S>, _hard_state: &HardState) {}
+    /// Step 5: a committed entry, in log order.
+    fn apply(&mut self, _entry: &Entry) {}
+    /// Step 5: a read that became safe.
+    fn read_ready(&mut self, _read: &ReadState) {}
+    /// Step 5: a read the node gave up (leadership changed).
+    fn read_failed(&mut self, _request: u64) {}
+    /// Step 6 done.
+    fn advanced(&mut self, _raw: &RawNode<S>) {}
+}
+
+/// Handles one ready of `raw`, persisting to `storage` (which must be the
+/// storage `raw` reads). Storage failures panic: this drives in-memory test
+/// clusters, where they mean a bug.
+pub fn drive_ready<S, H>(
+    raw: &mut RawNode<S>,
+    storage: &S,
+    hooks: &mut H,
+) -> Result<Driven, raft_core::Error>
+where
+    S: Storage + LogStore + HardStateStore,
+    H: ReadyHooks<S>,
+{
+    if !raw.has_ready() {
+        return Ok(Driven::Idle);
+    }
+    let rd = raw.ready();
+    if let Some(soft) = rd.soft_state {
+        hooks.soft_state(raw, soft);
+    }
+    hooks.send(rd.messages);
+    if hooks.crash_at(CrashPoint::BeforePersist) {
+        return Ok(Driven::Crashed(CrashPoint::BeforePersist));
+    }
+    if let Some(snap) = rd.snapshot {
+        hooks.snapshot(&snap);
+        storage
+            .apply_snapshot(snap)
+            .expect("installing a newer snapshot in memory succeeds");
+    }
+    hooks.entries(raw, &rd.entries);
+    storage
+        .append(&rd.entries)
+        .expect("appending contiguous entries in memory succeeds");
+    if let Some(hs) = rd.hard_state {
+        if hooks.crash_at(CrashPoint::BetweenEntriesAndHardState) {
+            return Ok(Driven::Crashed(CrashPoint::BetweenEntriesAndHardState));
+        }
+        hooks.hard_state(raw, &hs);
+        storage
+            .set_hard_state(hs)
+            .expect("writing a hard state in memory succeeds");
+    }
+    if hooks.crash_at(CrashPoint::BeforeAnswering) {
+        return Ok(Driven::Crashed(CrashPoint::BeforeAnswering));
+    }
+    hooks.send(rd.persisted_messages);
+    for e in &rd.committed_entries {
+        hooks.apply(e);
+    }
+    for rs in &rd.read_states {
+        hooks.read_ready(rs);
+    }
+    for r in rd.failed_reads {
+        hooks.read_failed(r);
+    }
+    raw.advance()?;
+    hooks.advanced(raw);
+    Ok(Driven::Handled)
+}
