@@ -37,10 +37,7 @@ fn payload_hash(p: &EntryPayload) -> u64 {
         EntryPayload::Normal(d) => d.clone(),
         EntryPayload::ConfChange(cc) => format!("{cc:?}").into_bytes(),
     };
-    // FNV-1a: enough to tell payloads apart in a test.
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
+    raft_core::fnv1a(&bytes)
 }
 
 impl Invariants {

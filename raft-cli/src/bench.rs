@@ -107,11 +107,9 @@ fn spawn_client(
     std::thread::spawn(move || {
         let mut client = Client::new(all).expect("endpoints are non-empty");
         let mut lat = Vec::new();
-        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (c + 1);
+        let mut rng = raft_core::DetRng::new(c + 1);
         while progress.issued.fetch_add(1, Ordering::Relaxed) < total {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let key = format!("key:{:012}", x % keys);
             let t0 = Instant::now();
             let ok = if x % (w + r) < w {

@@ -31,12 +31,10 @@ impl Recorder {
 
 fn client_loop(id: u64, endpoint: String, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
     let mut client = Client::new(vec![endpoint]).expect("endpoint");
-    let mut x = 0x2545_F491_4F6C_DD1Du64 ^ (id * 7919);
+    let mut rng = raft_core::DetRng::new(id * 7919);
     let mut n = 0u64;
     while !stop.load(Ordering::SeqCst) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         let key = x % KEYS;
         let k = format!("reg{key}");
         let call = rec.now();

@@ -16,6 +16,7 @@
 pub mod confchange;
 mod config;
 mod error;
+mod hash;
 mod log;
 mod message;
 mod progress;
@@ -29,6 +30,7 @@ mod types;
 
 pub use config::Config;
 pub use error::{Error, Result, StorageError};
+pub use hash::fnv1a;
 pub use log::RaftLog;
 pub use message::{Message, MessageBody, VoteKind};
 pub use progress::{Inflights, Progress, ProgressState};

@@ -144,17 +144,11 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// A tiny deterministic generator for the property tests (no external crates).
-    struct Gen(u64);
+    /// The property tests' generator: the core's own deterministic one.
+    struct Gen(crate::DetRng);
     impl Gen {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
         fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
+            self.0.range(0, n)
         }
     }
 
@@ -187,7 +181,7 @@ mod tests {
 
     #[test]
     fn majority_committed_index_matches_naive_definition() {
-        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        let mut g = Gen(crate::DetRng::new(0x9e37_79b9_7f4a_7c15));
         for _ in 0..20_000 {
             let voters = random_voters(&mut g);
             let mut acked = BTreeMap::new();
@@ -207,7 +201,7 @@ mod tests {
 
     #[test]
     fn joint_committed_index_is_minimum_of_both_halves() {
-        let mut g = Gen(42);
+        let mut g = Gen(crate::DetRng::new(42));
         for _ in 0..20_000 {
             let incoming = random_voters(&mut g);
             let outgoing = random_voters(&mut g);
@@ -220,7 +214,7 @@ mod tests {
 
     #[test]
     fn majority_vote_result_matches_counting() {
-        let mut g = Gen(7);
+        let mut g = Gen(crate::DetRng::new(7));
         for _ in 0..20_000 {
             let voters = random_voters(&mut g);
             let mut votes = BTreeMap::new();

@@ -146,7 +146,7 @@ impl<S: NodeStorage> Applier<S> {
         }
         if let Some(ctx) = AdminContext::decode(&cc.context) {
             store.set_members(&ctx.members);
-            self.links.members.learn(&ctx.members, false)?;
+            self.links.members.learn_applied(&ctx.members)?;
             if ctx.proposal.node == self.id {
                 self.awaiting_leave.push(ctx.proposal);
             }

@@ -43,9 +43,7 @@ pub(crate) fn write_meta(data_dir: &Path, meta: &ClusterMeta) -> Result<(), Stor
 /// same `--initial-cluster` derives the same cluster id.
 fn cluster_id_of(members: &BTreeMap<NodeId, String>) -> u64 {
     let text: String = members.iter().map(|(id, a)| format!("{id}={a},")).collect();
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
+    raft_core::fnv1a(text.as_bytes())
 }
 
 /// Reads the metadata file, or creates it for a new node.

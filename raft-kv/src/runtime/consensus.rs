@@ -266,7 +266,7 @@ impl<S: NodeStorage> Consensus<S> {
             if let EntryPayload::ConfChange(cc) = &e.payload
                 && let Some(ctx) = AdminContext::decode(&cc.context)
             {
-                self.links.members.learn(&ctx.members, true)?;
+                self.links.members.learn_appended(&ctx.members)?;
                 if cc
                     .result
                     .as_ref()
@@ -421,7 +421,7 @@ impl<S: NodeStorage> Consensus<S> {
                 source,
             })?;
         if let Ok(store) = KvStore::decode_snapshot(&snap.data) {
-            self.links.members.learn(store.members(), false)?;
+            self.links.members.learn_applied(store.members())?;
         }
         self.to_applier(ApplyMsg::Restore(snap))
     }

@@ -84,17 +84,32 @@ impl Members {
         self.book.lock().known.clone()
     }
 
-    /// Learns the addresses a membership entry announces (`appended`: the
-    /// entry was just appended, so it is the newest one).
-    pub(crate) fn learn(
+    /// Learns the addresses a membership entry announces as it is appended:
+    /// it is the newest entry, so its members are not retired while it may
+    /// still take effect.
+    pub(crate) fn learn_appended(
         &self,
         members: &BTreeMap<NodeId, String>,
-        appended: bool,
     ) -> Result<(), FatalError> {
         let mut book = self.book.lock();
-        if appended {
-            book.announced = members.keys().copied().collect();
-        }
+        book.announced = members.keys().copied().collect();
+        self.learn_into(&mut book, members)
+    }
+
+    /// Learns addresses from an applied entry or an installed snapshot.
+    pub(crate) fn learn_applied(
+        &self,
+        members: &BTreeMap<NodeId, String>,
+    ) -> Result<(), FatalError> {
+        let mut book = self.book.lock();
+        self.learn_into(&mut book, members)
+    }
+
+    fn learn_into(
+        &self,
+        book: &mut Book,
+        members: &BTreeMap<NodeId, String>,
+    ) -> Result<(), FatalError> {
         let mut changed = false;
         for (&id, addr) in members {
             if book.known.get(&id) != Some(addr) {
@@ -106,7 +121,7 @@ impl Members {
             }
         }
         if changed {
-            self.persist(&book)?;
+            self.persist(book)?;
         }
         Ok(())
     }
