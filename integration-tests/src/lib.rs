@@ -5,14 +5,20 @@
 //!   unpersisted state, snapshots, and clients issuing writes and linearizable reads.
 //! - [`invariants`]: the safety properties checked after every step.
 //! - [`linearizability`]: the Wing-Gong/Lowe checker for client histories.
+//! - [`swarm`]: each seed's own mix of features and fault rates.
+//! - [`coverage`]: how often the rare situations happened.
 //!
 //! `cargo test -p integration-tests` runs the default seeds; `SIM_SEEDS=N` runs N
 //! seeds and `SIM_SEED=n` replays one with a readable trace.
 
+pub mod coverage;
 pub mod invariants;
 pub mod kv;
 pub mod linearizability;
 pub mod network;
 pub mod sim;
+pub mod swarm;
 
+pub use coverage::Coverage;
 pub use sim::{Sim, SimOptions, SimReport};
+pub use swarm::Swarm;

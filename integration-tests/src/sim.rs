@@ -9,14 +9,16 @@
 //! [`crate::invariants`]); at the end the client history is checked for
 //! linearizability and the healed cluster for liveness.
 
+use crate::coverage::Coverage;
 use crate::invariants::Invariants;
 use crate::kv::{Registers, Write};
 use crate::linearizability::{Op, OpKind, check_register};
 use crate::network::{NetFaults, Network};
+use crate::swarm::Swarm;
 use raft_core::{ConfState, Config, DetRng, Entry, EntryPayload, Message, RawNode, Role, Storage};
 use raft_storage::{LogStore, MemStorage};
 use raft_testkit::{CrashPoint, Driven, ReadyHooks, drive_ready};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Time units per Raft tick; messages take 1..=~1.5 ticks.
 const TICK_EVERY: u64 = 10;
@@ -57,6 +59,10 @@ struct SimNode {
     raw: Option<RawNode<MemStorage>>,
     regs: Registers,
     incarnation: u64,
+    /// Sent a vote grant and has not written durably since.
+    vote_unpersisted: bool,
+    /// When this node last saw its leader change.
+    leader_changed_at: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +97,8 @@ pub struct SimReport {
     pub committed: u64,
     /// Leaders elected.
     pub elections: u64,
+    /// How often the rare situations happened.
+    pub coverage: Coverage,
 }
 
 /// One simulated cluster run.
@@ -103,18 +111,13 @@ pub struct Sim {
     nodes: Vec<SimNode>,
     net: Network,
     faults: NetFaults,
-    crash_per_million: u64,
-    partition_per_million: u64,
-    snapshot_per_million: u64,
-    leader_crash_per_million: u64,
-    conf_change_per_million: u64,
-    op_per_million: u64,
-    pre_vote: bool,
-    check_quorum: bool,
-    max_size_per_msg: u64,
-    /// Chance in 1000 that a new leader crashes or is cut off at once (Figure 8's
-    /// rapid leader turnover with partial replication).
-    new_leader_crash_per_mille: u64,
+    /// This seed's features and fault rates.
+    swarm: Swarm,
+    cov: Coverage,
+    /// The first candidate seen in each term.
+    candidates: BTreeMap<u64, u64>,
+    /// Terms already counted as having competing candidates.
+    competing_terms: BTreeSet<u64>,
     /// Crashes scheduled as (time, node index, incarnation).
     scheduled_crashes: Vec<(u64, usize, u64)>,
     clients: Vec<Client>,
@@ -133,11 +136,12 @@ impl Sim {
     /// A cluster for `seed`, every node a fresh voter.
     pub fn new(seed: u64, opts: SimOptions) -> Sim {
         let mut rng = DetRng::new(seed);
+        let swarm = Swarm::draw(&mut rng);
         let faults = NetFaults {
-            drop_per_mille: rng.range(0, 120),
-            dup_per_mille: rng.range(0, 60),
+            drop_per_mille: swarm.drop_per_mille,
+            dup_per_mille: swarm.dup_per_mille,
             min_delay: 1,
-            max_delay: rng.range(3, 16),
+            max_delay: swarm.max_delay,
         };
         // Five-node runs sometimes start with three voters and two empty nodes that
         // membership changes may add.
@@ -158,29 +162,16 @@ impl Sim {
                 raw: None,
                 regs: Registers::default(),
                 incarnation: 0,
+                vote_unpersisted: false,
+                leader_changed_at: 0,
             })
             .collect();
         let mut sim = Sim {
-            crash_per_million: rng.range(0, 1500),
-            partition_per_million: rng.range(0, 1500),
-            snapshot_per_million: rng.range(0, 2000),
-            leader_crash_per_million: rng.range(0, 800),
-            conf_change_per_million: rng.range(0, 1200),
-            op_per_million: rng.range(20_000, 100_000),
-            pre_vote: rng.range(0, 5) != 0,
-            check_quorum: rng.range(0, 10) < 7,
-            // Small messages split long catch-ups into many appends (and acks).
-            new_leader_crash_per_mille: if rng.range(0, 10) < 7 {
-                rng.range(100, 800)
-            } else {
-                0
-            },
+            swarm,
+            cov: Coverage::default(),
+            candidates: BTreeMap::new(),
+            competing_terms: BTreeSet::new(),
             scheduled_crashes: Vec::new(),
-            max_size_per_msg: if rng.range(0, 2) == 0 {
-                40 * rng.range(1, 4)
-            } else {
-                4096
-            },
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             opts,
             seed,
@@ -198,19 +189,12 @@ impl Sim {
             completed_ops: 0,
             chaos: true,
         };
-        sim.note(format!(
-            "seed {seed}: {} nodes, pre_vote {}, check_quorum {}, drop {}‰, dup {}‰, delay 1..{}, crash {}/M, leader crash {}/M, partition {}/M, snapshot {}/M",
+        let line = format!(
+            "seed {seed}: {} nodes, {}",
             sim.opts.nodes,
-            sim.pre_vote,
-            sim.check_quorum,
-            sim.faults.drop_per_mille,
-            sim.faults.dup_per_mille,
-            sim.faults.max_delay,
-            sim.crash_per_million,
-            sim.leader_crash_per_million,
-            sim.partition_per_million,
-            sim.snapshot_per_million
-        ));
+            sim.swarm.describe()
+        );
+        sim.note(line);
         for i in 0..sim.nodes.len() {
             sim.start_node(i);
         }
@@ -239,10 +223,10 @@ impl Sim {
         cfg.election_tick = ELECTION_TICK;
         cfg.heartbeat_tick = 1;
         cfg.seed = self.seed ^ (n.id << 32) ^ n.incarnation;
-        cfg.max_size_per_msg = self.max_size_per_msg;
+        cfg.max_size_per_msg = self.swarm.max_size_per_msg;
         cfg.max_inflight_msgs = 8;
-        cfg.pre_vote = self.pre_vote;
-        cfg.check_quorum = self.check_quorum;
+        cfg.pre_vote = self.swarm.pre_vote;
+        cfg.check_quorum = self.swarm.check_quorum;
         cfg.applied = snap.meta.index;
         cfg.snapshot_timeout_ticks = ELECTION_TICK;
         n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
@@ -260,6 +244,9 @@ impl Sim {
     fn crash_node(&mut self, i: usize, why: &str) {
         if self.nodes[i].raw.take().is_none() {
             return;
+        }
+        if std::mem::take(&mut self.nodes[i].vote_unpersisted) {
+            self.cov.crash_after_vote += 1;
         }
         let id = self.nodes[i].id;
         self.note(format!("n{id} crashes ({why}); unpersisted state is lost"));
@@ -293,6 +280,7 @@ impl Sim {
             completed_ops: self.completed_ops,
             committed: self.inv.committed_count(),
             elections: self.inv.elections(),
+            coverage: self.cov,
         }
     }
 
@@ -315,11 +303,11 @@ impl Sim {
                 self.crash_node(i, "new leader crash");
             }
         }
-        if self.chance(self.crash_per_million) {
+        if self.chance(self.swarm.crash) {
             let i = self.rng.range(0, n as u64) as usize;
             self.crash_node(i, "random");
         }
-        if self.chance(self.leader_crash_per_million)
+        if self.chance(self.swarm.leader_crash)
             && let Some(l) = self.nodes.iter().position(|n| {
                 n.raw
                     .as_ref()
@@ -329,21 +317,27 @@ impl Sim {
             self.crash_node(l, "leader crash");
         }
         for i in 0..n {
-            if self.nodes[i].raw.is_none() && self.chance(6000) {
+            if self.nodes[i].raw.is_none() && self.chance(self.swarm.restart) {
                 self.start_node(i);
             }
         }
-        if self.chance(self.partition_per_million) {
+        if self.chance(self.swarm.partition) {
             self.random_partition();
         }
-        if self.net.is_partitioned() && self.chance(1500) {
+        if self.net.is_partitioned() && self.chance(self.swarm.heal) {
             self.note("network heals".into());
             self.net.heal();
         }
-        if self.chance(self.conf_change_per_million) {
+        if self.chance(self.swarm.conf_change) {
             self.random_conf_change();
         }
-        if self.chance(self.snapshot_per_million) {
+        if self.chance(self.swarm.campaign_storm) {
+            self.campaign_storm();
+        }
+        if self.chance(self.swarm.remove_transferring_leader) {
+            self.remove_transferring_leader();
+        }
+        if self.chance(self.swarm.snapshot) {
             let i = self.rng.range(0, n as u64) as usize;
             self.take_snapshot(i);
         }
@@ -410,7 +404,7 @@ impl Sim {
 
     /// Asks the leader for a random membership change or leadership transfer.
     fn random_conf_change(&mut self) {
-        use raft_core::{ConfChange, ConfChangeStep};
+        use raft_core::ConfChangeStep;
         let Some(l) = self.leader_index() else { return };
         let conf = self.nodes[l]
             .raw
@@ -456,15 +450,17 @@ impl Sim {
             _ => None,
         };
         let Some(step) = step else { return };
-        let cc = ConfChange {
+        self.propose_conf_change(l, step);
+    }
+
+    /// Proposes `step` on leader `l`, and traces the answer.
+    fn propose_conf_change(&mut self, l: usize, step: raft_core::ConfChangeStep) {
+        let cc = raft_core::ConfChange {
             changes: vec![step],
-            ..ConfChange::default()
+            ..raft_core::ConfChange::default()
         };
-        let result = self.nodes[l]
-            .raw
-            .as_mut()
-            .expect("leader is up")
-            .propose_conf_change(cc);
+        let raw = self.nodes[l].raw.as_mut().expect("leader is up");
+        let result = raw.propose_conf_change(cc);
         let line = format!(
             "n{} proposes {step:?}: {}",
             self.nodes[l].id,
@@ -528,6 +524,7 @@ impl Sim {
     }
 
     fn deliver(&mut self, m: Message) {
+        self.note_append_below_conflict(&m);
         let i = (m.to - 1) as usize;
         let Some(raw) = self.nodes.get_mut(i).and_then(|n| n.raw.as_mut()) else {
             return;
@@ -570,7 +567,14 @@ impl Sim {
             return;
         };
         let storage = self.nodes[i].storage.clone();
-        let driven = drive_ready(&mut raw, &storage, &mut SimReady { sim: self, i, id });
+        let mut hooks = SimReady {
+            sim: self,
+            i,
+            id,
+            sends: 0,
+            crash_first: false,
+        };
+        let driven = drive_ready(&mut raw, &storage, &mut hooks);
         self.nodes[i].raw = Some(raw);
         match driven {
             Ok(Driven::Crashed(point)) => self.crash_node(i, point.describe()),
@@ -648,7 +652,7 @@ impl Sim {
                 }
                 continue;
             }
-            if !self.chance(self.op_per_million) {
+            if !self.chance(self.swarm.op) {
                 continue;
             }
             let node = 1 + self.rng.range(0, self.nodes.len() as u64);
@@ -711,6 +715,99 @@ impl Sim {
             });
         }
         self.process_ready(i);
+    }
+
+    /// Two followers campaign at the same moment: competing candidates.
+    fn campaign_storm(&mut self) {
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| {
+                self.nodes[i]
+                    .raw
+                    .as_ref()
+                    .is_some_and(|r| r.raft().role() != Role::Leader)
+            })
+            .collect();
+        if up.len() < 2 {
+            return;
+        }
+        let a = up[self.rng.range(0, up.len() as u64) as usize];
+        let b = up[self.rng.range(0, up.len() as u64) as usize];
+        if a == b {
+            return;
+        }
+        self.note(format!(
+            "n{} and n{} campaign at once",
+            self.nodes[a].id, self.nodes[b].id
+        ));
+        for i in [a, b] {
+            if let Some(raw) = self.nodes[i].raw.as_mut() {
+                raw.campaign();
+            }
+        }
+        self.process_ready(a);
+        self.process_ready(b);
+    }
+
+    /// The leader proposes its own removal and, before that commits, starts a
+    /// leadership transfer (the core refuses proposals during a transfer, so
+    /// this is the order in which both can be in flight).
+    fn remove_transferring_leader(&mut self) {
+        let Some(l) = self.leader_index() else { return };
+        let me = self.nodes[l].id;
+        let raw = self.nodes[l].raw.as_mut().expect("leader is up");
+        let voters: Vec<u64> = raw.status().conf_state.voters.iter().copied().collect();
+        let Some(&to) = voters.iter().find(|&&v| v != me) else {
+            return;
+        };
+        if voters.len() < 3 {
+            return;
+        }
+        let cc = raft_core::ConfChange {
+            changes: vec![raft_core::ConfChangeStep::Remove(me)],
+            ..raft_core::ConfChange::default()
+        };
+        if raw.propose_conf_change(cc).is_err() {
+            return;
+        }
+        raw.transfer_leader(to);
+        if raw.raft().lead_transferee() == Some(to) {
+            self.cov.leader_removed_during_transfer += 1;
+        }
+        self.note(format!(
+            "n{me} proposes its own removal and transfers to n{to}"
+        ));
+        self.process_ready(l);
+    }
+
+    /// Coverage: an append to a follower whose log goes on past the append's
+    /// last entry, where the next entry conflicts with the sender's log.
+    fn note_append_below_conflict(&mut self, m: &Message) {
+        let raft_core::MessageBody::Append {
+            prev_index,
+            entries,
+            ..
+        } = &m.body
+        else {
+            return;
+        };
+        let last = prev_index + entries.len() as u64;
+        let node = |id: u64| {
+            self.nodes
+                .get((id - 1) as usize)
+                .and_then(|n| n.raw.as_ref())
+        };
+        let (Some(follower), Some(leader)) = (node(m.to), node(m.from)) else {
+            return;
+        };
+        let flog = follower.raft().log();
+        if flog.last_index() <= last {
+            return;
+        }
+        let theirs = flog.term(last + 1).ok();
+        let ours = leader.raft().log().term(last + 1).ok();
+        if theirs.is_some() && theirs != ours {
+            self.cov.append_below_conflicting_suffix += 1;
+        }
     }
 
     /// Heals everything and requires a leader and a new committed write on every
@@ -873,56 +970,122 @@ fn describe(m: &Message) -> String {
 }
 
 /// The simulator's part in each step of a ready: trace, invariant checks,
-/// crash points, the registers and the clients.
+/// crash points (the swarm's rates, raised after a vote grant), the
+/// registers, the clients and the coverage counters.
 struct SimReady<'a> {
     sim: &'a mut Sim,
     i: usize,
     id: u64,
+    /// Calls of `send` so far: the first is step 2 (non-durable messages).
+    sends: u32,
+    /// A crash already decided for the first crash point.
+    crash_first: bool,
+}
+
+impl SimReady<'_> {
+    fn node(&mut self) -> &mut SimNode {
+        &mut self.sim.nodes[self.i]
+    }
+}
+
+/// True for a granted real (not pre-) vote.
+fn grants_vote(m: &Message) -> bool {
+    matches!(
+        m.body,
+        raft_core::MessageBody::RequestVoteResponse {
+            pre_vote: false,
+            granted: true
+        }
+    )
 }
 
 impl ReadyHooks<MemStorage> for SimReady<'_> {
-    fn soft_state(&mut self, _raw: &RawNode<MemStorage>, ss: raft_core::SoftState) {
-        let (sim, id) = (&mut *self.sim, self.id);
+    fn soft_state(&mut self, raw: &RawNode<MemStorage>, ss: raft_core::SoftState) {
+        let (sim, id, i) = (&mut *self.sim, self.id, self.i);
         sim.note(format!(
             "n{id} is {} (leader {:?})",
             ss.role.as_str(),
             ss.leader_id
         ));
+        let term = raw.raft().term();
+        if ss.role == Role::Candidate {
+            let first = *sim.candidates.entry(term).or_insert(id);
+            if first != id && sim.competing_terms.insert(term) {
+                sim.cov.competing_candidates += 1;
+            }
+        }
+        // Any soft-state change: a new role or a new (or no) leader.
+        sim.nodes[i].leader_changed_at = sim.now;
         if ss.role == Role::Leader
             && sim.chaos
-            && sim.rng.range(0, 1000) < sim.new_leader_crash_per_mille
+            && sim.rng.range(0, 1000) < sim.swarm.new_leader_fault_per_mille
         {
-            sim.new_leader_fault(self.i, id);
+            sim.new_leader_fault(i, id);
         }
     }
 
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, mut messages: Vec<Message>) {
+        self.sends += 1;
+        if self.sends == 1 && self.sim.chaos {
+            let rate = self.sim.swarm.ready_crash_at(CrashPoint::BeforePersist);
+            self.crash_first = rate > 0 && self.sim.chance(rate);
+            if self.crash_first
+                && !messages.is_empty()
+                && self.sim.rng.range(0, 1000) < self.sim.swarm.partial_send_per_mille
+            {
+                let keep = self.sim.rng.range(0, messages.len() as u64) as usize;
+                messages.truncate(keep);
+                self.sim.cov.partial_sends += 1;
+            }
+        }
+        if messages.iter().any(grants_vote) {
+            self.node().vote_unpersisted = true;
+        }
         self.sim.send_all(messages);
     }
 
     fn crash_at(&mut self, point: CrashPoint) -> bool {
-        let per_million = match point {
-            CrashPoint::BeforePersist => 150,
-            CrashPoint::BetweenEntriesAndHardState => return false,
-            CrashPoint::BeforeAnswering => 100,
+        if !self.sim.chaos {
+            return false;
+        }
+        let crash = if point == CrashPoint::BeforePersist {
+            self.crash_first
+        } else {
+            let rate = self.sim.swarm.ready_crash_at(point);
+            rate > 0 && self.sim.chance(rate)
         };
-        self.sim.chaos && self.sim.chance(per_million)
+        let after_vote = self.sim.swarm.crash_after_vote_per_mille;
+        let crash = crash
+            || (self.sim.nodes[self.i].vote_unpersisted
+                && after_vote > 0
+                && self.sim.rng.range(0, 1000) < after_vote);
+        if crash {
+            self.sim.cov.ready_crash(point);
+        }
+        crash
     }
 
     fn snapshot(&mut self, snap: &raft_core::Snapshot) {
+        let (index, term) = (snap.meta.index, snap.meta.term);
+        let n = &mut self.sim.nodes[self.i];
+        if n.storage.term(index).is_ok_and(|t| t != term) {
+            self.sim.cov.snapshot_over_divergent_log += 1;
+        }
         let n = &mut self.sim.nodes[self.i];
         n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
         let fingerprint = n.regs.fingerprint();
-        self.sim
-            .inv
-            .check_state(self.id, snap.meta.index, fingerprint);
+        self.sim.inv.check_state(self.id, index, fingerprint);
     }
 
     fn entries(&mut self, raw: &RawNode<MemStorage>, entries: &[Entry]) {
+        if !entries.is_empty() {
+            self.node().vote_unpersisted = false;
+        }
         self.sim.inv.check_new_entries(self.id, raw, entries);
     }
 
     fn hard_state(&mut self, raw: &RawNode<MemStorage>, hs: &raft_core::HardState) {
+        self.node().vote_unpersisted = false;
         self.sim.inv.check_commit(self.id, raw, hs.commit);
     }
 
@@ -939,7 +1102,11 @@ impl ReadyHooks<MemStorage> for SimReady<'_> {
     }
 
     fn read_ready(&mut self, rs: &raft_core::ReadState) {
-        self.sim.complete_read(self.id, rs.request);
+        let sim = &mut *self.sim;
+        if sim.now <= sim.nodes[self.i].leader_changed_at + ELECTION_TICK * TICK_EVERY {
+            sim.cov.read_after_leader_change += 1;
+        }
+        sim.complete_read(self.id, rs.request);
     }
 
     fn read_failed(&mut self, request: u64) {

@@ -3,8 +3,12 @@
 //! - default: 500 seeds (split over the machine's cores);
 //! - `SIM_SEEDS=N`: N seeds starting at `SIM_FIRST_SEED` (default 0);
 //! - `SIM_SEED=n`: replays seed n and prints its trace.
+//!
+//! A run of 500 seeds or more also prints how often each rare situation
+//! happened (see `integration_tests::coverage`) and fails if one happened
+//! fewer than three times.
 
-use integration_tests::{Sim, SimOptions};
+use integration_tests::{Coverage, Sim, SimOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -39,6 +43,7 @@ fn replay_or_run_many_seeds() {
     let next = AtomicU64::new(first);
     let failures = std::sync::Mutex::new(Vec::new());
     let ops = AtomicU64::new(0);
+    let coverage = std::sync::Mutex::new(Coverage::default());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -50,6 +55,7 @@ fn replay_or_run_many_seeds() {
                     }
                     let report = Sim::new(seed, SimOptions::for_seed(seed)).run();
                     ops.fetch_add(report.completed_ops, Ordering::Relaxed);
+                    coverage.lock().expect("no poisoning").add(&report.coverage);
                     if let Some(v) = report.violation {
                         failures.lock().expect("no poisoning").push((seed, v));
                     }
@@ -59,9 +65,11 @@ fn replay_or_run_many_seeds() {
     });
     let mut failures = failures.into_inner().expect("no poisoning");
     failures.sort();
+    let coverage = coverage.into_inner().expect("no poisoning");
     eprintln!(
-        "{count} seeds, {} client ops completed",
-        ops.load(Ordering::Relaxed)
+        "{count} seeds, {} client ops completed; rare situations:\n{}",
+        ops.load(Ordering::Relaxed),
+        coverage.report()
     );
     if let Some((seed, v)) = failures.first() {
         panic!(
@@ -69,4 +77,17 @@ fn replay_or_run_many_seeds() {
             failures.len()
         );
     }
+    // The default seeds (and any larger run) must reach every rare situation a
+    // few times: one that never happens is a gap in the simulator.
+    if count >= 500 {
+        for (situation, n) in coverage.rows() {
+            assert!(
+                n >= MIN_OCCURRENCES,
+                "coverage gap: '{situation}' happened {n} times in {count} seeds (want {MIN_OCCURRENCES})"
+            );
+        }
+    }
 }
+
+/// How often each rare situation must happen in the default 500 seeds.
+const MIN_OCCURRENCES: u64 = 3;

@@ -18,13 +18,8 @@ fn a_write_through_the_leader_is_applied_on_every_node() {
     let c = Cluster::mem(3);
     let leader = c.leader();
     assert_eq!(c.set(leader, "k", "v"), Ok(Reply::ok()));
-    let index = c.handle(leader).status().applied_index;
     for id in c.running() {
-        c.wait_applied(id, index);
-        assert_eq!(
-            c.handle(id).stale_read(&ReadCommand::Get(b"k".to_vec())),
-            bulk("v")
-        );
+        c.wait_local(id, "k", &bulk("v"));
     }
 }
 
@@ -162,13 +157,7 @@ fn a_learner_joins_is_promoted_and_an_old_voter_is_removed() {
     let h = c.handle(leader);
     let add = h.conf_change(ConfChangeStep::AddLearner(4), Some(addr(4)));
     assert_eq!(add.wait(), Ok(Reply::ok()));
-    let index = h.status().commit_index;
-    c.wait_applied(4, index);
-    assert_eq!(
-        c.handle(4)
-            .stale_read(&ReadCommand::Get(b"before".to_vec())),
-        bulk("join")
-    );
+    c.wait_local(4, "before", &bulk("join"));
     let promote = h.conf_change(ConfChangeStep::AddVoter(4), Some(addr(4)));
     assert_eq!(promote.wait(), Ok(Reply::ok()));
     let victim = others(&c, leader)
@@ -341,12 +330,11 @@ fn writes_commit_and_replicas_converge_under_message_loss() {
         acknowledged.len()
     );
     assert_eq!(c.set(leader, "last", "v"), Ok(Reply::ok()));
-    let index = c.handle(leader).status().commit_index;
     let sizes: Vec<Reply> = c
         .running()
         .into_iter()
         .map(|id| {
-            c.wait_applied(id, index);
+            c.wait_local(id, "last", &bulk("v"));
             c.handle(id).stale_read(&ReadCommand::DbSize)
         })
         .collect();

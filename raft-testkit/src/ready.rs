@@ -7,8 +7,9 @@
 //! 5. committed entries are applied, then safe reads served, failed reads dropped;
 //! 6. `advance`.
 //!
-//! A crash may be injected between 2 and 3, between the entries and the hard
-//! state, and between 3 and 4: [`ReadyHooks::crash_at`] decides, and
+//! A crash may be injected between 2 and 3, after the snapshot, between the
+//! entries and the hard state, between 3 and 4, and before 6:
+//! [`ReadyHooks::crash_at`] decides, and
 //! [`drive_ready`] stops right there, so the storage holds exactly what was
 //! durable at that point.
 
@@ -16,14 +17,29 @@ use raft_core::{Entry, HardState, Message, RawNode, ReadState, Snapshot, SoftSta
 use raft_storage::{HardStateStore, LogStore};
 
 /// A persistence boundary inside a ready where a crash can be injected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CrashPoint {
     /// After the non-durable messages left, before anything was persisted.
     BeforePersist,
+    /// After a snapshot was installed, before the entries that follow it.
+    AfterSnapshot,
     /// After the snapshot and entries were persisted, before the hard state.
     BetweenEntriesAndHardState,
     /// After everything was persisted, before the durable answers were sent.
     BeforeAnswering,
+    /// After the answers and applying, before `advance`.
+    BeforeAdvance,
+}
+
+impl CrashPoint {
+    /// Every point, in the order a ready reaches them.
+    pub const ALL: [CrashPoint; 5] = [
+        CrashPoint::BeforePersist,
+        CrashPoint::AfterSnapshot,
+        CrashPoint::BetweenEntriesAndHardState,
+        CrashPoint::BeforeAnswering,
+        CrashPoint::BeforeAdvance,
+    ];
 }
 
 impl CrashPoint {
@@ -31,8 +47,10 @@ impl CrashPoint {
     pub fn describe(self) -> &'static str {
         match self {
             CrashPoint::BeforePersist => "before persisting a ready",
+            CrashPoint::AfterSnapshot => "after installing a snapshot, before its entries",
             CrashPoint::BetweenEntriesAndHardState => "between the entries and the hard state",
             CrashPoint::BeforeAnswering => "after persisting, before answering",
+            CrashPoint::BeforeAdvance => "after answering and applying, before advance",
         }
     }
 }
@@ -104,6 +122,9 @@ where
         storage
             .apply_snapshot(snap)
             .expect("installing a newer snapshot in memory succeeds");
+        if hooks.crash_at(CrashPoint::AfterSnapshot) {
+            return Ok(Driven::Crashed(CrashPoint::AfterSnapshot));
+        }
     }
     hooks.entries(raw, &rd.entries);
     storage
@@ -130,6 +151,9 @@ where
     }
     for r in rd.failed_reads {
         hooks.read_failed(r);
+    }
+    if hooks.crash_at(CrashPoint::BeforeAdvance) {
+        return Ok(Driven::Crashed(CrashPoint::BeforeAdvance));
     }
     raw.advance()?;
     hooks.advanced(raw);

@@ -1,0 +1,98 @@
+//! Coverage you can read: how often each rare situation, where Raft bugs
+//! live, happened in a run. A situation that never happens across the default
+//! seeds is a gap in the simulator, and `tests/simulation.rs` fails on it.
+
+use raft_testkit::CrashPoint;
+
+/// Counts of the rare situations of one run (or, added up, of many).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Two different candidates campaigned in the same term.
+    pub competing_candidates: u64,
+    /// A node granted a vote and crashed before its next durable write.
+    pub crash_after_vote: u64,
+    /// An append ended below the follower's last index, and the follower's
+    /// entry right after it conflicts with the leader's log.
+    pub append_below_conflicting_suffix: u64,
+    /// A snapshot was installed over a log that disagrees with it at its index.
+    pub snapshot_over_divergent_log: u64,
+    /// The leader's own removal was proposed while it was transferring leadership.
+    pub leader_removed_during_transfer: u64,
+    /// A read was served within one election timeout of the serving node's
+    /// last leader change.
+    pub read_after_leader_change: u64,
+    /// Crashes inside a ready, per [`CrashPoint`] (in `CrashPoint::ALL` order).
+    pub ready_crashes: [u64; CrashPoint::ALL.len()],
+    /// A ready's non-durable messages left only in part before a crash.
+    pub partial_sends: u64,
+}
+
+impl Coverage {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Coverage) {
+        self.competing_candidates += other.competing_candidates;
+        self.crash_after_vote += other.crash_after_vote;
+        self.append_below_conflicting_suffix += other.append_below_conflicting_suffix;
+        self.snapshot_over_divergent_log += other.snapshot_over_divergent_log;
+        self.leader_removed_during_transfer += other.leader_removed_during_transfer;
+        self.read_after_leader_change += other.read_after_leader_change;
+        for (a, b) in self.ready_crashes.iter_mut().zip(other.ready_crashes) {
+            *a += b;
+        }
+        self.partial_sends += other.partial_sends;
+    }
+
+    /// Records a crash inside a ready at `point`.
+    pub fn ready_crash(&mut self, point: CrashPoint) {
+        if let Some(i) = CrashPoint::ALL.iter().position(|p| *p == point) {
+            self.ready_crashes[i] += 1;
+        }
+    }
+
+    /// Every situation with its count, in a fixed order.
+    pub fn rows(&self) -> Vec<(String, u64)> {
+        let mut rows = vec![
+            (
+                "two candidates in one term".to_string(),
+                self.competing_candidates,
+            ),
+            (
+                "vote granted, then a crash before the next durable write".into(),
+                self.crash_after_vote,
+            ),
+            (
+                "append ending below the follower's last index, conflict after it".into(),
+                self.append_below_conflicting_suffix,
+            ),
+            (
+                "snapshot installed over a divergent log".into(),
+                self.snapshot_over_divergent_log,
+            ),
+            (
+                "leader removal proposed during its transfer".into(),
+                self.leader_removed_during_transfer,
+            ),
+            (
+                "read served right after a leader change".into(),
+                self.read_after_leader_change,
+            ),
+            (
+                "non-durable messages sent in part, then a crash".into(),
+                self.partial_sends,
+            ),
+        ];
+        for (p, n) in CrashPoint::ALL.iter().zip(self.ready_crashes) {
+            rows.push((format!("crash {}", p.describe()), n));
+        }
+        rows
+    }
+
+    /// A table for humans.
+    pub fn report(&self) -> String {
+        self.rows()
+            .iter()
+            .map(|(name, n)| format!("  {n:>9}  {name}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
