@@ -345,7 +345,8 @@ impl Sim {
 
     fn random_partition(&mut self) {
         let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
-        match self.rng.range(0, 3) {
+        // Isolating the leader (a stale leader still serving) half the time.
+        match [0, 1, 1, 2][self.rng.range(0, 4) as usize] {
             0 => {
                 let mut a = Vec::new();
                 let mut b = Vec::new();

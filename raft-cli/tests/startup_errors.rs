@@ -153,3 +153,39 @@ fn a_corrupted_snapshot_is_refused_with_a_clear_error() {
         "{line}"
     );
 }
+
+#[test]
+fn a_second_node_on_a_data_dir_in_use_is_refused_naming_the_holder() {
+    let c = Cluster::start(1);
+    let holder = c.procs[0].as_ref().expect("node 1 runs").id();
+    let (peer, client) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let out = run_cli(&[
+        "node",
+        "--id",
+        "1",
+        "--data-dir",
+        c.data_dir(1).to_str().expect("utf-8 path"),
+        "--listen-peer",
+        &peer,
+        "--listen-client",
+        &client,
+        "--initial-cluster",
+        &format!("1={peer}"),
+    ]);
+    assert!(!out.status.success());
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("in use by process") && lines[0].contains(&holder.to_string()),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        c.info(1, "role").as_deref(),
+        Some("leader"),
+        "the first node is untouched"
+    );
+}

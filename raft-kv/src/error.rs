@@ -115,6 +115,10 @@ pub enum RequestError {
     SnapshotTimedOut,
 }
 
+fn holder_text(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "another process".to_string(), |p| format!("process {p}"))
+}
+
 fn leader_text(leader: Option<NodeId>) -> String {
     leader.map_or_else(|| "none known".to_string(), |l| l.to_string())
 }
@@ -183,6 +187,14 @@ pub enum NodeError {
         dir: String,
         /// What failed.
         source: raft_storage::StoreError,
+    },
+    /// Another process runs a node on this data directory.
+    #[error("data directory {dir} is in use by {} (one process per data dir)", holder_text(*.holder))]
+    DataDirLocked {
+        /// The directory.
+        dir: String,
+        /// The holder's pid, if its lock file says.
+        holder: Option<u32>,
     },
     /// The data directory holds Raft state but no cluster file.
     #[error("{dir} holds Raft state but no cluster file; refusing to guess its cluster")]

@@ -10,6 +10,7 @@
 //! - `handle`: [`NodeHandle`], what the server submits requests through.
 //! - `storage`: [`NodeStorage`], what a backend must offer.
 //! - `lifecycle`: running, stopping, failed.
+//! - `lock`: one process per data dir.
 //!
 //! [`Runtime::start`] takes any [`NodeStorage`] and any [`Transport`], so whole
 //! nodes run in-process over `MemTransport` and `MemStorage` in tests; the
@@ -20,6 +21,7 @@ mod bootstrap;
 mod consensus;
 mod handle;
 mod lifecycle;
+mod lock;
 mod members;
 mod requests;
 mod storage;
@@ -68,6 +70,8 @@ const EVENT_QUEUE: usize = 65_536;
 
 /// The threads of one running node. [`Runtime::shutdown`] stops it gracefully.
 pub struct Runtime<S: NodeStorage> {
+    /// Held until the runtime is dropped: one process per data dir.
+    _lock: lock::DataDirLock,
     handle: NodeHandle,
     lifecycle: Arc<Lifecycle>,
     transport: Arc<dyn Transport>,
@@ -100,6 +104,7 @@ fn recover_store<S: NodeStorage>(
 
 /// What start-up recovered from the data dir before any thread runs.
 struct Recovered<S> {
+    lock: lock::DataDirLock,
     meta: bootstrap::ClusterMeta,
     storage: S,
     store: KvStore,
@@ -120,6 +125,7 @@ fn recover<S: NodeStorage>(
     };
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| storage_err(StoreError::io(&cfg.data_dir, e)))?;
+    let lock = lock::DataDirLock::acquire(&cfg.data_dir)?;
     let meta = bootstrap::load_or_create_meta(cfg)?;
     // A new node bootstraps with the initial voters; a joining node starts with
     // no membership at all and learns it from the leader's log.
@@ -142,6 +148,7 @@ fn recover<S: NodeStorage>(
         })?
         .1;
     Ok(Recovered {
+        lock,
         meta,
         storage,
         store,
@@ -294,6 +301,7 @@ impl<S: NodeStorage> Runtime<S> {
             transport: transport.clone(),
         });
         Ok(Runtime {
+            _lock: rec.lock,
             handle,
             lifecycle: shared.lifecycle,
             transport,
