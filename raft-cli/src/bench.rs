@@ -57,7 +57,7 @@ struct Progress {
 }
 
 /// Runs the benchmark against `endpoints`.
-pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
+pub fn run(t: &crate::client_cmds::Target, args: BenchArgs) -> Result<(), String> {
     let (w, r) = parse_ratio(&args.ratio)?;
     if args.clients == 0 || args.requests == 0 || args.keys == 0 {
         return Err("--clients, --requests and --keys must be positive".into());
@@ -65,7 +65,7 @@ pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
     let progress = Arc::new(Progress::default());
     let start = Instant::now();
     let threads: Vec<_> = (0..args.clients)
-        .map(|c| spawn_client(c, endpoints, &args, (w, r), progress.clone()))
+        .map(|c| spawn_client(c, t, &args, (w, r), progress.clone()))
         .collect();
     while progress.done.load(Ordering::Relaxed) < args.requests
         && !threads.iter().all(|t| t.is_finished())
@@ -93,19 +93,23 @@ pub fn run(endpoints: &[String], args: BenchArgs) -> Result<(), String> {
 /// returns its latencies in microseconds.
 fn spawn_client(
     c: u64,
-    endpoints: &[String],
+    t: &crate::client_cmds::Target,
     args: &BenchArgs,
     (w, r): (u64, u64),
     progress: Arc<Progress>,
 ) -> std::thread::JoinHandle<Vec<u64>> {
+    let endpoints = &t.endpoints;
     let ep = endpoints[(c as usize) % endpoints.len()].clone();
     let all: Vec<String> = std::iter::once(ep)
         .chain(endpoints.iter().cloned())
         .collect();
+    let password = t.password.clone();
     let value = vec![b'x'; args.value_size];
     let (total, keys) = (args.requests, args.keys);
     std::thread::spawn(move || {
-        let mut client = Client::new(all).expect("endpoints are non-empty");
+        let mut client = Client::new(all)
+            .expect("endpoints are non-empty")
+            .with_password(password);
         let mut lat = Vec::new();
         let mut rng = raft_core::DetRng::new(c + 1);
         while progress.issued.fetch_add(1, Ordering::Relaxed) < total {

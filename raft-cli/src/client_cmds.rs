@@ -1,9 +1,34 @@
 //! `get`, `put`, `delete` and `status`.
 
-use raft_kv::Client;
+use raft_kv::{Client, ClientError};
 
-pub fn get(endpoints: &[String], key: &str) -> Result<(), String> {
-    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+/// Where client commands go: the endpoints and the password to `AUTH` with.
+pub struct Target {
+    /// Client addresses of cluster nodes.
+    pub endpoints: Vec<String>,
+    /// `--password` (or `REDISCLI_AUTH`).
+    pub password: Option<String>,
+}
+
+impl Target {
+    /// A client failing over between every endpoint.
+    pub fn client(&self) -> Result<Client, ClientError> {
+        self.clients(self.endpoints.clone())
+    }
+
+    /// A client of one endpoint.
+    pub fn client_at(&self, endpoint: &str) -> Result<Client, ClientError> {
+        self.clients(vec![endpoint.to_string()])
+    }
+
+    /// A client failing over between `endpoints`.
+    pub fn clients(&self, endpoints: Vec<String>) -> Result<Client, ClientError> {
+        Ok(Client::new(endpoints)?.with_password(self.password.clone()))
+    }
+}
+
+pub fn get(t: &Target, key: &str) -> Result<(), String> {
+    let mut c = t.client().map_err(|e| e.to_string())?;
     match c.get(key.as_bytes()).map_err(|e| e.to_string())? {
         Some(v) => say!("{}", String::from_utf8_lossy(&v)),
         None => return Err(format!("key '{key}' not found")),
@@ -11,16 +36,16 @@ pub fn get(endpoints: &[String], key: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn put(endpoints: &[String], key: &str, value: &str) -> Result<(), String> {
-    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+pub fn put(t: &Target, key: &str, value: &str) -> Result<(), String> {
+    let mut c = t.client().map_err(|e| e.to_string())?;
     c.set(key.as_bytes(), value.as_bytes())
         .map_err(|e| e.to_string())?;
     say!("OK");
     Ok(())
 }
 
-pub fn delete(endpoints: &[String], key: &str) -> Result<(), String> {
-    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+pub fn delete(t: &Target, key: &str) -> Result<(), String> {
+    let mut c = t.client().map_err(|e| e.to_string())?;
     let n = c.del(key.as_bytes()).map_err(|e| e.to_string())?;
     say!("{n}");
     Ok(())
@@ -33,7 +58,7 @@ fn info_field<'a>(info: &'a str, key: &str) -> &'a str {
         .map_or("?", str::trim)
 }
 
-pub fn status(endpoints: &[String]) -> Result<(), String> {
+pub fn status(t: &Target) -> Result<(), String> {
     say!(
         "{:<22} {:>4} {:<12} {:>6} {:>7} {:>10} {:>10}",
         "ENDPOINT",
@@ -45,8 +70,8 @@ pub fn status(endpoints: &[String]) -> Result<(), String> {
         "APPLIED"
     );
     let mut reachable = 0;
-    for ep in endpoints {
-        let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
+    for ep in &t.endpoints {
+        let mut c = t.client_at(ep).map_err(|e| e.to_string())?;
         match c.info() {
             Ok(info) => {
                 reachable += 1;
@@ -68,8 +93,8 @@ pub fn status(endpoints: &[String]) -> Result<(), String> {
         return Err("no endpoint answered".into());
     }
     // The membership as the first reachable endpoint sees it.
-    for ep in endpoints {
-        let Ok(mut c) = Client::new(vec![ep.clone()]) else {
+    for ep in &t.endpoints {
+        let Ok(mut c) = t.client_at(ep) else {
             continue;
         };
         if let Ok(info) = c.info() {
@@ -94,13 +119,8 @@ fn expect_ok(reply: raft_kv::Reply) -> Result<(), String> {
     }
 }
 
-pub fn member_add(
-    endpoints: &[String],
-    id: u64,
-    peer_addr: &str,
-    learner: bool,
-) -> Result<(), String> {
-    let mut c = Client::new(endpoints.to_vec()).map_err(|e| e.to_string())?;
+pub fn member_add(t: &Target, id: u64, peer_addr: &str, learner: bool) -> Result<(), String> {
+    let mut c = t.client().map_err(|e| e.to_string())?;
     let id = id.to_string();
     let mut args: Vec<&[u8]> = vec![b"RAFT.ADDNODE", id.as_bytes(), peer_addr.as_bytes()];
     if learner {
@@ -111,12 +131,12 @@ pub fn member_add(
     Ok(())
 }
 
-pub fn member_remove(endpoints: &[String], id: u64) -> Result<(), String> {
+pub fn member_remove(t: &Target, id: u64) -> Result<(), String> {
     // Ask the leader if one is known, and never the node being removed (a removed
     // follower may not learn that its removal committed).
     let mut ordered: Vec<String> = Vec::new();
-    for ep in endpoints {
-        let Ok(mut c) = Client::new(vec![ep.clone()]) else {
+    for ep in &t.endpoints {
+        let Ok(mut c) = t.client_at(ep) else {
             continue;
         };
         let Ok(info) = c.info() else { continue };
@@ -132,7 +152,7 @@ pub fn member_remove(endpoints: &[String], id: u64) -> Result<(), String> {
     if ordered.is_empty() {
         return Err(format!("no reachable endpoint other than node {id} itself"));
     }
-    let mut c = Client::new(ordered).map_err(|e| e.to_string())?;
+    let mut c = t.clients(ordered).map_err(|e| e.to_string())?;
     let id = id.to_string();
     expect_ok(
         c.call(&[b"RAFT.REMOVENODE", id.as_bytes()], false)
@@ -143,11 +163,11 @@ pub fn member_remove(endpoints: &[String], id: u64) -> Result<(), String> {
 }
 
 /// The endpoints whose node reports `role:leader` now.
-fn leader_endpoints(endpoints: &[String]) -> Vec<String> {
-    endpoints
+fn leader_endpoints(t: &Target) -> Vec<String> {
+    t.endpoints
         .iter()
         .filter(|ep| {
-            Client::new(vec![(*ep).clone()])
+            t.client_at(ep)
                 .and_then(|mut c| c.info())
                 .is_ok_and(|info| info_field(&info, "role") == "leader")
         })
@@ -155,13 +175,13 @@ fn leader_endpoints(endpoints: &[String]) -> Vec<String> {
         .collect()
 }
 
-pub fn transfer_leader(endpoints: &[String], id: u64) -> Result<(), String> {
+pub fn transfer_leader(t: &Target, id: u64) -> Result<(), String> {
     let id = id.to_string();
     let mut last = String::from("no endpoint reports itself as leader");
     // The leader may change between the INFO and the request: look again.
     for _ in 0..3 {
-        for ep in leader_endpoints(endpoints) {
-            let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
+        for ep in leader_endpoints(t) {
+            let mut c = t.client_at(&ep).map_err(|e| e.to_string())?;
             match c.call_here(&[b"RAFT.TRANSFER", id.as_bytes()]) {
                 Ok(raft_kv::Reply::Simple(_)) => {
                     say!("OK");
@@ -176,10 +196,10 @@ pub fn transfer_leader(endpoints: &[String], id: u64) -> Result<(), String> {
     Err(last)
 }
 
-pub fn snapshot(endpoints: &[String]) -> Result<(), String> {
+pub fn snapshot(t: &Target) -> Result<(), String> {
     let mut failed = 0;
-    for ep in endpoints {
-        let mut c = Client::new(vec![ep.clone()]).map_err(|e| e.to_string())?;
+    for ep in &t.endpoints {
+        let mut c = t.client_at(ep).map_err(|e| e.to_string())?;
         match c
             .call_here(&[b"RAFT.SNAPSHOT"])
             .map_err(|e| e.to_string())

@@ -31,6 +31,9 @@ struct Cli {
         default_value = "127.0.0.1:6001,127.0.0.1:6002,127.0.0.1:6003"
     )]
     endpoints: Vec<String>,
+    /// Password for nodes started with --requirepass (sent as AUTH).
+    #[arg(long, global = true, env = "REDISCLI_AUTH", hide_env_values = true)]
+    password: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -38,7 +41,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run one node of a cluster (stops gracefully on SIGTERM or SIGINT).
-    Node(node_cmd::NodeArgs),
+    Node(Box<node_cmd::NodeArgs>),
     /// Run a whole cluster on this machine, one process per node; Ctrl-C stops it.
     Local(local::LocalArgs),
     /// Read a key (linearizable).
@@ -97,22 +100,26 @@ enum MemberCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let t = client_cmds::Target {
+        endpoints: cli.endpoints,
+        password: cli.password,
+    };
     let result = match cli.command {
-        Cmd::Node(args) => node_cmd::run(args),
+        Cmd::Node(args) => node_cmd::run(*args),
         Cmd::Local(args) => local::run(args),
-        Cmd::Get { key } => client_cmds::get(&cli.endpoints, &key),
-        Cmd::Put { key, value } => client_cmds::put(&cli.endpoints, &key, &value),
-        Cmd::Delete { key } => client_cmds::delete(&cli.endpoints, &key),
-        Cmd::Status => client_cmds::status(&cli.endpoints),
+        Cmd::Get { key } => client_cmds::get(&t, &key),
+        Cmd::Put { key, value } => client_cmds::put(&t, &key, &value),
+        Cmd::Delete { key } => client_cmds::delete(&t, &key),
+        Cmd::Status => client_cmds::status(&t),
         Cmd::Member(MemberCmd::Add {
             id,
             peer_addr,
             learner,
-        }) => client_cmds::member_add(&cli.endpoints, id, &peer_addr, learner),
-        Cmd::Member(MemberCmd::Remove { id }) => client_cmds::member_remove(&cli.endpoints, id),
-        Cmd::TransferLeader { id } => client_cmds::transfer_leader(&cli.endpoints, id),
-        Cmd::Snapshot => client_cmds::snapshot(&cli.endpoints),
-        Cmd::Bench(args) => bench::run(&cli.endpoints, args),
+        }) => client_cmds::member_add(&t, id, &peer_addr, learner),
+        Cmd::Member(MemberCmd::Remove { id }) => client_cmds::member_remove(&t, id),
+        Cmd::TransferLeader { id } => client_cmds::transfer_leader(&t, id),
+        Cmd::Snapshot => client_cmds::snapshot(&t),
+        Cmd::Bench(args) => bench::run(&t, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,6 +49,13 @@ pub struct NodeArgs {
     /// 10000; 0 disables automatic snapshots).
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// Clients must `AUTH` with this password before any other command (see
+    /// also --requirepass-file, which keeps it out of the process list).
+    #[arg(long, conflicts_with = "requirepass_file")]
+    requirepass: Option<String>,
+    /// A file whose first line is the client password.
+    #[arg(long)]
+    requirepass_file: Option<PathBuf>,
 }
 
 /// The `--config` file: the same settings as the flags.
@@ -66,6 +73,8 @@ struct NodeFile {
     election_ticks: Option<u64>,
     request_timeout_ms: Option<u64>,
     snapshot_every: Option<u64>,
+    requirepass: Option<String>,
+    requirepass_file: Option<PathBuf>,
 }
 
 fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
@@ -110,9 +119,24 @@ fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
     if let Some(n) = args.snapshot_every.or(file.snapshot_every) {
         cfg.snapshot_every = n;
     }
+    cfg.requirepass = match (
+        args.requirepass.or(file.requirepass),
+        args.requirepass_file.or(file.requirepass_file),
+    ) {
+        (Some(p), _) => Some(p),
+        (None, Some(path)) => Some(read_password(&path)?),
+        (None, None) => None,
+    };
     cfg.validate()
         .map_err(|e| format!("{}: {e}", flag_of(&e)))?;
     Ok(cfg)
+}
+
+/// The first line of `path`, without its line ending.
+fn read_password(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --requirepass-file {}: {e}", path.display()))?;
+    Ok(text.lines().next().unwrap_or("").to_string())
 }
 
 /// The flag that sets what `e` complains about.
@@ -122,6 +146,7 @@ fn flag_of(e: &ConfigError) -> &'static str {
         "initial_cluster" => "--initial-cluster",
         "tick" => "--tick-ms",
         "election_ticks" => "--election-ticks",
+        "requirepass" => "--requirepass",
         other => other,
     }
 }

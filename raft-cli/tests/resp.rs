@@ -214,3 +214,71 @@ fn redis_benchmark_runs_against_a_node() {
         "{text}"
     );
 }
+
+#[test]
+fn requirepass_refuses_every_command_until_auth_and_tools_pass_the_password() {
+    let c = Cluster::start_with(1, &["--requirepass", "s3cret pass"]);
+    let a = &c.client[0];
+    let (mut s, mut r) = connect(a);
+    let mut ask = |cmd: &[u8]| {
+        s.write_all(cmd).expect("send");
+        reply(&mut r)
+    };
+    assert_eq!(
+        ask(b"PING\r\n"),
+        raft_kv::Reply::Simple("PONG".into()),
+        "PING needs no AUTH"
+    );
+    for cmd in [
+        &b"GET k\r\n"[..],
+        b"SET k v\r\n",
+        b"INFO\r\n",
+        b"RAFT.SNAPSHOT\r\n",
+    ] {
+        assert_eq!(
+            ask(cmd),
+            raft_kv::Reply::Error("NOAUTH Authentication required.".into()),
+            "{}",
+            String::from_utf8_lossy(cmd)
+        );
+    }
+    let wrong = ask(b"AUTH nope\r\n");
+    assert!(
+        matches!(&wrong, raft_kv::Reply::Error(e) if e.starts_with("WRONGPASS invalid username-password pair")),
+        "{wrong:?}"
+    );
+    let wrong_user = ask(b"*3\r\n$4\r\nAUTH\r\n$5\r\nalice\r\n$11\r\ns3cret pass\r\n");
+    assert!(
+        matches!(wrong_user, raft_kv::Reply::Error(_)),
+        "only the default user exists"
+    );
+    assert_eq!(
+        ask(b"*3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$11\r\ns3cret pass\r\n"),
+        raft_kv::Reply::Simple("OK".into())
+    );
+    assert_eq!(ask(b"SET k v\r\n"), raft_kv::Reply::Simple("OK".into()));
+    // redis-cli with -a, and raft-cli with --password or REDISCLI_AUTH.
+    assert_eq!(
+        redis_cli(a, &["-a", "s3cret pass", "--no-auth-warning", "GET", "k"]),
+        "v"
+    );
+    let out = common::run_cli(&["--endpoints", a, "--password", "s3cret pass", "get", "k"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v");
+    let out = Command::new(common::BIN)
+        .args(["--endpoints", a, "put", "k", "w"])
+        .env("REDISCLI_AUTH", "s3cret pass")
+        .output()
+        .expect("raft-cli runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = common::run_cli(&["--endpoints", a, "--password", "wrong", "get", "k"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("WRONGPASS"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -49,7 +49,7 @@ fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
         Some(ErrorCode::NoLeader) => AfterError::NextEndpoint,
         Some(ErrorCode::Timeout | ErrorCode::Shutdown) if idempotent => AfterError::NextEndpoint,
         Some(ErrorCode::Timeout | ErrorCode::Shutdown) => AfterError::Unknown,
-        Some(ErrorCode::Err) | None => AfterError::Fail,
+        Some(ErrorCode::Err | ErrorCode::NoAuth | ErrorCode::WrongPass) | None => AfterError::Fail,
     }
 }
 
@@ -59,6 +59,7 @@ pub struct Client {
     current: usize,
     conn: Option<(BufReader<TcpStream>, TcpStream)>,
     io_timeout: Duration,
+    password: Option<String>,
 }
 
 impl Client {
@@ -72,7 +73,15 @@ impl Client {
             current: 0,
             conn: None,
             io_timeout: Duration::from_secs(10),
+            password: None,
         })
+    }
+
+    /// Sends `AUTH password` on every new connection (nodes started with
+    /// `--requirepass`).
+    pub fn with_password(mut self, password: Option<String>) -> Client {
+        self.password = password;
+        self
     }
 
     /// The endpoint currently in use.
@@ -190,8 +199,34 @@ impl Client {
                 .map_err(|e| (false, e.to_string()))?;
             let reader = BufReader::new(stream.try_clone().map_err(|e| (false, e.to_string()))?);
             self.conn = Some((reader, stream));
+            if let Some(password) = self.password.clone() {
+                self.authenticate(&password)?;
+            }
         }
-        let (reader, writer) = self.conn.as_mut().expect("connected above");
+        self.round_trip(args)
+    }
+
+    /// `AUTH` on the fresh connection; a refusal drops it (nothing was sent).
+    fn authenticate(&mut self, password: &str) -> Result<(), (bool, String)> {
+        match self.round_trip(&[b"AUTH", password.as_bytes()]) {
+            Ok(Reply::Simple(_)) => Ok(()),
+            Ok(Reply::Error(e)) => {
+                self.conn = None;
+                Err((false, e))
+            }
+            Ok(other) => {
+                self.conn = None;
+                Err((false, format!("unexpected reply to AUTH: {other:?}")))
+            }
+            Err((_, e)) => Err((false, e)),
+        }
+    }
+
+    /// One request and its reply on the open connection.
+    fn round_trip(&mut self, args: &[&[u8]]) -> Result<Reply, (bool, String)> {
+        let Some((reader, writer)) = self.conn.as_mut() else {
+            return Err((false, "not connected".into()));
+        };
         let mut req = Vec::new();
         req.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
         for a in args {

@@ -59,6 +59,9 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// The password clients must `AUTH` with before any other command
+    /// (`--requirepass`); `None`: no authentication.
+    pub requirepass: Option<String>,
 }
 
 impl NodeConfig {
@@ -86,6 +89,7 @@ impl NodeConfig {
             limits: Limits::default(),
             max_connections: 10_000,
             snapshot_every: 10_000,
+            requirepass: None,
         }
     }
 
@@ -119,6 +123,9 @@ impl NodeConfig {
         if self.max_connections == 0 {
             return Err(ConfigError::ZeroMaxConnections);
         }
+        if self.requirepass.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::EmptyPassword);
+        }
         Ok(())
     }
 }
@@ -151,6 +158,9 @@ pub enum ConfigError {
     /// The connection cap is zero.
     #[error("the maximum number of client connections must be positive")]
     ZeroMaxConnections,
+    /// The client password is empty.
+    #[error("the client password must not be empty")]
+    EmptyPassword,
 }
 
 impl ConfigError {
@@ -165,6 +175,7 @@ impl ConfigError {
             ConfigError::ElectionNotAfterHeartbeat => "election_ticks",
             ConfigError::ZeroLimit => "limits",
             ConfigError::ZeroMaxConnections => "max_connections",
+            ConfigError::EmptyPassword => "requirepass",
         }
     }
 }

@@ -19,6 +19,10 @@ pub enum ErrorCode {
     Timeout,
     /// `-SHUTDOWN`: the node is stopping.
     Shutdown,
+    /// `-NOAUTH`: the connection must `AUTH` first.
+    NoAuth,
+    /// `-WRONGPASS`: `AUTH` with a wrong password.
+    WrongPass,
 }
 
 impl ErrorCode {
@@ -29,6 +33,8 @@ impl ErrorCode {
             ErrorCode::NoLeader => "NOLEADER",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::Shutdown => "SHUTDOWN",
+            ErrorCode::NoAuth => "NOAUTH",
+            ErrorCode::WrongPass => "WRONGPASS",
         }
     }
 
@@ -40,6 +46,8 @@ impl ErrorCode {
             "NOLEADER" => Some(ErrorCode::NoLeader),
             "TIMEOUT" => Some(ErrorCode::Timeout),
             "SHUTDOWN" => Some(ErrorCode::Shutdown),
+            "NOAUTH" => Some(ErrorCode::NoAuth),
+            "WRONGPASS" => Some(ErrorCode::WrongPass),
             _ => None,
         }
     }

@@ -58,6 +58,8 @@ pub struct Cluster {
     pub procs: Vec<Option<Child>>,
     /// Extra flags for every node.
     pub extra_args: Vec<String>,
+    /// The nodes' `--requirepass`, which the helpers' clients send.
+    pub password: Option<String>,
 }
 
 impl Cluster {
@@ -78,7 +80,11 @@ impl Cluster {
         let client: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
-        let extra_args = extra.iter().map(|s| s.to_string()).collect();
+        let extra_args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let password = extra_args
+            .iter()
+            .position(|a| a == "--requirepass")
+            .and_then(|i| extra_args.get(i + 1).cloned());
         let mut c = Cluster {
             _turn: turn,
             dir,
@@ -86,6 +92,7 @@ impl Cluster {
             client,
             procs: (0..n).map(|_| None).collect(),
             extra_args,
+            password,
         };
         for i in 1..=n {
             c.start_node(i);
@@ -217,12 +224,16 @@ impl Cluster {
 
     /// A client that talks to node `i` only.
     pub fn client_of(&self, i: usize) -> Client {
-        Client::new(vec![self.client[i - 1].clone()]).expect("endpoint")
+        Client::new(vec![self.client[i - 1].clone()])
+            .expect("endpoint")
+            .with_password(self.password.clone())
     }
 
     /// A client over every node.
     pub fn client(&self) -> Client {
-        Client::new(self.client.clone()).expect("endpoints")
+        Client::new(self.client.clone())
+            .expect("endpoints")
+            .with_password(self.password.clone())
     }
 
     /// INFO field of node `i`.

@@ -96,6 +96,7 @@ static COMMANDS: &[CommandSpec] = &[
             new: a[2].clone(),
         })
     }),
+    spec("AUTH", -2, Kind::Other, auth),
     spec("PING", -1, Kind::Other, ping),
     spec("ECHO", 2, Kind::Other, |_, a| {
         now(Reply::Bulk(Some(a[0].clone())))
@@ -141,17 +142,24 @@ pub(super) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// What a connection may send before `AUTH` when a password is required.
+const BEFORE_AUTH: [&str; 4] = ["AUTH", "PING", "QUIT", "HELLO"];
+
 /// Per-connection state.
 pub(super) struct Session {
     node: NodeHandle,
     readonly: bool,
+    /// True once `AUTH` succeeded, or if no password is required.
+    authenticated: bool,
 }
 
 impl Session {
     pub(super) fn new(node: NodeHandle) -> Self {
+        let authenticated = node.config().requirepass.is_none();
         Session {
             node,
             readonly: false,
+            authenticated,
         }
     }
 
@@ -177,6 +185,9 @@ impl Session {
         }
         if !spec.arity_ok(args.len()) {
             return now(arity(spec.name));
+        }
+        if !self.authenticated && !BEFORE_AUTH.contains(&spec.name) {
+            return now(Reply::error(ErrorCode::NoAuth, "Authentication required."));
         }
         (spec.handler)(self, &args[1..])
     }
@@ -243,6 +254,34 @@ fn incrby(s: &mut Session, a: Args) -> Outcome {
             ErrorCode::Err,
             "value is not an integer or out of range",
         )),
+    }
+}
+
+/// `AUTH password` or `AUTH default password` (Redis 6's form; `default` is
+/// the only user). The comparison takes the same time wherever the guess
+/// differs.
+fn auth(s: &mut Session, a: Args) -> Outcome {
+    let (user, given) = match a {
+        [pass] => (None, pass),
+        [user, pass] => (Some(user), pass),
+        _ => return now(Reply::error(ErrorCode::Err, "syntax error")),
+    };
+    let Some(expected) = s.node.config().requirepass.as_deref() else {
+        return now(Reply::error(
+            ErrorCode::Err,
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    };
+    let user_ok = user.is_none_or(|u| u.as_slice() == b"default");
+    let pass_ok: bool = subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_bytes()).into();
+    if user_ok && pass_ok {
+        s.authenticated = true;
+        now(Reply::ok())
+    } else {
+        now(Reply::error(
+            ErrorCode::WrongPass,
+            "invalid username-password pair or user is disabled.",
+        ))
     }
 }
 
