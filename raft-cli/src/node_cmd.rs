@@ -27,6 +27,12 @@ pub struct NodeArgs {
     /// only when the data dir holds no state yet.
     #[arg(long)]
     initial_cluster: Option<String>,
+    /// Mixed into the cluster id at bootstrap, so that two clusters started
+    /// with the same --initial-cluster never accept each other's members or
+    /// data dirs. Give every initial member the same token (`local` does).
+    /// Ignored once the data dir holds state.
+    #[arg(long)]
+    initial_cluster_token: Option<String>,
     /// Address for GET /metrics and GET /health.
     #[arg(long)]
     metrics: Option<String>,
@@ -67,6 +73,7 @@ struct NodeFile {
     listen_peer: Option<String>,
     listen_client: Option<String>,
     initial_cluster: Option<String>,
+    initial_cluster_token: Option<String>,
     metrics: Option<String>,
     join: Option<bool>,
     tick_ms: Option<u64>,
@@ -107,6 +114,7 @@ fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
             parse_initial_cluster(&ic).map_err(|e| format!("invalid --initial-cluster: {e}"))?;
     }
     cfg.metrics = args.metrics.or(file.metrics);
+    cfg.initial_cluster_token = args.initial_cluster_token.or(file.initial_cluster_token);
     if let Some(ms) = args.tick_ms.or(file.tick_ms) {
         cfg.tick = Duration::from_millis(ms);
     }

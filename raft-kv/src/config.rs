@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub initial_cluster: BTreeMap<NodeId, String>,
     /// Start empty and wait to be added to an existing cluster.
     pub join: bool,
+    /// Mixed into the cluster id at bootstrap (`--initial-cluster-token`).
+    pub initial_cluster_token: Option<String>,
     /// Address of the Prometheus metrics and health endpoint, if any.
     pub metrics: Option<String>,
     /// Length of one Raft tick.
@@ -81,6 +83,7 @@ impl NodeConfig {
             listen_client: listen_client.into(),
             initial_cluster: BTreeMap::new(),
             join: false,
+            initial_cluster_token: None,
             metrics: None,
             tick: Duration::from_millis(50),
             election_ticks: 10,

@@ -39,11 +39,18 @@ pub(crate) fn write_meta(data_dir: &Path, meta: &ClusterMeta) -> Result<(), Stor
     raft_storage::atomic_file::write(&meta_path(data_dir), &bytes)
 }
 
-/// FNV-1a of the sorted initial membership: every node bootstrapped with the
-/// same `--initial-cluster` derives the same cluster id.
-fn cluster_id_of(members: &BTreeMap<NodeId, String>) -> u64 {
-    let text: String = members.iter().map(|(id, a)| format!("{id}={a},")).collect();
-    raft_core::fnv1a(text.as_bytes())
+/// The cluster id every initial member derives alike: FNV-1a of the token
+/// and the sorted initial membership. Without a token, clusters started with
+/// the same `--initial-cluster` share an id (`local` always passes a fresh one).
+fn cluster_id_of(token: Option<&str>, members: &BTreeMap<NodeId, String>) -> u64 {
+    let mut text: String = members.iter().map(|(id, a)| format!("{id}={a},")).collect();
+    if let Some(token) = token {
+        text = format!("{token}\n{text}");
+    }
+    match raft_core::fnv1a(text.as_bytes()) {
+        0 => 1, // 0 means "not known yet" (a joining node)
+        id => id,
+    }
 }
 
 /// Reads the metadata file, or creates it for a new node.
@@ -76,8 +83,14 @@ pub(crate) fn load_or_create_meta(cfg: &NodeConfig) -> Result<ClusterMeta, NodeE
             dir: cfg.data_dir.display().to_string(),
         });
     }
+    if cfg.initial_cluster_token.is_none() {
+        log::warn!(
+            "node {}: no --initial-cluster-token; any cluster started with the same --initial-cluster gets the same id",
+            cfg.id
+        );
+    }
     let meta = ClusterMeta {
-        cluster_id: cluster_id_of(&cfg.initial_cluster),
+        cluster_id: cluster_id_of(cfg.initial_cluster_token.as_deref(), &cfg.initial_cluster),
         members: cfg.initial_cluster.clone(),
     };
     write_meta(&cfg.data_dir, &meta).map_err(storage_err)?;
@@ -117,6 +130,15 @@ mod tests {
         assert!(data_dir_initialized(dir.path()));
         cfg.initial_cluster.insert(2, "127.0.0.1:3".into()); // ignored now
         assert_eq!(load_or_create_meta(&cfg).expect("read"), first);
+    }
+
+    #[test]
+    fn the_token_separates_clusters_started_with_the_same_members() {
+        let members = BTreeMap::from([(1, "a:1".to_string()), (2, "b:2".to_string())]);
+        let x = cluster_id_of(Some("x"), &members);
+        assert_eq!(x, cluster_id_of(Some("x"), &members), "members agree");
+        assert_ne!(x, cluster_id_of(Some("y"), &members));
+        assert_ne!(x, cluster_id_of(None, &members));
     }
 
     #[test]
