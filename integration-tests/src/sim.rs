@@ -118,6 +118,9 @@ pub struct Sim {
     candidates: BTreeMap<u64, u64>,
     /// Terms already counted as having competing candidates.
     competing_terms: BTreeSet<u64>,
+    /// A node cut off while it led, and until when clients favour it (a stale
+    /// leader must not serve what it no longer knows).
+    focus: Option<(u64, u64)>,
     /// Crashes scheduled as (time, node index, incarnation).
     scheduled_crashes: Vec<(u64, usize, u64)>,
     clients: Vec<Client>,
@@ -171,6 +174,7 @@ impl Sim {
             cov: Coverage::default(),
             candidates: BTreeMap::new(),
             competing_terms: BTreeSet::new(),
+            focus: None,
             scheduled_crashes: Vec::new(),
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             opts,
@@ -371,6 +375,7 @@ impl Sim {
                     let rest: Vec<u64> = ids.iter().copied().filter(|&x| x != l).collect();
                     self.note(format!("isolate leader n{l}"));
                     self.net.partition(&[l], &rest);
+                    self.focus = Some((l, self.now + 3 * ELECTION_TICK * TICK_EVERY));
                 }
             }
             _ => {
@@ -400,6 +405,7 @@ impl Sim {
                 .collect();
             self.note(format!("isolate new leader n{id}"));
             self.net.partition(&[id], &rest);
+            self.focus = Some((id, self.now + 3 * ELECTION_TICK * TICK_EVERY));
         }
     }
 
@@ -656,7 +662,10 @@ impl Sim {
             if !self.chance(self.swarm.op) {
                 continue;
             }
-            let node = 1 + self.rng.range(0, self.nodes.len() as u64);
+            let node = match self.focus {
+                Some((n, until)) if self.now < until && self.rng.range(0, 2) == 0 => n,
+                _ => 1 + self.rng.range(0, self.nodes.len() as u64),
+            };
             let key = self.rng.range(0, self.opts.keys);
             let write = self.rng.range(0, 2) == 0;
             self.issue(ci, node, key, write);
