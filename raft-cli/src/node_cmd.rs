@@ -159,10 +159,44 @@ fn flag_of(e: &ConfigError) -> &'static str {
     }
 }
 
+/// Descriptors kept back from clients: WAL segments, state and snapshot files,
+/// the snapshot spool, peer connections, listeners, the metrics endpoint.
+const RESERVED_FDS: u64 = 256;
+
+/// Raises the soft file-descriptor limit to the hard one and caps the client
+/// connections below it, so that clients can never take the descriptors the
+/// storage needs (a full table refuses clients, never a WAL write).
+fn fit_connections_to_fd_limit(cfg: &mut NodeConfig) -> Result<(), String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|e| format!("cannot read the file descriptor limit: {e}"))?;
+    let limit = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    if limit < RESERVED_FDS + 16 {
+        return Err(format!(
+            "the file descriptor limit ({limit}) is too low: a node needs {} (ulimit -n)",
+            RESERVED_FDS + 16
+        ));
+    }
+    let fit = usize::try_from(limit - RESERVED_FDS).unwrap_or(usize::MAX);
+    if fit < cfg.max_connections {
+        log::info!(
+            "node {}: file descriptor limit {limit}: serving at most {fit} clients",
+            cfg.id
+        );
+        cfg.max_connections = fit;
+    }
+    Ok(())
+}
+
 /// Runs a node until SIGTERM or SIGINT, then stops it gracefully.
 pub fn run(args: NodeArgs) -> Result<(), String> {
-    let cfg = build_config(args)?;
+    let mut cfg = build_config(args)?;
     crate::init_logging();
+    fit_connections_to_fd_limit(&mut cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone())

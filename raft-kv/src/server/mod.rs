@@ -47,6 +47,7 @@ pub fn serve(listener: TcpListener, node: NodeHandle) -> std::io::Result<ServerH
 
 fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
     let connections = Arc::new(AtomicUsize::new(0));
+    let mut last_warning: Option<std::time::Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -76,7 +77,11 @@ fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
                 std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) => {
-                log::warn!("accept failed: {e}");
+                // Out of descriptors, say: once a minute is enough to tell.
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    log::warn!("accept failed: {e} (repeats are not logged for a minute)");
+                    last_warning = Some(std::time::Instant::now());
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
