@@ -662,12 +662,15 @@ impl Sim {
             if !self.chance(self.swarm.op) {
                 continue;
             }
-            let node = match self.focus {
-                Some((n, until)) if self.now < until && self.rng.range(0, 2) == 0 => n,
-                _ => 1 + self.rng.range(0, self.nodes.len() as u64),
-            };
             let key = self.rng.range(0, self.opts.keys);
             let write = self.rng.range(0, 2) == 0;
+            let any = 1 + self.rng.range(0, self.nodes.len() as u64);
+            // While a leader is cut off, its reads race the others' writes.
+            let node = match self.focus {
+                Some((n, until)) if self.now < until && !write => n,
+                Some((n, until)) if self.now < until && any == n => 1 + n % self.nodes.len() as u64,
+                _ => any,
+            };
             self.issue(ci, node, key, write);
         }
     }
