@@ -119,7 +119,7 @@ impl Swarm {
             crash_after_vote_per_mille: maybe(rng, 100, 900),
             partial_send_per_mille: maybe(rng, 200, 900),
             pre_vote: rng.range(0, 5) != 0,
-            check_quorum: rng.range(0, 10) < 7,
+            check_quorum: rng.range(0, 2) == 0,
             max_size_per_msg: if rng.range(0, 2) == 0 {
                 40 * rng.range(1, 4)
             } else {
