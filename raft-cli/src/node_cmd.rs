@@ -55,6 +55,17 @@ pub struct NodeArgs {
     /// 10000; 0 disables automatic snapshots).
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// Close client connections idle this many milliseconds (default 0: never).
+    #[arg(long)]
+    client_idle_timeout_ms: Option<u64>,
+    /// Close a connection whose request is not completely sent within this
+    /// many milliseconds (default 10000).
+    #[arg(long)]
+    request_read_timeout_ms: Option<u64>,
+    /// MiB of unfinished requests buffered across all clients; beyond it a
+    /// request is refused and its connection closed (default 256).
+    #[arg(long)]
+    client_buffer_limit_mb: Option<u64>,
     /// Clients must `AUTH` with this password before any other command (see
     /// also --requirepass-file, which keeps it out of the process list).
     #[arg(long, conflicts_with = "requirepass_file")]
@@ -82,6 +93,9 @@ struct NodeFile {
     snapshot_every: Option<u64>,
     requirepass: Option<String>,
     requirepass_file: Option<PathBuf>,
+    client_idle_timeout_ms: Option<u64>,
+    request_read_timeout_ms: Option<u64>,
+    client_buffer_limit_mb: Option<u64>,
 }
 
 fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
@@ -126,6 +140,18 @@ fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
     }
     if let Some(n) = args.snapshot_every.or(file.snapshot_every) {
         cfg.snapshot_every = n;
+    }
+    if let Some(ms) = args.client_idle_timeout_ms.or(file.client_idle_timeout_ms) {
+        cfg.client_idle_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+    if let Some(ms) = args
+        .request_read_timeout_ms
+        .or(file.request_read_timeout_ms)
+    {
+        cfg.request_read_timeout = Duration::from_millis(ms);
+    }
+    if let Some(mb) = args.client_buffer_limit_mb.or(file.client_buffer_limit_mb) {
+        cfg.client_buffer_limit = usize::try_from(mb << 20).unwrap_or(usize::MAX);
     }
     cfg.requirepass = match (
         args.requirepass.or(file.requirepass),

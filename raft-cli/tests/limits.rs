@@ -88,3 +88,129 @@ fn clients_beyond_the_descriptor_budget_are_refused_and_storage_keeps_working() 
         ask(&mut s, &mut r, b"PING\r\n") == Some(Reply::Simple("PONG".into()))
     });
 }
+
+/// Starts a one-node cluster with `extra` flags; returns the node and its client address.
+fn one_node(dir: &std::path::Path, extra: &[&str]) -> (Reaped, String) {
+    let (peer, client) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let node = Reaped(
+        Command::new(BIN)
+            .args(["node", "--id", "1", "--data-dir"])
+            .arg(dir)
+            .args(["--listen-peer", &peer, "--listen-client", &client])
+            .args([
+                "--initial-cluster",
+                &format!("1={peer}"),
+                "--initial-cluster-token",
+                "t",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node"),
+    );
+    wait_until("the node leads", Duration::from_secs(10), || {
+        raft_kv::Client::new(vec![client.clone()])
+            .and_then(|mut c| c.info())
+            .is_ok_and(|i| i.contains("role:leader"))
+    });
+    (node, client)
+}
+
+fn connect(addr: &str) -> (TcpStream, BufReader<TcpStream>) {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let r = BufReader::new(s.try_clone().expect("clone"));
+    (s, r)
+}
+
+#[test]
+fn a_half_sent_request_is_cut_off_with_an_error_and_an_idle_client_is_closed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_node, client) = one_node(
+        dir.path(),
+        &[
+            "--request-read-timeout-ms",
+            "400",
+            "--client-idle-timeout-ms",
+            "600",
+        ],
+    );
+    let (mut s, mut r) = connect(&client);
+    s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhal")
+        .expect("send");
+    let t0 = std::time::Instant::now();
+    let reply = raft_kv::client::read_reply(&mut r).expect("an error, then the close");
+    assert!(
+        matches!(&reply, Reply::Error(e) if e.contains("not completed within")),
+        "{reply:?}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "cut off near its deadline"
+    );
+    assert!(raft_kv::client::read_reply(&mut r).is_err(), "closed");
+    // A client that keeps sending whole requests is never cut off.
+    let (mut s, mut r) = connect(&client);
+    for _ in 0..8 {
+        assert_eq!(
+            ask(&mut s, &mut r, b"PING\r\n"),
+            Some(Reply::Simple("PONG".into()))
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    // An idle one is closed after the idle timeout.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        ask(&mut s, &mut r, b"PING\r\n").is_none(),
+        "idle connection closed"
+    );
+    let mut c = raft_kv::Client::new(vec![client]).expect("endpoint");
+    assert!(
+        c.get(b"k").expect("the node serves").is_none(),
+        "nothing half-sent was applied"
+    );
+}
+
+#[test]
+fn unfinished_requests_beyond_the_shared_buffer_limit_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_node, client) = one_node(dir.path(), &["--client-buffer-limit-mb", "4"]);
+    // Two clients each start a 3 MB value: the second one crosses 4 MB.
+    let value = vec![b'x'; 3 << 20];
+    let header = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len() + 1);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (mut s, r) = connect(&client);
+        let _ = s
+            .write_all(header.as_bytes())
+            .and_then(|()| s.write_all(&value));
+        std::thread::sleep(Duration::from_millis(300)); // the node buffers it
+        held.push((s, r));
+    }
+    let mut outcomes = Vec::new();
+    for (_, r) in &mut held {
+        r.get_ref()
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        outcomes.push(raft_kv::client::read_reply(r));
+    }
+    assert!(
+        outcomes[0].is_err(),
+        "the first request waits for its last byte: {outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[1], Ok(Reply::Error(e)) if e.contains("request buffers are full")),
+        "the second is refused, and the client reads why: {outcomes:?}"
+    );
+    drop(held);
+    // Once they are gone the budget is free again.
+    let mut c = raft_kv::Client::new(vec![client]).expect("endpoint");
+    c.set(b"after", &vec![b'y'; 3 << 20])
+        .expect("a 3 MB value fits again");
+}

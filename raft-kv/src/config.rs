@@ -61,6 +61,15 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Close a client connection idle this long (`None`: never, like Redis's
+    /// `timeout 0`).
+    pub client_idle_timeout: Option<Duration>,
+    /// Close a connection that started a request and did not finish sending it
+    /// within this time (a half-sent request holds memory).
+    pub request_read_timeout: Duration,
+    /// Bytes of unfinished requests buffered across all connections; a request
+    /// that would go beyond is refused and its connection closed.
+    pub client_buffer_limit: usize,
     /// The password clients must `AUTH` with before any other command
     /// (`--requirepass`); `None`: no authentication.
     pub requirepass: Option<String>,
@@ -93,6 +102,9 @@ impl NodeConfig {
             max_connections: 10_000,
             snapshot_every: 10_000,
             requirepass: None,
+            client_idle_timeout: None,
+            request_read_timeout: Duration::from_secs(10),
+            client_buffer_limit: 256 << 20,
         }
     }
 
@@ -125,6 +137,9 @@ impl NodeConfig {
         }
         if self.max_connections == 0 {
             return Err(ConfigError::ZeroMaxConnections);
+        }
+        if self.request_read_timeout.is_zero() || self.client_buffer_limit == 0 {
+            return Err(ConfigError::ZeroLimit);
         }
         if self.requirepass.as_deref().is_some_and(str::is_empty) {
             return Err(ConfigError::EmptyPassword);

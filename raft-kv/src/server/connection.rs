@@ -2,19 +2,35 @@
 //! request, submits them all before it waits for the first reply, and writes
 //! the replies in request order.
 
+use super::budget::BufferBudget;
 use super::commands::{Kind, Outcome, Session, lookup};
 use super::reply::reply_of;
 use crate::command::Reply;
 use crate::error::ErrorCode;
 use crate::resp::{ParseLimits, parse_request};
 use crate::runtime::{NodeHandle, PendingReply};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub(super) struct Connection {
     stream: TcpStream,
     session: Session,
     limits: ParseLimits,
+    budget: Arc<BufferBudget>,
+    /// Bytes of `buf` taken from the budget.
+    held: usize,
+    idle_timeout: Option<Duration>,
+    request_timeout: Duration,
+}
+
+/// Why a connection stops reading.
+enum ReadEnd {
+    /// The client closed it, or stayed idle past the idle timeout.
+    Quiet,
+    /// The last reply before closing.
+    Reply(Reply),
 }
 
 /// The requests of one read, submitted and not yet answered.
@@ -47,15 +63,20 @@ impl Batch {
 }
 
 impl Connection {
-    pub(super) fn new(stream: TcpStream, node: NodeHandle) -> Self {
+    pub(super) fn new(stream: TcpStream, node: NodeHandle, budget: Arc<BufferBudget>) -> Self {
+        let cfg = node.config();
         let limits = ParseLimits {
-            max_request: node.config().limits.max_request,
+            max_request: cfg.limits.max_request,
             ..ParseLimits::default()
         };
         Connection {
+            idle_timeout: cfg.client_idle_timeout,
+            request_timeout: cfg.request_read_timeout,
             stream,
             session: Session::new(node),
             limits,
+            budget,
+            held: 0,
         }
     }
 
@@ -69,23 +90,124 @@ impl Connection {
             in_flight: None,
             out: Vec::with_capacity(16 << 10),
         };
+        let mut started: Option<Instant> = None;
         loop {
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Ok(());
-            }
+            let n = match self.read_some(&mut chunk, &buf, started)? {
+                Ok(n) => n,
+                Err(ReadEnd::Quiet) => return Ok(()),
+                Err(ReadEnd::Reply(r)) => {
+                    r.encode_into(&mut batch.out);
+                    return self.close_after(&batch.out);
+                }
+            };
             buf.extend_from_slice(&chunk[..n]);
             let (used, close) = self.submit_all(&buf, &mut batch);
             buf.drain(..used);
+            self.account(&mut buf);
+            // The clock runs from the first byte of the request still unfinished.
+            started = match (buf.is_empty(), used > 0) {
+                (true, _) => None,
+                (false, true) => Some(Instant::now()),
+                (false, false) => started.or_else(|| Some(Instant::now())),
+            };
             batch.flush();
             if let Some(r) = &close {
                 r.encode_into(&mut batch.out);
             }
+            if close.is_some() {
+                return self.close_after(&batch.out);
+            }
             self.stream.write_all(&batch.out)?;
             batch.out.clear();
-            if close.is_some() {
-                return Ok(());
+        }
+    }
+
+    /// Writes the last replies and closes so that the client reads them: the
+    /// write side is shut first and what the client still sends is read and
+    /// dropped for a moment, since closing with unread input would reset the
+    /// connection and lose the error (a 100 MB value refused at the limit).
+    fn close_after(&mut self, last: &[u8]) -> std::io::Result<()> {
+        self.budget.give_back(std::mem::take(&mut self.held));
+        self.stream.write_all(last)?;
+        self.stream.shutdown(std::net::Shutdown::Write)?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut sink = [0u8; 64 << 10];
+        let mut drained = 0usize;
+        while drained < 256 << 20 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what arrives, within the idle timeout (nothing buffered) or what
+    /// is left of the request timeout (a request started at `started`), and
+    /// within the shared buffer budget.
+    fn read_some(
+        &mut self,
+        chunk: &mut [u8],
+        buf: &[u8],
+        started: Option<Instant>,
+    ) -> std::io::Result<Result<usize, ReadEnd>> {
+        let deadline = match started {
+            Some(t) => Some(self.request_timeout.saturating_sub(t.elapsed())),
+            None => self.idle_timeout,
+        };
+        if deadline.is_some_and(|d| d.is_zero()) {
+            return Ok(Err(self.timed_out(started)));
+        }
+        self.stream.set_read_timeout(deadline)?;
+        let n = match self.stream.read(chunk) {
+            Ok(0) => return Ok(Err(ReadEnd::Quiet)),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(Err(self.timed_out(started)));
+            }
+            Err(e) => return Err(e),
+        };
+        let grown = (buf.len() + n).saturating_sub(self.held);
+        if grown > 0 && !self.budget.take(grown) {
+            return Ok(Err(ReadEnd::Reply(Reply::error(
+                ErrorCode::Err,
+                format!(
+                    "the server's request buffers are full ({} bytes across all clients); retry later",
+                    self.budget.limit()
+                ),
+            ))));
+        }
+        self.held += grown;
+        Ok(Ok(n))
+    }
+
+    fn timed_out(&self, started: Option<Instant>) -> ReadEnd {
+        match started {
+            Some(_) => ReadEnd::Reply(Reply::error(
+                ErrorCode::Err,
+                format!(
+                    "the request was not completed within {:?}; closing the connection",
+                    self.request_timeout
+                ),
+            )),
+            None => ReadEnd::Quiet,
+        }
+    }
+
+    /// Gives back the budget of what `buf` no longer holds, and the memory of
+    /// a buffer that grew large for one request.
+    fn account(&mut self, buf: &mut Vec<u8>) {
+        if self.held > buf.len() {
+            self.budget.give_back(self.held - buf.len());
+            self.held = buf.len();
+        }
+        if buf.capacity() > 1 << 20 && buf.len() < 64 << 10 {
+            buf.shrink_to(64 << 10);
         }
     }
 
@@ -111,5 +233,11 @@ impl Connection {
                 Err(e) => return (pos, Some(Reply::error(ErrorCode::Err, e))),
             }
         }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.budget.give_back(self.held);
     }
 }

@@ -3,6 +3,7 @@
 //! name, arity, kind and handler. Only its `reply` module turns a
 //! [`RequestError`](crate::error::RequestError) into a RESP error.
 
+mod budget;
 mod commands;
 mod connection;
 mod reply;
@@ -47,6 +48,7 @@ pub fn serve(listener: TcpListener, node: NodeHandle) -> std::io::Result<ServerH
 
 fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
     let connections = Arc::new(AtomicUsize::new(0));
+    let budget = Arc::new(budget::BufferBudget::new(node.config().client_buffer_limit));
     let mut last_warning: Option<std::time::Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -60,10 +62,11 @@ fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
                 }
                 let node = node.clone();
                 let conns = connections.clone();
+                let budget = budget.clone();
                 let spawned = std::thread::Builder::new()
                     .name("raft-kv-client".into())
                     .spawn(move || {
-                        if let Err(e) = connection::Connection::new(stream, node).run() {
+                        if let Err(e) = connection::Connection::new(stream, node, budget).run() {
                             log::debug!("client connection ended: {e}");
                         }
                         conns.fetch_sub(1, Ordering::SeqCst);
