@@ -69,7 +69,7 @@ pub fn run(args: LocalArgs) -> Result<(), String> {
     // One fresh token for every member: a new cluster's id differs from every
     // other cluster's, even one started with the same flags (an existing data
     // dir ignores it and keeps its id).
-    let token = format!("local-{:016x}", fresh_token());
+    let token = format!("local-{:016x}", raft_kv::runtime::random_u64());
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone())
@@ -136,17 +136,4 @@ pub fn run(args: LocalArgs) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-/// 64 bits that differ between runs (the OS-seeded hasher, the clock, the pid).
-fn fresh_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{BIN, Reaped, free_port, wait_until};
+use common::{BIN, Reaped, connect, free_port, wait_until};
 use raft_kv::Reply;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
@@ -17,34 +17,8 @@ fn ask(s: &mut TcpStream, r: &mut BufReader<TcpStream>, cmd: &[u8]) -> Option<Re
 #[test]
 fn clients_beyond_the_descriptor_budget_are_refused_and_storage_keeps_working() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (peer, client) = (
-        format!("127.0.0.1:{}", free_port()),
-        format!("127.0.0.1:{}", free_port()),
-    );
     // 400 descriptors: 256 are kept for storage and peers, 144 for clients.
-    let script = "ulimit -n 400 && exec \"$0\" \"$@\"";
-    let mut node = Reaped(
-        Command::new("sh")
-            .args(["-c", script, BIN, "node", "--id", "1", "--data-dir"])
-            .arg(dir.path())
-            .args(["--listen-peer", &peer, "--listen-client", &client])
-            .args([
-                "--initial-cluster",
-                &format!("1={peer}"),
-                "--initial-cluster-token",
-                "t",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn node"),
-    );
-    wait_until("the node leads", Duration::from_secs(10), || {
-        raft_kv::Client::new(vec![client.clone()])
-            .and_then(|mut c| c.info())
-            .is_ok_and(|i| i.contains("role:leader"))
-    });
+    let (mut node, client) = one_node(dir.path(), Some(400), &[]);
     let mut open = Vec::new();
     let mut refused = 0;
     for _ in 0..420 {
@@ -89,30 +63,35 @@ fn clients_beyond_the_descriptor_budget_are_refused_and_storage_keeps_working() 
     });
 }
 
-/// Starts a one-node cluster with `extra` flags; returns the node and its client address.
-fn one_node(dir: &std::path::Path, extra: &[&str]) -> (Reaped, String) {
+/// Starts a one-node cluster with `extra` flags, under `ulimit -n` if given;
+/// returns the node and its client address once it leads.
+fn one_node(dir: &std::path::Path, fd_limit: Option<u32>, extra: &[&str]) -> (Reaped, String) {
     let (peer, client) = (
         format!("127.0.0.1:{}", free_port()),
         format!("127.0.0.1:{}", free_port()),
     );
-    let node = Reaped(
-        Command::new(BIN)
-            .args(["node", "--id", "1", "--data-dir"])
-            .arg(dir)
-            .args(["--listen-peer", &peer, "--listen-client", &client])
-            .args([
-                "--initial-cluster",
-                &format!("1={peer}"),
-                "--initial-cluster-token",
-                "t",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn node"),
-    );
+    let mut cmd = match fd_limit {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.args(["node", "--id", "1", "--data-dir"])
+        .arg(dir)
+        .args(["--listen-peer", &peer, "--listen-client", &client])
+        .args([
+            "--initial-cluster",
+            &format!("1={peer}"),
+            "--initial-cluster-token",
+            "t",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let node = Reaped(cmd.spawn().expect("spawn node"));
     wait_until("the node leads", Duration::from_secs(10), || {
         raft_kv::Client::new(vec![client.clone()])
             .and_then(|mut c| c.info())
@@ -121,19 +100,12 @@ fn one_node(dir: &std::path::Path, extra: &[&str]) -> (Reaped, String) {
     (node, client)
 }
 
-fn connect(addr: &str) -> (TcpStream, BufReader<TcpStream>) {
-    let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let r = BufReader::new(s.try_clone().expect("clone"));
-    (s, r)
-}
-
 #[test]
 fn a_half_sent_request_is_cut_off_with_an_error_and_an_idle_client_is_closed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_node, client) = one_node(
         dir.path(),
+        None,
         &[
             "--request-read-timeout-ms",
             "400",
@@ -180,7 +152,7 @@ fn a_half_sent_request_is_cut_off_with_an_error_and_an_idle_client_is_closed() {
 #[test]
 fn unfinished_requests_beyond_the_shared_buffer_limit_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_node, client) = one_node(dir.path(), &["--client-buffer-limit-mb", "4"]);
+    let (_node, client) = one_node(dir.path(), None, &["--client-buffer-limit-mb", "4"]);
     // Two clients each start a 3 MB value: the second one crosses 4 MB.
     let value = vec![b'x'; 3 << 20];
     let header = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len() + 1);

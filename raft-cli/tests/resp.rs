@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::Cluster;
+use common::{Cluster, connect};
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn port(addr: &str) -> &str {
     addr.rsplit(':').next().expect("host:port")
@@ -25,14 +24,6 @@ fn redis_cli(addr: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
-fn connect(addr: &str) -> (TcpStream, BufReader<TcpStream>) {
-    let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let r = BufReader::new(s.try_clone().expect("clone"));
-    (s, r)
 }
 
 fn reply(r: &mut BufReader<TcpStream>) -> raft_kv::Reply {

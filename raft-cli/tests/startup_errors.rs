@@ -13,25 +13,30 @@ fn error_lines(out: &std::process::Output) -> Vec<String> {
         .collect()
 }
 
+/// Runs node 1 of a one-node cluster to its exit.
+fn run_single_node(dir: &std::path::Path, peer: &str, client: &str) -> std::process::Output {
+    run_cli(&[
+        "node",
+        "--id",
+        "1",
+        "--data-dir",
+        dir.to_str().expect("utf-8 path"),
+        "--listen-peer",
+        peer,
+        "--listen-client",
+        client,
+        "--initial-cluster",
+        &format!("1={peer}"),
+    ])
+}
+
 #[test]
 fn a_port_in_use_is_one_clear_line_and_a_non_zero_exit() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let dir = tempfile::tempdir().expect("temp dir");
     let peer = format!("127.0.0.1:{}", free_port());
-    let out = run_cli(&[
-        "node",
-        "--id",
-        "1",
-        "--data-dir",
-        dir.path().to_str().expect("utf-8 path"),
-        "--listen-peer",
-        &peer,
-        "--listen-client",
-        &addr,
-        "--initial-cluster",
-        &format!("1={peer}"),
-    ]);
+    let out = run_single_node(dir.path(), &peer, &addr);
     assert!(!out.status.success());
     let lines = error_lines(&out);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -162,19 +167,7 @@ fn a_second_node_on_a_data_dir_in_use_is_refused_naming_the_holder() {
         format!("127.0.0.1:{}", free_port()),
         format!("127.0.0.1:{}", free_port()),
     );
-    let out = run_cli(&[
-        "node",
-        "--id",
-        "1",
-        "--data-dir",
-        c.data_dir(1).to_str().expect("utf-8 path"),
-        "--listen-peer",
-        &peer,
-        "--listen-client",
-        &client,
-        "--initial-cluster",
-        &format!("1={peer}"),
-    ]);
+    let out = run_single_node(&c.data_dir(1), &peer, &client);
     assert!(!out.status.success());
     let lines = error_lines(&out);
     assert_eq!(lines.len(), 1, "{lines:?}");

@@ -13,6 +13,22 @@ fn others(c: &Cluster<impl fixtures::Backend>, not: u64) -> Vec<u64> {
     c.running().into_iter().filter(|id| *id != not).collect()
 }
 
+/// Stops every node but the leader and waits until CheckQuorum deposes it;
+/// returns it and the stopped nodes.
+fn leave_one_without_a_quorum(c: &mut Cluster<fixtures::Mem>) -> (u64, Vec<u64>) {
+    let survivor = c.leader();
+    let down = others(c, survivor);
+    for id in &down {
+        c.stop(*id);
+    }
+    let h = c.handle(survivor);
+    wait_for(Duration::from_secs(5), || {
+        h.status().leader_id.is_none().then_some(())
+    })
+    .expect("CheckQuorum deposes the lone leader");
+    (survivor, down)
+}
+
 #[test]
 fn a_write_through_the_leader_is_applied_on_every_node() {
     let c = Cluster::mem(3);
@@ -82,19 +98,11 @@ fn a_write_with_no_leader_reachable_is_not_proposed_and_never_applied() {
         ..Settings::default()
     };
     let mut c = Cluster::mem_with(3, settings);
-    let survivor = c.leader();
-    for id in others(&c, survivor) {
-        c.stop(id);
-    }
-    let h = c.handle(survivor);
-    wait_for(Duration::from_secs(5), || {
-        h.status().leader_id.is_none().then_some(())
-    })
-    .expect("CheckQuorum deposes the lone leader");
+    let (survivor, down) = leave_one_without_a_quorum(&mut c);
     let outcome = c.set(survivor, "ghost", "x");
     assert_eq!(outcome, Err(RequestError::NotProposed));
     assert_eq!(outcome.unwrap_err().code(), ErrorCode::NoLeader);
-    for id in [1, 2, 3].into_iter().filter(|id| *id != survivor) {
+    for id in down {
         c.start_node(id, false);
     }
     let leader = c.leader();
@@ -111,16 +119,8 @@ fn a_write_waiting_for_a_leader_is_proposed_once_one_is_elected() {
         ..Settings::default()
     };
     let mut c = Cluster::mem_with(3, settings);
-    let survivor = c.leader();
-    let down = others(&c, survivor);
-    for id in &down {
-        c.stop(*id);
-    }
+    let (survivor, down) = leave_one_without_a_quorum(&mut c);
     let h = c.handle(survivor);
-    wait_for(Duration::from_secs(5), || {
-        h.status().leader_id.is_none().then_some(())
-    })
-    .expect("the lone leader steps down");
     let waiting = in_background(h.write(set("k", "v")));
     std::thread::sleep(Duration::from_millis(200));
     c.start_node(down[0], false);
@@ -248,15 +248,8 @@ fn shutdown_answers_waiting_requests_and_refuses_new_ones() {
         ..Settings::default()
     };
     let mut c = Cluster::mem_with(3, settings);
-    let survivor = c.leader();
-    for id in others(&c, survivor) {
-        c.stop(id);
-    }
+    let (survivor, _) = leave_one_without_a_quorum(&mut c);
     let h = c.handle(survivor);
-    wait_for(Duration::from_secs(5), || {
-        h.status().leader_id.is_none().then_some(())
-    })
-    .expect("the lone leader steps down");
     let write = in_background(h.write(set("k", "v")));
     let read = in_background(h.read(ReadCommand::Get(b"k".to_vec())));
     std::thread::sleep(Duration::from_millis(100));

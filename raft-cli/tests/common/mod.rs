@@ -311,3 +311,12 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// A raw connection to a client port, with a 10 s read timeout.
+pub fn connect(addr: &str) -> (std::net::TcpStream, std::io::BufReader<std::net::TcpStream>) {
+    let s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let r = std::io::BufReader::new(s.try_clone().expect("clone"));
+    (s, r)
+}

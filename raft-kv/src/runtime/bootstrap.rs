@@ -104,8 +104,9 @@ pub(crate) fn load_or_create_meta(cfg: &NodeConfig) -> Result<ClusterMeta, NodeE
 }
 
 /// 64 bits that differ between process starts (the OS-seeded hasher, the
-/// clock and the pid), for nonces and election jitter seeds. Not for secrets.
-pub(crate) fn random_u64() -> u64 {
+/// clock and the pid), for nonces, election jitter seeds and fresh cluster
+/// tokens. Not for secrets.
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

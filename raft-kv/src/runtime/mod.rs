@@ -26,7 +26,7 @@ mod members;
 mod requests;
 mod storage;
 
-pub use bootstrap::data_dir_initialized;
+pub use bootstrap::{data_dir_initialized, random_u64};
 pub use handle::{NodeHandle, PendingReply};
 pub use members::AdminContext;
 pub use storage::NodeStorage;
