@@ -229,11 +229,13 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     }
     let node = Node::start(cfg).map_err(|e| e.to_string())?;
-    while !stop.load(Ordering::SeqCst) && !node.has_failed() {
+    while !stop.load(Ordering::SeqCst) && !node.has_failed() && !node.was_removed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     if stop.load(Ordering::SeqCst) {
         log::info!("signal received: stopping gracefully");
+    } else if node.was_removed() {
+        log::info!("removed from the cluster: stopping (exit 0)");
     }
     node.shutdown().map_err(|e| e.to_string())
 }

@@ -247,3 +247,49 @@ fn assert_members_agree(endpoints: &[String]) {
         "same number of keys everywhere: {sizes:?}"
     );
 }
+
+#[test]
+fn a_removed_member_stops_and_exits_0_and_leaves_members_everywhere() {
+    let mut c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let victim = (1..=3).find(|&i| i != leader).expect("a follower");
+    assert_eq!(
+        call(
+            &c.client[leader - 1],
+            &["RAFT.REMOVENODE", &victim.to_string()]
+        ),
+        Reply::Simple("OK".into())
+    );
+    let mut child = c.procs[victim - 1].take().expect("the victim runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the removed node keeps running:\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "a removed member exits 0");
+    for i in (1..=3).filter(|&i| i != victim) {
+        wait_until(
+            "the address to leave members:",
+            Duration::from_secs(10),
+            || !info_field(&c.client[i - 1], "members").contains(&format!("{victim}=")),
+        );
+    }
+    // The remaining two serve, and quickly.
+    let mut client = raft_kv::Client::new(vec![c.client[leader - 1].clone()]).expect("endpoint");
+    let t0 = std::time::Instant::now();
+    client
+        .set(b"after", b"removal")
+        .expect("a write after the removal");
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t0.elapsed()
+    );
+}

@@ -208,3 +208,37 @@ fn proposals_are_refused_during_a_transfer_and_the_transfer_times_out() {
         .propose(b"x".to_vec())
         .expect("accepted after the transfer gave up");
 }
+
+#[test]
+fn a_removed_follower_is_told_the_joint_configuration_committed_before_it_is_dropped() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::Remove(3)]))
+        .expect("accepted");
+    net.settle();
+    let joint_index = net.nodes[&1]
+        .applied
+        .iter()
+        .find(|e| matches!(&e.payload, raft_core::EntryPayload::ConfChange(cc) if !cc.changes.is_empty()))
+        .map(|e| e.index)
+        .expect("the leader applied the joint entry");
+    // Node 3 learns the joint entry is committed, though the leader left it out
+    // of the tracker with C(new): it applied the joint configuration.
+    assert!(
+        net.committed(3) >= joint_index,
+        "node 3 commit {}",
+        net.committed(3)
+    );
+    let last_to_3 = net
+        .delivered
+        .iter()
+        .rev()
+        .find(|m| m.to == 3 && m.from == 1)
+        .expect("the leader wrote to node 3");
+    assert!(
+        matches!(last_to_3.body, raft_core::MessageBody::Heartbeat { commit, .. } if commit >= joint_index),
+        "the last message to node 3 announces the commit: {last_to_3:?}"
+    );
+    assert_eq!(voters(&net, 1), vec![1, 2]);
+}

@@ -101,6 +101,11 @@ impl Node {
         self.runtime.has_failed()
     }
 
+    /// True once the node learned it was removed from the cluster.
+    pub fn was_removed(&self) -> bool {
+        self.runtime.was_removed()
+    }
+
     /// Stops gracefully: hand leadership over, refuse new requests, answer
     /// waiting clients with `-SHUTDOWN`, stop the threads, make the hard state
     /// durable.

@@ -424,3 +424,44 @@ fn reads_and_writes_through_every_node_stay_linearizable_across_a_transfer() {
         assert_eq!(c.get(id, "k"), Ok(bulk("2")), "on node {id}");
     }
 }
+
+#[test]
+fn a_removed_follower_learns_it_and_stops_serving() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    let victim = others(&c, leader)[0];
+    let remove = c
+        .handle(leader)
+        .conf_change(ConfChangeStep::Remove(victim), None);
+    assert_eq!(remove.wait(), Ok(Reply::ok()));
+    let removed = wait_for(Duration::from_secs(5), || {
+        c.runtime_removed(victim).then_some(())
+    });
+    assert!(removed.is_some(), "node {victim} learns it was removed");
+    assert_eq!(
+        c.handle(victim).write(set("k", "v")).wait(),
+        Err(RequestError::Shutdown),
+        "a removed node serves nothing"
+    );
+    assert!(!c.runtime_removed(leader), "the others stay members");
+    assert_eq!(c.set(leader, "k", "v"), Ok(Reply::ok()));
+    let members = c.handle(leader).status().members;
+    assert!(!members.contains_key(&victim), "{members:?}");
+}
+
+#[test]
+fn a_removed_leader_answers_its_client_then_stops_serving() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    let remove = c
+        .handle(leader)
+        .conf_change(ConfChangeStep::Remove(leader), None);
+    assert_eq!(remove.wait(), Ok(Reply::ok()));
+    let removed = wait_for(Duration::from_secs(5), || {
+        c.runtime_removed(leader).then_some(())
+    });
+    assert!(removed.is_some(), "the old leader learns it was removed");
+    let rest = others(&c, leader);
+    let new_leader = c.leader_among(&rest);
+    assert_eq!(c.set(new_leader, "k", "v"), Ok(Reply::ok()));
+}

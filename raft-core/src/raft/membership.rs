@@ -139,17 +139,24 @@ impl<S: Storage> Raft<S> {
         let Some((index, conf)) = self.conf_history.last() else {
             return;
         };
-        if *index > committed {
+        let index = *index;
+        if index > committed {
             return;
         }
-        if conf.is_joint() && conf.auto_leave {
+        let leave = (conf.is_joint() && conf.auto_leave).then(|| conf.clone());
+        let demoted = !conf.is_joint() && !conf.voters.contains(&self.id);
+        if let Some(conf) = leave {
             log::info!(
                 "raft {} leaves the joint configuration committed at {index}",
                 self.id
             );
+            // The outgoing members leave the tracker with C(new): tell them now
+            // that the joint configuration committed, so that one being
+            // removed learns it (and stops) instead of waiting forever.
+            self.bcast_heartbeat();
             let next = self.log.last_index() + 1;
             let mut cc = ConfChange::default();
-            cc.result = confchange::apply(conf, &cc).ok();
+            cc.result = confchange::apply(&conf, &cc).ok();
             let leave = Entry {
                 term: self.term,
                 index: next,
@@ -158,7 +165,7 @@ impl<S: Storage> Raft<S> {
             self.log.append(std::slice::from_ref(&leave));
             self.on_entries_appended(std::slice::from_ref(&leave));
             self.bcast_append();
-        } else if !conf.is_joint() && !conf.voters.contains(&self.id) {
+        } else if demoted {
             log::info!(
                 "raft {} steps down: the committed configuration at {index} no longer has it as a voter",
                 self.id

@@ -221,6 +221,19 @@ impl<S: Storage> Raft<S> {
         }
     }
 
+    /// A node no longer in the configuration acknowledged entries up to
+    /// `index`: tell it what is committed of them, so that a removed member
+    /// learns its removal committed (the leader sends it nothing else). Its
+    /// acknowledgement makes `index` a safe commit bound for it.
+    fn answer_departed_member(&mut self, from: NodeId, accepted: bool, index: LogIndex) {
+        if !accepted || from == self.id {
+            return;
+        }
+        let commit = index.min(self.log.committed());
+        let read_round = self.reads.latest_round();
+        self.send(from, MessageBody::Heartbeat { commit, read_round });
+    }
+
     /// Sends a heartbeat to every follower.
     pub(super) fn bcast_heartbeat(&mut self) {
         let read_round = self.reads.latest_round();
@@ -309,6 +322,7 @@ impl<S: Storage> Raft<S> {
     ) {
         let last_index = self.log.last_index();
         let Some(p) = self.tracker.get_mut(from) else {
+            self.answer_departed_member(from, accepted, index);
             return;
         };
         p.set_recent_active(true);

@@ -5,7 +5,7 @@
 //! work to the applier as [`ApplyMsg`]s.
 
 use super::lifecycle::Lifecycle;
-use super::members::{AdminContext, Members};
+use super::members::{Members, RemovalWatch};
 use super::requests::{ReadId, Requests};
 use super::storage::NodeStorage;
 use crate::command::ProposalId;
@@ -15,7 +15,7 @@ use crate::status::NodeStatus;
 use crate::store::KvStore;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
-use raft_core::{Entry, EntryPayload, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot};
+use raft_core::{Entry, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot};
 use raft_net::Transport;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -105,6 +105,7 @@ pub(crate) struct Consensus<S: NodeStorage> {
     transport: Arc<dyn Transport>,
     links: ConsensusLinks,
     waiting: Vec<Waiting>,
+    removal: RemovalWatch,
     was_leader: bool,
     known_leader: Option<NodeId>,
 }
@@ -119,8 +120,10 @@ impl<S: NodeStorage> Consensus<S> {
         transport: Arc<dyn Transport>,
         tick: Duration,
         links: ConsensusLinks,
+        removal: RemovalWatch,
     ) -> Self {
         Consensus {
+            removal,
             id: raw.raft().id(),
             tick,
             raw,
@@ -155,6 +158,11 @@ impl<S: NodeStorage> Consensus<S> {
                     next_tick = now + self.tick; // fell behind (slow disk): no tick bursts
                 }
                 self.retry_waiting(now);
+                let leading = self.raw.raft().role() == Role::Leader;
+                let applied = self.raw.conf_state_at(self.raw.raft().log().applied());
+                if self.removal.removed(&applied, leading) {
+                    self.links.lifecycle.mark_removed();
+                }
             }
             if let Err(e) = self.handle_readies() {
                 self.links.lifecycle.fail(e);
@@ -246,37 +254,7 @@ impl<S: NodeStorage> Consensus<S> {
 
     /// Learns member addresses from the membership entries still in the log.
     pub(crate) fn learn_addresses_from_log(&mut self) -> Result<(), FatalError> {
-        let (Ok(first), Ok(last)) = (self.storage.first_index(), self.storage.last_index()) else {
-            return Ok(());
-        };
-        if first > last {
-            return Ok(());
-        }
-        match self.storage.entries(first, last + 1, None) {
-            Ok(ents) => self.learn_addresses(&ents),
-            Err(e) => {
-                log::warn!("cannot scan the log for member addresses: {e}");
-                Ok(())
-            }
-        }
-    }
-
-    fn learn_addresses(&mut self, ents: &[Entry]) -> Result<(), FatalError> {
-        for e in ents {
-            if let EntryPayload::ConfChange(cc) = &e.payload
-                && let Some(ctx) = AdminContext::decode(&cc.context)
-            {
-                self.links.members.learn_appended(&ctx.members)?;
-                if cc
-                    .result
-                    .as_ref()
-                    .is_some_and(|c| c.all_nodes().contains(&self.id))
-                {
-                    self.transport.refuse_unknown_peers();
-                }
-            }
-        }
-        Ok(())
+        self.links.members.learn_from_log(&self.storage)
     }
 
     /// Proposes the writes whose clients still wait, as one batch; without a
@@ -368,7 +346,7 @@ impl<S: NodeStorage> Consensus<S> {
             self.on_soft_state(ss);
         }
         // Addresses of members added by entries in this ready, before anything is sent.
-        self.learn_addresses(&rd.entries)?;
+        self.links.members.learn_from_entries(&rd.entries)?;
         for m in rd.messages {
             self.transport.send(m);
         }

@@ -13,6 +13,7 @@ pub(crate) struct Lifecycle {
     stopping: AtomicBool,
     fatal: Mutex<Option<FatalError>>,
     failed: AtomicBool,
+    removed: AtomicBool,
 }
 
 impl Lifecycle {
@@ -22,6 +23,7 @@ impl Lifecycle {
             stopping: AtomicBool::new(false),
             fatal: Mutex::new(None),
             failed: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
         }
     }
 
@@ -49,6 +51,23 @@ impl Lifecycle {
         }
         self.failed.store(true, Ordering::SeqCst);
         self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// This node is no longer a member: it stops serving (`-SHUTDOWN`), and
+    /// its owner should stop it (`raft-cli node` exits 0).
+    pub(crate) fn mark_removed(&self) {
+        if !self.removed.swap(true, Ordering::SeqCst) {
+            log::info!(
+                "node {} was removed from the cluster; it stops serving",
+                self.id
+            );
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// True once this node learned it was removed from the cluster.
+    pub(crate) fn was_removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
     }
 
     /// The fatal error's text, if one stopped the node.

@@ -12,7 +12,7 @@ use crate::command::ProposalId;
 use crate::error::FatalError;
 use crate::status::NodeStatus;
 use parking_lot::Mutex;
-use raft_core::{ConfState, NodeId};
+use raft_core::{ConfState, Entry, EntryPayload, NodeId, Storage};
 use raft_net::Transport;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,6 +126,44 @@ impl Members {
         Ok(())
     }
 
+    /// Learns the addresses announced by the membership entries in `ents`
+    /// (being appended). Once an entry's configuration holds this node, it
+    /// stops accepting peers it does not know (a joining node accepts anyone).
+    pub(crate) fn learn_from_entries(&self, ents: &[Entry]) -> Result<(), FatalError> {
+        for e in ents {
+            if let EntryPayload::ConfChange(cc) = &e.payload
+                && let Some(ctx) = AdminContext::decode(&cc.context)
+            {
+                self.learn_appended(&ctx.members)?;
+                if cc
+                    .result
+                    .as_ref()
+                    .is_some_and(|c| c.all_nodes().contains(&self.me))
+                {
+                    self.transport.refuse_unknown_peers();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Learns the addresses of the membership entries still in `log` (at start).
+    pub(crate) fn learn_from_log(&self, log: &impl Storage) -> Result<(), FatalError> {
+        let (Ok(first), Ok(last)) = (log.first_index(), log.last_index()) else {
+            return Ok(());
+        };
+        if first > last {
+            return Ok(());
+        }
+        match log.entries(first, last + 1, None) {
+            Ok(ents) => self.learn_from_entries(&ents),
+            Err(e) => {
+                log::warn!("cannot scan the log for member addresses: {e}");
+                Ok(())
+            }
+        }
+    }
+
     /// Forgets the members that the applied, simple configuration `conf` no
     /// longer holds (and no newer entry announces): the transport closes their
     /// connections and ends their sender threads.
@@ -165,5 +203,97 @@ impl Members {
             what: "recording the cluster's members",
             source,
         })
+    }
+}
+
+/// Watches for this node's own removal. Once an applied (so committed)
+/// configuration leaves this node out of where it is heading (incoming voters
+/// and learners), the removal is certain, even if this node never hears that
+/// the final configuration committed (the leader stops sending to removed
+/// members). The node still waits `grace` (and, as leader, until it stepped
+/// down), so that an outgoing voter can help commit the final configuration
+/// and its clients get their answers; a node that never was a member (one
+/// waiting to join) is never removed.
+pub(crate) struct RemovalWatch {
+    me: NodeId,
+    was_member: bool,
+    seen_since: Option<std::time::Instant>,
+    grace: std::time::Duration,
+}
+
+/// The members a configuration is heading to.
+fn final_members(conf: &ConfState) -> impl Iterator<Item = &NodeId> {
+    conf.voters
+        .iter()
+        .chain(&conf.learners)
+        .chain(&conf.learners_next)
+}
+
+impl RemovalWatch {
+    pub(crate) fn new(me: NodeId, conf: &ConfState, grace: std::time::Duration) -> Self {
+        RemovalWatch {
+            me,
+            was_member: conf.all_nodes().contains(&me),
+            seen_since: None,
+            grace,
+        }
+    }
+
+    /// `applied` is the configuration at the applied index. True once this
+    /// node is removed.
+    pub(crate) fn removed(&mut self, applied: &ConfState, leading: bool) -> bool {
+        if final_members(applied).any(|id| *id == self.me) {
+            self.was_member = true;
+            self.seen_since = None;
+            return false;
+        }
+        if !self.was_member {
+            return false;
+        }
+        let since = *self.seen_since.get_or_insert_with(std::time::Instant::now);
+        !leading && since.elapsed() >= self.grace
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_member_left_out_of_where_the_configuration_heads_is_removed() {
+        let joint = ConfState {
+            voters: [1, 2].into(),
+            voters_outgoing: [1, 2, 3].into(),
+            ..ConfState::default()
+        };
+        let mut w = RemovalWatch::new(3, &ConfState::with_voters([1, 2, 3]), Duration::ZERO);
+        assert!(
+            w.removed(&joint, false),
+            "only an outgoing voter of a committed joint"
+        );
+        let mut w = RemovalWatch::new(3, &ConfState::with_voters([1, 2, 3]), Duration::ZERO);
+        assert!(w.removed(&ConfState::with_voters([1, 2]), false));
+        let demoted = ConfState {
+            learners_next: [3].into(),
+            ..joint
+        };
+        let mut w = RemovalWatch::new(3, &ConfState::with_voters([1, 2, 3]), Duration::ZERO);
+        assert!(
+            !w.removed(&demoted, false),
+            "a voter demoted to learner stays"
+        );
+        let mut leader = RemovalWatch::new(3, &ConfState::with_voters([1, 2, 3]), Duration::ZERO);
+        assert!(
+            !leader.removed(&ConfState::with_voters([1, 2]), true),
+            "a leader waits to apply its removal"
+        );
+    }
+
+    #[test]
+    fn a_node_waiting_to_join_is_not_removed() {
+        let mut w = RemovalWatch::new(4, &ConfState::default(), Duration::ZERO);
+        assert!(!w.removed(&ConfState::default(), false));
+        assert!(!w.removed(&ConfState::with_voters([1, 2, 3]), false));
     }
 }

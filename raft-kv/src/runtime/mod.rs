@@ -277,12 +277,21 @@ impl<S: NodeStorage> Runtime<S> {
             cfg.id,
             cfg.snapshot_every,
             shared.applier_links(rec.storage.clone(), events_tx.clone()),
-            rec.conf,
+            rec.conf.clone(),
             rec.snapshot_index,
         );
         let links = shared.consensus_links(apply_tx.clone());
-        let mut consensus =
-            Consensus::new(raw, rec.storage.clone(), transport.clone(), cfg.tick, links);
+        // Two election timeouts for a removed follower to hear of the commit.
+        let grace = cfg.tick * (2 * cfg.election_ticks as u32);
+        let removal = members::RemovalWatch::new(cfg.id, &rec.conf, grace);
+        let mut consensus = Consensus::new(
+            raw,
+            rec.storage.clone(),
+            transport.clone(),
+            cfg.tick,
+            links,
+            removal,
+        );
         consensus.learn_addresses_from_log()?;
         let threads = vec![
             spawn("raft-kv-apply", move || applier.run(apply_rx))?,
@@ -329,6 +338,12 @@ impl<S: NodeStorage> Runtime<S> {
     /// True if the node stopped itself after a fatal error.
     pub fn has_failed(&self) -> bool {
         self.lifecycle.has_failed()
+    }
+
+    /// True once the node learned it was removed from the cluster: it serves
+    /// nothing more (`-SHUTDOWN`) and should be shut down.
+    pub fn was_removed(&self) -> bool {
+        self.lifecycle.was_removed()
     }
 
     /// Refuses new requests (`-SHUTDOWN`) from now on; [`Runtime::shutdown`]
