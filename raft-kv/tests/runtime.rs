@@ -465,3 +465,38 @@ fn a_removed_leader_answers_its_client_then_stops_serving() {
     let new_leader = c.leader_among(&rest);
     assert_eq!(c.set(new_leader, "k", "v"), Ok(Reply::ok()));
 }
+
+#[test]
+fn a_failing_snapshot_is_retried_an_interval_later_not_after_every_batch() {
+    use std::sync::atomic::Ordering;
+    let settings = Settings {
+        snapshot_every: 20,
+        ..Settings::default()
+    };
+    let backend = fixtures::Faulty::default();
+    let (fail, attempts) = (backend.fail_snapshots.clone(), backend.attempts.clone());
+    fail.store(true, Ordering::SeqCst);
+    let c = Cluster::start(1, backend, settings);
+    let leader = c.leader();
+    for i in 0..200 {
+        assert_eq!(
+            c.set(leader, &format!("k{i}"), "v"),
+            Ok(Reply::ok()),
+            "writes go on"
+        );
+    }
+    let tried = attempts.load(Ordering::SeqCst);
+    assert!(
+        (1..=12).contains(&tried),
+        "about one attempt per 20 entries, not one per batch: {tried}"
+    );
+    fail.store(false, Ordering::SeqCst);
+    for i in 0..40 {
+        assert_eq!(c.set(leader, &format!("m{i}"), "v"), Ok(Reply::ok()));
+    }
+    let h = c.handle(leader);
+    wait_for(Duration::from_secs(5), || {
+        (h.metrics().snapshots.load(Ordering::Relaxed) >= 1).then_some(())
+    })
+    .expect("a snapshot once the disk recovers");
+}

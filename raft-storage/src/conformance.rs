@@ -165,10 +165,14 @@ pub fn snapshot_beyond_commit_is_refused(s: &dyn Backend) {
         commit: 3,
     })
     .expect("hs");
-    assert!(
-        s.create_snapshot(5, ConfState::default(), Vec::new())
-            .is_err()
-    );
+    assert!(matches!(
+        s.create_snapshot(5, ConfState::default(), Vec::new()),
+        Err(StoreError::NotYetDurable {
+            index: 5,
+            commit: 3,
+            ..
+        })
+    ));
 }
 
 /// Conformance check `applying_a_conflicting_snapshot_discards_the_log`.

@@ -263,6 +263,16 @@ impl LogStore for FileStorage {
     ) -> Result<SnapshotMeta, StoreError> {
         // Serializes snapshot writers; appends go on while the file is written.
         let _writing = self.snapshot_writer.lock();
+        {
+            let s = self.inner.read();
+            if index > s.hard_state.commit || index > s.wal.last_index() {
+                return Err(StoreError::NotYetDurable {
+                    index,
+                    commit: s.hard_state.commit,
+                    last: s.wal.last_index(),
+                });
+            }
+        }
         let term = self
             .term(index)
             .map_err(|e| StoreError::Invalid(format!("snapshot at {index}: {e}")))?;
@@ -275,12 +285,6 @@ impl LogStore for FileStorage {
                 return Err(StoreError::Invalid(format!(
                     "snapshot at {index} is older than the one at {}",
                     s.snapshot.meta.index
-                )));
-            }
-            if index > s.hard_state.commit {
-                return Err(StoreError::Invalid(format!(
-                    "snapshot at {index} is beyond the commit index {}",
-                    s.hard_state.commit
                 )));
             }
             s.dir.clone()

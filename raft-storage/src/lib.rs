@@ -43,6 +43,20 @@ pub enum StoreError {
     /// The caller asked for something the log cannot do (the message says what).
     #[error("invalid storage request: {0}")]
     Invalid(String),
+    /// A snapshot was asked for at an index this store does not know to be
+    /// committed or stored yet (an applier running ahead of this node's own
+    /// persistence): try again later.
+    #[error(
+        "snapshot at {index} is not yet committed and stored here (commit {commit}, last {last})"
+    )]
+    NotYetDurable {
+        /// The requested index.
+        index: LogIndex,
+        /// The commit index the store holds.
+        commit: LogIndex,
+        /// The last index the store holds.
+        last: LogIndex,
+    },
 }
 
 impl StoreError {

@@ -159,14 +159,22 @@ impl LogStore for MemStorage {
         conf_state: ConfState,
         data: Vec<u8>,
     ) -> Result<SnapshotMeta, StoreError> {
+        {
+            let s = self.inner.read();
+            if index > s.hard_state.commit || index > s.last_index() {
+                return Err(StoreError::NotYetDurable {
+                    index,
+                    commit: s.hard_state.commit,
+                    last: s.last_index(),
+                });
+            }
+        }
         let term = self
             .term(index)
             .map_err(|e| StoreError::Invalid(format!("snapshot at {index}: {e}")))?;
         let mut s = self.inner.write();
-        if index < s.snapshot.meta.index || index > s.hard_state.commit {
-            return Err(StoreError::Invalid(format!(
-                "snapshot at {index} is stale or not committed"
-            )));
+        if index < s.snapshot.meta.index {
+            return Err(StoreError::Invalid(format!("snapshot at {index} is stale")));
         }
         let drop_n = (index + 1 - s.offset()) as usize;
         s.entries.drain(..drop_n);

@@ -41,6 +41,8 @@ pub(crate) struct Applier<S: NodeStorage> {
     /// thread only on success, so a failed attempt is retried at the next batch).
     last_snapshot: Arc<AtomicU64>,
     snapshotting: Arc<AtomicBool>,
+    /// No automatic snapshot before this index (set after a failure).
+    retry_at: Arc<AtomicU64>,
     /// This node's membership requests whose joint configuration is applied but
     /// not yet left: they are answered once the configuration is simple again,
     /// so that the next change a client sends is not refused as "in progress".
@@ -62,6 +64,7 @@ impl<S: NodeStorage> Applier<S> {
             conf,
             last_snapshot: Arc::new(AtomicU64::new(last_snapshot)),
             snapshotting: Arc::new(AtomicBool::new(false)),
+            retry_at: Arc::new(AtomicU64::new(0)),
             awaiting_leave: Vec::new(),
         }
     }
@@ -118,7 +121,9 @@ impl<S: NodeStorage> Applier<S> {
         let _ = self.links.events.send(Event::Applied(last));
         let every = self.snapshot_every;
         let busy = self.snapshotting.load(Ordering::SeqCst);
-        if every > 0 && !busy && last >= self.last_snapshot.load(Ordering::SeqCst) + every {
+        let due = last >= self.last_snapshot.load(Ordering::SeqCst) + every
+            && last >= self.retry_at.load(Ordering::SeqCst);
+        if every > 0 && !busy && due {
             self.snapshot(None);
         }
         Ok(())
@@ -210,6 +215,8 @@ impl<S: NodeStorage> Applier<S> {
         }
         let job = SnapshotJob {
             id: self.id,
+            every: self.snapshot_every.max(1),
+            retry_at: self.retry_at.clone(),
             copy: self.links.store.read().clone(),
             conf: self.conf.clone(),
             storage: self.links.storage.clone(),
@@ -230,6 +237,8 @@ impl<S: NodeStorage> Applier<S> {
 /// One snapshot being written in the background.
 struct SnapshotJob<S> {
     id: NodeId,
+    every: u64,
+    retry_at: Arc<AtomicU64>,
     copy: KvStore,
     conf: ConfState,
     storage: S,
@@ -256,8 +265,22 @@ impl<S: NodeStorage> SnapshotJob<S> {
                 );
                 Ok(())
             }
+            // The applier ran ahead of this node's own persistence: the
+            // next batch (or the caller's retry) tries again.
+            Err(e @ raft_storage::StoreError::NotYetDurable { .. }) => {
+                log::debug!("node {}: snapshot deferred: {e}", self.id);
+                Err(RequestError::SnapshotBusy)
+            }
             Err(e) => {
-                log::warn!("node {}: snapshot at {index} not taken: {e}", self.id);
+                // Not again before another interval of entries: a failing disk
+                // must not be hammered (and the log flooded) after every batch.
+                self.retry_at
+                    .fetch_max(index + self.every, Ordering::SeqCst);
+                log::warn!(
+                    "node {}: snapshot at {index} not taken (next attempt after {} more entries): {e}",
+                    self.id,
+                    self.every
+                );
                 Err(RequestError::SnapshotFailed {
                     index,
                     reason: e.to_string(),
