@@ -181,6 +181,7 @@ fn flag_of(e: &ConfigError) -> &'static str {
         "tick" => "--tick-ms",
         "election_ticks" => "--election-ticks",
         "requirepass" => "--requirepass",
+        "listen_peer" => "--listen-peer",
         other => other,
     }
 }

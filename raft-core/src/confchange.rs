@@ -40,6 +40,9 @@ pub fn apply(conf: &ConfState, cc: &ConfChange) -> Result<ConfState, String> {
                 }
             }
             ConfChangeStep::Remove(id) => {
+                if !conf.all_nodes().contains(&id) {
+                    return Err(format!("node {id} is not a member"));
+                }
                 next.voters.remove(&id);
                 next.learners.remove(&id);
                 next.learners_next.remove(&id);
@@ -136,6 +139,11 @@ mod tests {
             "no voters left"
         );
         assert!(apply(&c, &cc(vec![])).is_err(), "not joint");
+        assert_eq!(
+            apply(&c, &cc(vec![ConfChangeStep::Remove(77)])),
+            Err("node 77 is not a member".into()),
+            "removing a stranger is refused, not a no-op"
+        );
         let joint = apply(&c, &cc(vec![ConfChangeStep::AddVoter(2)])).expect("valid");
         assert!(
             apply(&joint, &cc(vec![ConfChangeStep::AddVoter(3)])).is_err(),

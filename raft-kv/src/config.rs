@@ -113,12 +113,22 @@ impl NodeConfig {
         if self.id == 0 {
             return Err(ConfigError::ZeroId);
         }
+        if self.join && !self.initial_cluster.is_empty() {
+            return Err(ConfigError::JoinWithInitialCluster);
+        }
         if !self.join {
-            if self.initial_cluster.is_empty() {
-                return Err(ConfigError::NoInitialCluster);
-            }
-            if !self.initial_cluster.contains_key(&self.id) {
-                return Err(ConfigError::SelfNotInInitialCluster(self.id));
+            let Some(own) = self.initial_cluster.get(&self.id) else {
+                return Err(if self.initial_cluster.is_empty() {
+                    ConfigError::NoInitialCluster
+                } else {
+                    ConfigError::SelfNotInInitialCluster(self.id)
+                });
+            };
+            if !listen_serves(&self.listen_peer, own) {
+                return Err(ConfigError::ListenPeerMismatch {
+                    listen: self.listen_peer.clone(),
+                    announced: own.clone(),
+                });
             }
         }
         if self.initial_cluster.contains_key(&0) {
@@ -148,6 +158,27 @@ impl NodeConfig {
     }
 }
 
+/// True if a listener on `listen` receives what peers send to `announced`:
+/// the same address, or the same port on an unspecified address (0.0.0.0).
+fn listen_serves(listen: &str, announced: &str) -> bool {
+    if listen == announced {
+        return true;
+    }
+    let port = |a: &str| a.rsplit_once(':').map(|(_, p)| p.to_string());
+    let host = |a: &str| {
+        a.rsplit_once(':')
+            .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+    };
+    let unspecified = host(listen).is_some_and(|h| h == "0.0.0.0" || h == "::");
+    match (
+        listen.parse::<std::net::SocketAddr>(),
+        announced.parse::<std::net::SocketAddr>(),
+    ) {
+        (Ok(l), Ok(a)) => l == a || (unspecified && l.port() == a.port()),
+        _ => unspecified && port(listen) == port(announced),
+    }
+}
+
 /// A setting [`NodeConfig::validate`] refuses. The texts name the setting, not
 /// a flag: `raft-cli` adds its flag names ([`ConfigError::setting`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -161,6 +192,19 @@ pub enum ConfigError {
     /// The initial cluster does not list this node.
     #[error("the initial cluster does not list this node's id {0}")]
     SelfNotInInitialCluster(NodeId),
+    /// `join` and an initial cluster exclude each other.
+    #[error("a joining node takes its membership from the cluster; give no initial cluster")]
+    JoinWithInitialCluster,
+    /// The peer listener is not where the initial cluster says this node is.
+    #[error(
+        "the peer listener {listen} is not the address {announced} the initial cluster gives this node"
+    )]
+    ListenPeerMismatch {
+        /// The listen address.
+        listen: String,
+        /// This node's address in the initial cluster.
+        announced: String,
+    },
     /// The initial cluster list is malformed.
     #[error("{0}")]
     InitialCluster(InitialClusterError),
@@ -188,7 +232,9 @@ impl ConfigError {
             ConfigError::ZeroId => "id",
             ConfigError::NoInitialCluster
             | ConfigError::SelfNotInInitialCluster(_)
-            | ConfigError::InitialCluster(_) => "initial_cluster",
+            | ConfigError::InitialCluster(_)
+            | ConfigError::JoinWithInitialCluster => "initial_cluster",
+            ConfigError::ListenPeerMismatch { .. } => "listen_peer",
             ConfigError::ZeroTick => "tick",
             ConfigError::ElectionNotAfterHeartbeat => "election_ticks",
             ConfigError::ZeroLimit => "limits",
@@ -252,6 +298,23 @@ pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<NodeId, String>, Initia
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peer_listener_must_be_where_the_initial_cluster_says() {
+        let mut cfg = NodeConfig::new(1, "/tmp/x", "127.0.0.1:7001", "127.0.0.1:6001");
+        cfg.initial_cluster = parse_initial_cluster("1=127.0.0.1:7001").expect("valid");
+        assert_eq!(cfg.validate(), Ok(()));
+        cfg.listen_peer = "0.0.0.0:7001".into();
+        assert_eq!(cfg.validate(), Ok(()), "any address, the same port");
+        cfg.listen_peer = "127.0.0.1:7009".into();
+        assert!(matches!(
+            cfg.validate(),
+            Err(ConfigError::ListenPeerMismatch { .. })
+        ));
+        cfg.listen_peer = "127.0.0.1:7001".into();
+        cfg.join = true;
+        assert_eq!(cfg.validate(), Err(ConfigError::JoinWithInitialCluster));
+    }
 
     #[test]
     fn initial_cluster_parses_and_rejects_bad_lists() {

@@ -500,3 +500,20 @@ fn a_failing_snapshot_is_retried_an_interval_later_not_after_every_batch() {
     })
     .expect("a snapshot once the disk recovers");
 }
+
+#[test]
+fn removing_a_node_that_is_not_a_member_is_refused() {
+    let c = Cluster::mem(3);
+    let leader = c.leader();
+    for via in c.running() {
+        let outcome = c
+            .handle(via)
+            .conf_change(ConfChangeStep::Remove(77), None)
+            .wait();
+        assert!(
+            matches!(&outcome, Err(RequestError::Refused(e)) if e.to_string().ends_with("node 77 is not a member")),
+            "through node {via}: {outcome:?}"
+        );
+    }
+    assert_eq!(c.handle(leader).status().voters, vec![1, 2, 3]);
+}
