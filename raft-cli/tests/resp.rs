@@ -273,3 +273,102 @@ fn requirepass_refuses_every_command_until_auth_and_tools_pass_the_password() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Reads raw bytes until `expected` arrived (or fails after 10 s).
+fn raw_reply(r: &mut BufReader<TcpStream>, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)
+        .expect("a reply of the expected length");
+    buf
+}
+
+#[test]
+fn hello_switches_the_connection_to_resp3_and_client_commands_answer() {
+    let c = Cluster::start_with(1, &["--requirepass", "pw"]);
+    let (mut s, mut r) = connect(&c.client[0]);
+    s.write_all(b"HELLO 3\r\n").expect("send");
+    assert!(
+        matches!(reply(&mut r), raft_kv::Reply::Error(e) if e.starts_with("NOAUTH HELLO must be called")),
+        "HELLO without AUTH while a password is required"
+    );
+    s.write_all(b"HELLO 4\r\n").expect("send");
+    assert_eq!(
+        reply(&mut r),
+        raft_kv::Reply::Error("NOPROTO unsupported protocol version".into())
+    );
+    s.write_all(b"HELLO 3 AUTH default pw SETNAME app1\r\n")
+        .expect("send");
+    let head = raw_reply(&mut r, 4);
+    assert_eq!(&head, b"%7\r\n", "RESP3 map of 7 fields");
+    let mut rest = Vec::new();
+    // The map's fields end with "modules" and an empty array.
+    while !rest.ends_with(b"$7\r\nmodules\r\n*0\r\n") {
+        rest.extend(raw_reply(&mut r, 1));
+    }
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains("$6\r\nserver\r\n$5\r\nredis\r\n"), "{text}");
+    assert!(text.contains("$5\r\nproto\r\n:3\r\n"), "{text}");
+    s.write_all(b"GET missing\r\n").expect("send");
+    assert_eq!(raw_reply(&mut r, 3), b"_\r\n", "RESP3 null");
+    s.write_all(b"CLIENT GETNAME\r\nCLIENT ID\r\n")
+        .expect("send");
+    assert_eq!(raw_reply(&mut r, 10), b"$4\r\napp1\r\n");
+    assert_eq!(raw_reply(&mut r, 1), b":");
+    s.write_all(b"HELLO 2\r\n").expect("send");
+    let mut line = Vec::new();
+    std::io::BufRead::read_until(&mut r, b'\n', &mut line).expect("line");
+    line.clear();
+    std::io::BufRead::read_until(&mut r, b'\n', &mut line).expect("line");
+    assert_eq!(line, b"*14\r\n", "back to RESP2: the map is a flat array");
+    let (mut s, mut r) = connect(&c.client[0]);
+    s.write_all(
+        b"AUTH pw\r\nCLIENT SETNAME web\r\nCLIENT LIST\r\nCLIENT KILL x\r\nCOMMAND COUNT\r\n",
+    )
+    .expect("send");
+    assert_eq!(reply(&mut r), raft_kv::Reply::Simple("OK".into()));
+    assert_eq!(reply(&mut r), raft_kv::Reply::Simple("OK".into()));
+    let raft_kv::Reply::Bulk(Some(list)) = reply(&mut r) else {
+        panic!("CLIENT LIST is a bulk string");
+    };
+    let list = String::from_utf8_lossy(&list).to_string();
+    assert!(
+        list.starts_with("id=") && list.contains(" name=web "),
+        "{list}"
+    );
+    assert!(
+        matches!(reply(&mut r), raft_kv::Reply::Error(e) if e.starts_with("ERR unknown subcommand 'x'") || e.starts_with("ERR unknown subcommand"))
+    );
+    assert!(matches!(reply(&mut r), raft_kv::Reply::Int(n) if n > 20));
+}
+
+#[test]
+fn a_transaction_is_refused_whole_never_applied_in_part() {
+    let c = Cluster::start(1);
+    let (mut s, mut r) = connect(&c.client[0]);
+    s.write_all(b"MULTI\r\nSET t 1\r\nINCR n\r\nEXEC\r\nGET t\r\nEXISTS n\r\nEXEC\r\nDISCARD\r\n")
+        .expect("send");
+    assert_eq!(reply(&mut r), raft_kv::Reply::Simple("OK".into()));
+    for _ in 0..2 {
+        assert!(
+            matches!(reply(&mut r), raft_kv::Reply::Error(e) if e.contains("nothing in this MULTI will be applied"))
+        );
+    }
+    assert_eq!(
+        reply(&mut r),
+        raft_kv::Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+    assert_eq!(
+        reply(&mut r),
+        raft_kv::Reply::Bulk(None),
+        "nothing was applied"
+    );
+    assert_eq!(reply(&mut r), raft_kv::Reply::Int(0));
+    assert_eq!(
+        reply(&mut r),
+        raft_kv::Reply::Error("ERR EXEC without MULTI".into())
+    );
+    assert_eq!(
+        reply(&mut r),
+        raft_kv::Reply::Error("ERR DISCARD without MULTI".into())
+    );
+}

@@ -49,7 +49,14 @@ fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
         Some(ErrorCode::NoLeader) => AfterError::NextEndpoint,
         Some(ErrorCode::Timeout | ErrorCode::Shutdown) if idempotent => AfterError::NextEndpoint,
         Some(ErrorCode::Timeout | ErrorCode::Shutdown) => AfterError::Unknown,
-        Some(ErrorCode::Err | ErrorCode::NoAuth | ErrorCode::WrongPass) | None => AfterError::Fail,
+        Some(
+            ErrorCode::Err
+            | ErrorCode::NoAuth
+            | ErrorCode::WrongPass
+            | ErrorCode::NoProto
+            | ErrorCode::ExecAbort,
+        )
+        | None => AfterError::Fail,
     }
 }
 

@@ -157,6 +157,18 @@ pub enum Reply {
     Bulk(Option<Vec<u8>>),
     /// `*n ...`
     Array(Vec<Reply>),
+    /// A map: `%n k v ...` in RESP3, a flat array of keys and values in RESP2.
+    Map(Vec<(Reply, Reply)>),
+}
+
+/// The protocol a connection speaks (`HELLO 2` or `HELLO 3`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// RESP2, the default.
+    #[default]
+    Resp2,
+    /// RESP3: typed nulls and maps.
+    Resp3,
 }
 
 impl Reply {
@@ -172,7 +184,34 @@ impl Reply {
 
     /// Appends the RESP2 encoding to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        self.encode(Protocol::Resp2, out);
+    }
+
+    /// Appends the encoding in `protocol` to `out`.
+    pub fn encode(&self, protocol: Protocol, out: &mut Vec<u8>) {
+        let resp3 = protocol == Protocol::Resp3;
         match self {
+            Reply::Bulk(None) if resp3 => out.extend_from_slice(b"_"),
+            Reply::Map(pairs) if resp3 => {
+                out.push(b'%');
+                out.extend_from_slice(pairs.len().to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                for (k, v) in pairs {
+                    k.encode(protocol, out);
+                    v.encode(protocol, out);
+                }
+                return;
+            }
+            Reply::Map(pairs) => {
+                out.push(b'*');
+                out.extend_from_slice((2 * pairs.len()).to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                for (k, v) in pairs {
+                    k.encode(protocol, out);
+                    v.encode(protocol, out);
+                }
+                return;
+            }
             Reply::Simple(s) => {
                 out.push(b'+');
                 out.extend_from_slice(s.as_bytes());
@@ -201,7 +240,7 @@ impl Reply {
                 out.extend_from_slice(items.len().to_string().as_bytes());
                 out.extend_from_slice(b"\r\n");
                 for item in items {
-                    item.encode_into(out);
+                    item.encode(protocol, out);
                 }
                 return;
             }

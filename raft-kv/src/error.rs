@@ -23,6 +23,10 @@ pub enum ErrorCode {
     NoAuth,
     /// `-WRONGPASS`: `AUTH` with a wrong password.
     WrongPass,
+    /// `-NOPROTO`: `HELLO` with a protocol version this server does not speak.
+    NoProto,
+    /// `-EXECABORT`: `EXEC` of a transaction that had errors; nothing ran.
+    ExecAbort,
 }
 
 impl ErrorCode {
@@ -35,6 +39,8 @@ impl ErrorCode {
             ErrorCode::Shutdown => "SHUTDOWN",
             ErrorCode::NoAuth => "NOAUTH",
             ErrorCode::WrongPass => "WRONGPASS",
+            ErrorCode::NoProto => "NOPROTO",
+            ErrorCode::ExecAbort => "EXECABORT",
         }
     }
 
@@ -48,6 +54,8 @@ impl ErrorCode {
             "SHUTDOWN" => Some(ErrorCode::Shutdown),
             "NOAUTH" => Some(ErrorCode::NoAuth),
             "WRONGPASS" => Some(ErrorCode::WrongPass),
+            "NOPROTO" => Some(ErrorCode::NoProto),
+            "EXECABORT" => Some(ErrorCode::ExecAbort),
             _ => None,
         }
     }

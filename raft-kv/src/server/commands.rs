@@ -2,31 +2,11 @@
 //! arity (Redis's convention: `n` exactly n words with the name, `-n` at
 //! least n), kind (for per-connection ordering) and handler.
 
-use super::reply::reply_of;
+use super::outcome::{Kind, Outcome, arity, now, now_result};
+use super::session::{self, BEFORE_AUTH, Session, TRANSACTION_CONTROL};
 use crate::command::{Command, ReadCommand, Reply};
-use crate::config::Limits;
 use crate::error::{ErrorCode, RequestError};
-use crate::runtime::{NodeHandle, PendingReply};
 use raft_core::ConfChangeStep;
-
-/// Whether a command reads or writes replicated state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// Reads the state machine (linearizably unless the connection is READONLY).
-    Read,
-    /// Goes through the log.
-    Write,
-    /// Neither (connection state, introspection, admin outside the log).
-    Other,
-}
-
-/// What a request turned into.
-pub(super) enum Outcome {
-    /// A reply, now or later.
-    Reply(PendingReply),
-    /// The last reply before the connection closes.
-    Close(Reply),
-}
 
 type Args<'a> = &'a [Vec<u8>];
 
@@ -96,8 +76,9 @@ static COMMANDS: &[CommandSpec] = &[
             new: a[2].clone(),
         })
     }),
-    spec("AUTH", -2, Kind::Other, auth),
-    spec("PING", -1, Kind::Other, ping),
+    spec("AUTH", -2, Kind::Other, session::auth),
+    spec("HELLO", -1, Kind::Other, session::hello),
+    spec("PING", -1, Kind::Other, session::ping),
     spec("ECHO", 2, Kind::Other, |_, a| {
         now(Reply::Bulk(Some(a[0].clone())))
     }),
@@ -117,11 +98,14 @@ static COMMANDS: &[CommandSpec] = &[
         ))))
     }),
     spec("CONFIG", -2, Kind::Other, |_, a| now(config_command(a))),
-    spec("COMMAND", -1, Kind::Other, |_, _| {
-        now(Reply::Array(Vec::new()))
-    }),
-    spec("CLIENT", -2, Kind::Other, |_, _| now(Reply::ok())),
-    spec("SELECT", 2, Kind::Other, select),
+    spec("COMMAND", -1, Kind::Other, command),
+    spec("CLIENT", -2, Kind::Other, session::client),
+    spec("MULTI", 1, Kind::Other, session::multi),
+    spec("EXEC", 1, Kind::Other, session::exec),
+    spec("DISCARD", 1, Kind::Other, session::discard),
+    spec("WATCH", -2, Kind::Other, session::watch),
+    spec("UNWATCH", 1, Kind::Other, |_, _| now(Reply::ok())),
+    spec("SELECT", 2, Kind::Other, session::select),
     spec("RAFT.ADDNODE", -3, Kind::Write, add_node),
     spec("RAFT.REMOVENODE", 2, Kind::Write, remove_node),
     spec("RAFT.TRANSFER", 2, Kind::Other, |s, a| {
@@ -135,34 +119,7 @@ static COMMANDS: &[CommandSpec] = &[
     }),
 ];
 
-/// The table entry for a command name (any case).
-pub(super) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
-}
-
-/// What a connection may send before `AUTH` when a password is required.
-const BEFORE_AUTH: [&str; 4] = ["AUTH", "PING", "QUIT", "HELLO"];
-
-/// Per-connection state.
-pub(super) struct Session {
-    node: NodeHandle,
-    readonly: bool,
-    /// True once `AUTH` succeeded, or if no password is required.
-    authenticated: bool,
-}
-
 impl Session {
-    pub(super) fn new(node: NodeHandle) -> Self {
-        let authenticated = node.config().requirepass.is_none();
-        Session {
-            node,
-            readonly: false,
-            authenticated,
-        }
-    }
-
     /// The ordering kind of `spec` on this connection.
     pub(super) fn kind_of(&self, spec: &CommandSpec) -> Kind {
         match spec.kind {
@@ -189,35 +146,48 @@ impl Session {
         if !self.authenticated && !BEFORE_AUTH.contains(&spec.name) {
             return now(Reply::error(ErrorCode::NoAuth, "Authentication required."));
         }
+        if self.in_multi && !TRANSACTION_CONTROL.contains(&spec.name) {
+            // Never run a transaction's commands one by one (a client would
+            // see some applied and the rest not): refuse each, and EXEC.
+            self.multi_refused = true;
+            return now(Reply::error(
+                ErrorCode::Err,
+                "transactions are not supported yet; nothing in this MULTI will be applied",
+            ));
+        }
         (spec.handler)(self, &args[1..])
     }
+}
 
-    fn read(&self, cmd: ReadCommand) -> Outcome {
-        let max = self.node.config().limits.max_key;
-        if cmd.keys().iter().any(|k| k.len() > max) {
-            return now(Reply::error(ErrorCode::Err, "key too large"));
-        }
-        if self.readonly {
-            now(self.node.stale_read(&cmd))
-        } else {
-            Outcome::Reply(self.node.read(cmd))
-        }
-    }
-
-    fn write(&self, cmd: Command) -> Outcome {
-        if let Err(e) = check_sizes(&cmd, &self.node.config().limits) {
-            return now(e);
-        }
-        Outcome::Reply(self.node.write(cmd))
+/// `COMMAND COUNT` and `COMMAND LIST` from the table; `COMMAND` and `COMMAND
+/// DOCS` answer empty (client libraries only probe them).
+fn command(_: &mut Session, a: Args) -> Outcome {
+    let sub = a.first().map(|s| s.to_ascii_uppercase());
+    match sub.as_deref() {
+        None => now(Reply::Array(Vec::new())),
+        Some(b"COUNT") => now(Reply::Int(COMMANDS.len() as i64)),
+        Some(b"LIST") => now(Reply::Array(
+            COMMANDS
+                .iter()
+                .map(|c| Reply::Bulk(Some(c.name.to_ascii_lowercase().into_bytes())))
+                .collect(),
+        )),
+        Some(b"DOCS") => now(Reply::Map(Vec::new())),
+        Some(_) => now(Reply::error(
+            ErrorCode::Err,
+            format!(
+                "unknown subcommand '{}'. Try COMMAND HELP.",
+                String::from_utf8_lossy(&a[0])
+            ),
+        )),
     }
 }
 
-fn now(reply: Reply) -> Outcome {
-    Outcome::Reply(PendingReply::ready(Ok(reply)))
-}
-
-fn now_result(outcome: Result<Reply, RequestError>) -> Outcome {
-    now(reply_of(outcome))
+/// The table entry for a command name (any case).
+pub(super) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 fn set(s: &mut Session, a: Args) -> Outcome {
@@ -254,53 +224,6 @@ fn incrby(s: &mut Session, a: Args) -> Outcome {
             ErrorCode::Err,
             "value is not an integer or out of range",
         )),
-    }
-}
-
-/// `AUTH password` or `AUTH default password` (Redis 6's form; `default` is
-/// the only user). The comparison takes the same time wherever the guess
-/// differs.
-fn auth(s: &mut Session, a: Args) -> Outcome {
-    let (user, given) = match a {
-        [pass] => (None, pass),
-        [user, pass] => (Some(user), pass),
-        _ => return now(Reply::error(ErrorCode::Err, "syntax error")),
-    };
-    let Some(expected) = s.node.config().requirepass.as_deref() else {
-        return now(Reply::error(
-            ErrorCode::Err,
-            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ));
-    };
-    let user_ok = user.is_none_or(|u| u.as_slice() == b"default");
-    let pass_ok: bool = subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_bytes()).into();
-    if user_ok && pass_ok {
-        s.authenticated = true;
-        now(Reply::ok())
-    } else {
-        now(Reply::error(
-            ErrorCode::WrongPass,
-            "invalid username-password pair or user is disabled.",
-        ))
-    }
-}
-
-fn ping(_: &mut Session, a: Args) -> Outcome {
-    match a {
-        [] => now(Reply::Simple("PONG".into())),
-        [msg] => now(Reply::Bulk(Some(msg.clone()))),
-        _ => now(arity("PING")),
-    }
-}
-
-fn select(_: &mut Session, a: Args) -> Outcome {
-    if a[0].as_slice() == b"0" {
-        now(Reply::ok())
-    } else {
-        now(Reply::error(
-            ErrorCode::Err,
-            "DB index is out of range (only database 0 exists)",
-        ))
     }
 }
 
@@ -351,43 +274,6 @@ fn parse_id(bytes: &[u8]) -> Option<u64> {
 
 fn bad_id() -> Reply {
     Reply::error(ErrorCode::Err, "node id must be a positive integer")
-}
-
-fn arity(name: &str) -> Reply {
-    Reply::error(
-        ErrorCode::Err,
-        format!(
-            "wrong number of arguments for '{}' command",
-            name.to_ascii_lowercase()
-        ),
-    )
-}
-
-/// Refuses keys and values beyond the limits before anything is proposed.
-fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
-    let check = |what: &str, len: usize, limit: usize| {
-        if len > limit {
-            Err(Reply::error(
-                ErrorCode::Err,
-                format!("{what} too large ({len} bytes, limit {limit})"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let key = |k: &Vec<u8>| check("key", k.len(), limits.max_key);
-    let value = |v: &Vec<u8>| check("value", v.len(), limits.max_value);
-    match cmd {
-        Command::Set { key: k, value: v } => key(k).and(value(v)),
-        Command::Del { keys } => keys.iter().try_for_each(key),
-        Command::MSet { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
-        Command::IncrBy { key: k, .. } => key(k),
-        Command::Cas {
-            key: k,
-            expected,
-            new,
-        } => key(k).and(value(expected)).and(value(new)),
-    }
 }
 
 /// `CONFIG GET` answers what Redis tools ask at start-up; nothing is settable.

@@ -3,9 +3,11 @@
 //! the replies in request order.
 
 use super::budget::BufferBudget;
-use super::commands::{Kind, Outcome, Session, lookup};
+use super::commands::lookup;
+use super::outcome::{Kind, Outcome};
 use super::reply::reply_of;
-use crate::command::Reply;
+use super::session::Session;
+use crate::command::{Protocol, Reply};
 use crate::error::ErrorCode;
 use crate::resp::{ParseLimits, parse_request};
 use crate::runtime::{NodeHandle, PendingReply};
@@ -33,9 +35,10 @@ enum ReadEnd {
     Reply(Reply),
 }
 
-/// The requests of one read, submitted and not yet answered.
+/// The requests of one read, submitted and not yet answered, each with the
+/// protocol its reply is encoded in.
 struct Batch {
-    pending: Vec<PendingReply>,
+    pending: Vec<(PendingReply, Protocol)>,
     in_flight: Option<Kind>,
     out: Vec<u8>,
 }
@@ -55,15 +58,21 @@ impl Batch {
     }
 
     fn flush(&mut self) {
-        for p in self.pending.drain(..) {
-            reply_of(p.wait()).encode_into(&mut self.out);
+        for (p, protocol) in self.pending.drain(..) {
+            reply_of(p.wait()).encode(protocol, &mut self.out);
         }
         self.in_flight = None;
     }
 }
 
 impl Connection {
-    pub(super) fn new(stream: TcpStream, node: NodeHandle, budget: Arc<BufferBudget>) -> Self {
+    pub(super) fn new(
+        stream: TcpStream,
+        node: NodeHandle,
+        budget: Arc<BufferBudget>,
+        id: u64,
+    ) -> Self {
+        let addrs = peer_of(&stream);
         let cfg = node.config();
         let limits = ParseLimits {
             max_request: cfg.limits.max_request,
@@ -73,7 +82,7 @@ impl Connection {
             idle_timeout: cfg.client_idle_timeout,
             request_timeout: cfg.request_read_timeout,
             stream,
-            session: Session::new(node),
+            session: Session::new(node, id, addrs),
             limits,
             budget,
             held: 0,
@@ -225,7 +234,7 @@ impl Connection {
                     let spec = lookup(&args[0]);
                     batch.order(spec.map_or(Kind::Other, |s| self.session.kind_of(s)));
                     match self.session.dispatch(spec, args) {
-                        Outcome::Reply(p) => batch.pending.push(p),
+                        Outcome::Reply(p) => batch.pending.push((p, self.session.protocol())),
                         Outcome::Close(r) => return (pos, Some(r)),
                     }
                 }
@@ -234,6 +243,13 @@ impl Connection {
             }
         }
     }
+}
+
+/// The client's and this end's addresses, for `CLIENT LIST`.
+fn peer_of(stream: &TcpStream) -> (String, String) {
+    let show =
+        |a: std::io::Result<std::net::SocketAddr>| a.map_or_else(|_| "?".into(), |a| a.to_string());
+    (show(stream.peer_addr()), show(stream.local_addr()))
 }
 
 impl Drop for Connection {

@@ -6,13 +6,15 @@
 mod budget;
 mod commands;
 mod connection;
+mod outcome;
 mod reply;
+mod session;
 
 use crate::runtime::NodeHandle;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -49,6 +51,7 @@ pub fn serve(listener: TcpListener, node: NodeHandle) -> std::io::Result<ServerH
 fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
     let connections = Arc::new(AtomicUsize::new(0));
     let budget = Arc::new(budget::BufferBudget::new(node.config().client_buffer_limit));
+    let next_id = AtomicU64::new(1);
     let mut last_warning: Option<std::time::Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -63,10 +66,12 @@ fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
                 let node = node.clone();
                 let conns = connections.clone();
                 let budget = budget.clone();
+                let id = next_id.fetch_add(1, Ordering::Relaxed);
                 let spawned = std::thread::Builder::new()
                     .name("raft-kv-client".into())
                     .spawn(move || {
-                        if let Err(e) = connection::Connection::new(stream, node, budget).run() {
+                        if let Err(e) = connection::Connection::new(stream, node, budget, id).run()
+                        {
                             log::debug!("client connection ended: {e}");
                         }
                         conns.fetch_sub(1, Ordering::SeqCst);

@@ -1,0 +1,356 @@
+//! One connection's state (`AUTH`, `READONLY`, the protocol, its name) and
+//! the commands that change it: `AUTH`, `HELLO`, `CLIENT`, `SELECT`, `PING`.
+
+use super::outcome::{Outcome, arity, now};
+use crate::command::{Command, Protocol, ReadCommand, Reply};
+use crate::config::Limits;
+use crate::error::ErrorCode;
+use crate::runtime::NodeHandle;
+
+type Args<'a> = &'a [Vec<u8>];
+
+/// What a connection may send before `AUTH` when a password is required.
+pub(super) const BEFORE_AUTH: [&str; 4] = ["AUTH", "PING", "QUIT", "HELLO"];
+
+/// Per-connection state.
+pub(super) struct Session {
+    pub(super) node: NodeHandle,
+    pub(super) readonly: bool,
+    /// True once `AUTH` succeeded, or if no password is required.
+    pub(super) authenticated: bool,
+    protocol: Protocol,
+    /// Between `MULTI` and `EXEC`/`DISCARD`.
+    pub(super) in_multi: bool,
+    /// A command was refused inside this `MULTI`.
+    pub(super) multi_refused: bool,
+    id: u64,
+    name: Vec<u8>,
+    /// The client's address and this end's.
+    addrs: (String, String),
+}
+
+impl Session {
+    pub(super) fn new(node: NodeHandle, id: u64, addrs: (String, String)) -> Self {
+        let authenticated = node.config().requirepass.is_none();
+        Session {
+            node,
+            readonly: false,
+            authenticated,
+            protocol: Protocol::Resp2,
+            in_multi: false,
+            multi_refused: false,
+            id,
+            name: Vec::new(),
+            addrs,
+        }
+    }
+
+    /// The protocol replies are encoded in now.
+    pub(super) fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    pub(super) fn read(&self, cmd: ReadCommand) -> Outcome {
+        let max = self.node.config().limits.max_key;
+        if cmd.keys().iter().any(|k| k.len() > max) {
+            return now(Reply::error(ErrorCode::Err, "key too large"));
+        }
+        if self.readonly {
+            now(self.node.stale_read(&cmd))
+        } else {
+            Outcome::Reply(self.node.read(cmd))
+        }
+    }
+
+    pub(super) fn write(&self, cmd: Command) -> Outcome {
+        if let Err(e) = check_sizes(&cmd, &self.node.config().limits) {
+            return now(e);
+        }
+        Outcome::Reply(self.node.write(cmd))
+    }
+}
+
+/// `AUTH password` or `AUTH default password` (Redis 6's form; `default` is
+/// the only user). The comparison takes the same time wherever the guess
+/// differs.
+pub(super) fn auth(s: &mut Session, a: Args) -> Outcome {
+    let (user, given) = match a {
+        [pass] => (None, pass),
+        [user, pass] => (Some(user), pass),
+        _ => return now(Reply::error(ErrorCode::Err, "syntax error")),
+    };
+    let Some(expected) = s.node.config().requirepass.as_deref() else {
+        return now(Reply::error(
+            ErrorCode::Err,
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    };
+    if password_matches(user.map(Vec::as_slice), given, expected) {
+        s.authenticated = true;
+        now(Reply::ok())
+    } else {
+        now(wrong_pass())
+    }
+}
+
+/// `user` (the only one is `default`) and `given` match the password; the
+/// comparison takes the same time wherever a guess differs.
+fn password_matches(user: Option<&[u8]>, given: &[u8], expected: &str) -> bool {
+    let user_ok = user.is_none_or(|u| u == b"default");
+    let pass_ok: bool = subtle::ConstantTimeEq::ct_eq(given, expected.as_bytes()).into();
+    user_ok && pass_ok
+}
+
+fn wrong_pass() -> Reply {
+    Reply::error(
+        ErrorCode::WrongPass,
+        "invalid username-password pair or user is disabled.",
+    )
+}
+
+/// What a connection inside `MULTI` may still send.
+pub(super) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "QUIT", "WATCH"];
+
+/// `MULTI`: transactions are not implemented yet, so what follows up to
+/// `EXEC` is refused command by command and `EXEC` aborts: a transaction is
+/// never applied in part.
+pub(super) fn multi(s: &mut Session, _: Args) -> Outcome {
+    if s.in_multi {
+        return now(Reply::error(
+            ErrorCode::Err,
+            "MULTI calls can not be nested",
+        ));
+    }
+    s.in_multi = true;
+    s.multi_refused = false;
+    now(Reply::ok())
+}
+
+/// `EXEC`: aborts (see [`multi`]).
+pub(super) fn exec(s: &mut Session, _: Args) -> Outcome {
+    if !std::mem::take(&mut s.in_multi) {
+        return now(Reply::error(ErrorCode::Err, "EXEC without MULTI"));
+    }
+    now(Reply::error(
+        ErrorCode::ExecAbort,
+        "Transaction discarded because of previous errors.",
+    ))
+}
+
+/// `DISCARD`.
+pub(super) fn discard(s: &mut Session, _: Args) -> Outcome {
+    if !std::mem::take(&mut s.in_multi) {
+        return now(Reply::error(ErrorCode::Err, "DISCARD without MULTI"));
+    }
+    now(Reply::ok())
+}
+
+/// `WATCH`: refused (a watch that does not watch would lie).
+pub(super) fn watch(s: &mut Session, _: Args) -> Outcome {
+    if s.in_multi {
+        return now(Reply::error(
+            ErrorCode::Err,
+            "WATCH inside MULTI is not allowed",
+        ));
+    }
+    now(Reply::error(ErrorCode::Err, "WATCH is not supported yet"))
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: picks
+/// RESP2 or RESP3 for this connection and describes the server.
+pub(super) fn hello(s: &mut Session, a: Args) -> Outcome {
+    let mut protocol = s.protocol;
+    let mut rest = a;
+    if let Some((v, tail)) = rest.split_first() {
+        protocol = match v.as_slice() {
+            b"2" => Protocol::Resp2,
+            b"3" => Protocol::Resp3,
+            _ if std::str::from_utf8(v).is_ok_and(|t| t.parse::<i64>().is_ok()) => {
+                return now(Reply::error(
+                    ErrorCode::NoProto,
+                    "unsupported protocol version",
+                ));
+            }
+            _ => {
+                return now(Reply::error(
+                    ErrorCode::Err,
+                    "Protocol version is not an integer or out of range",
+                ));
+            }
+        };
+        rest = tail;
+    }
+    let mut name = None;
+    while let Some((opt, tail)) = rest.split_first() {
+        match (opt.to_ascii_uppercase().as_slice(), tail) {
+            (b"AUTH", [user, pass, more @ ..]) => {
+                let ok = s
+                    .node
+                    .config()
+                    .requirepass
+                    .as_deref()
+                    .is_some_and(|expected| password_matches(Some(user), pass, expected));
+                if !ok {
+                    return now(wrong_pass());
+                }
+                s.authenticated = true;
+                rest = more;
+            }
+            (b"SETNAME", [n, more @ ..]) => {
+                name = Some(n.clone());
+                rest = more;
+            }
+            _ => {
+                return now(Reply::error(
+                    ErrorCode::Err,
+                    format!(
+                        "Syntax error in HELLO option '{}'",
+                        String::from_utf8_lossy(opt)
+                    ),
+                ));
+            }
+        }
+    }
+    if !s.authenticated {
+        return now(Reply::error(
+            ErrorCode::NoAuth,
+            "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
+    s.protocol = protocol;
+    if let Some(n) = name {
+        s.name = n;
+    }
+    now(server_description(s))
+}
+
+/// What `HELLO` answers, in Redis's fields.
+fn server_description(s: &Session) -> Reply {
+    let text = |t: &str| Reply::Bulk(Some(t.as_bytes().to_vec()));
+    let role = if s.node.status().is_leader() {
+        "master"
+    } else {
+        "replica"
+    };
+    let proto = match s.protocol {
+        Protocol::Resp2 => 2,
+        Protocol::Resp3 => 3,
+    };
+    Reply::Map(vec![
+        (text("server"), text("redis")),
+        (text("version"), text(REDIS_COMPAT_VERSION)),
+        (text("proto"), Reply::Int(proto)),
+        (text("id"), Reply::Int(s.id as i64)),
+        (text("mode"), text("standalone")),
+        (text("role"), text(role)),
+        (text("modules"), Reply::Array(Vec::new())),
+    ])
+}
+
+/// The Redis version clients may assume (the commands behave as Redis 7.0's).
+pub(super) const REDIS_COMPAT_VERSION: &str = "7.0.0";
+
+/// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH`,
+/// the subcommands client libraries send when they connect.
+pub(super) fn client(s: &mut Session, a: Args) -> Outcome {
+    let sub = a[0].to_ascii_uppercase();
+    match (sub.as_slice(), &a[1..]) {
+        (b"ID", []) => now(Reply::Int(s.id as i64)),
+        (b"SETNAME", [name]) if name.iter().any(|b| *b <= b' ' || *b > b'~') => now(Reply::error(
+            ErrorCode::Err,
+            "Client names cannot contain spaces, newlines or special characters.",
+        )),
+        (b"SETNAME", [name]) => {
+            s.name = name.clone();
+            now(Reply::ok())
+        }
+        (b"GETNAME", []) => now(if s.name.is_empty() {
+            Reply::Bulk(None)
+        } else {
+            Reply::Bulk(Some(s.name.clone()))
+        }),
+        (b"SETINFO", [_, _]) | (b"NO-EVICT" | b"NO-TOUCH", [_]) => now(Reply::ok()),
+        (b"LIST", []) | (b"INFO", []) => now(Reply::Bulk(Some(s.describe().into_bytes()))),
+        (
+            b"ID" | b"SETNAME" | b"GETNAME" | b"SETINFO" | b"LIST" | b"INFO" | b"NO-EVICT"
+            | b"NO-TOUCH",
+            _,
+        ) => now(Reply::error(
+            ErrorCode::Err,
+            format!(
+                "wrong number of arguments for 'client|{}' command",
+                String::from_utf8_lossy(&sub).to_ascii_lowercase()
+            ),
+        )),
+        _ => now(Reply::error(
+            ErrorCode::Err,
+            format!(
+                "unknown subcommand '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&a[0])
+            ),
+        )),
+    }
+}
+
+impl Session {
+    /// This connection in `CLIENT LIST`'s format (one line).
+    fn describe(&self) -> String {
+        format!(
+            "id={} addr={} laddr={} name={} db=0 resp={} lib-name= lib-ver=\n",
+            self.id,
+            self.addrs.0,
+            self.addrs.1,
+            String::from_utf8_lossy(&self.name),
+            match self.protocol {
+                Protocol::Resp2 => 2,
+                Protocol::Resp3 => 3,
+            }
+        )
+    }
+}
+
+pub(super) fn ping(_: &mut Session, a: Args) -> Outcome {
+    match a {
+        [] => now(Reply::Simple("PONG".into())),
+        [msg] => now(Reply::Bulk(Some(msg.clone()))),
+        _ => now(arity("PING")),
+    }
+}
+
+pub(super) fn select(_: &mut Session, a: Args) -> Outcome {
+    if a[0].as_slice() == b"0" {
+        now(Reply::ok())
+    } else {
+        now(Reply::error(
+            ErrorCode::Err,
+            "DB index is out of range (only database 0 exists)",
+        ))
+    }
+}
+
+/// Refuses keys and values beyond the limits before anything is proposed.
+fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
+    let check = |what: &str, len: usize, limit: usize| {
+        if len > limit {
+            Err(Reply::error(
+                ErrorCode::Err,
+                format!("{what} too large ({len} bytes, limit {limit})"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let key = |k: &Vec<u8>| check("key", k.len(), limits.max_key);
+    let value = |v: &Vec<u8>| check("value", v.len(), limits.max_value);
+    match cmd {
+        Command::Set { key: k, value: v } => key(k).and(value(v)),
+        Command::Del { keys } => keys.iter().try_for_each(key),
+        Command::MSet { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
+        Command::IncrBy { key: k, .. } => key(k),
+        Command::Cas {
+            key: k,
+            expected,
+            new,
+        } => key(k).and(value(expected)).and(value(new)),
+    }
+}
