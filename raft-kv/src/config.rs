@@ -160,22 +160,18 @@ impl NodeConfig {
 
 /// True if a listener on `listen` receives what peers send to `announced`:
 /// the same address, or the same port on an unspecified address (0.0.0.0).
+/// Host names cannot be compared without a lookup: then the ports must agree.
 fn listen_serves(listen: &str, announced: &str) -> bool {
     if listen == announced {
         return true;
     }
     let port = |a: &str| a.rsplit_once(':').map(|(_, p)| p.to_string());
-    let host = |a: &str| {
-        a.rsplit_once(':')
-            .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
-    };
-    let unspecified = host(listen).is_some_and(|h| h == "0.0.0.0" || h == "::");
     match (
         listen.parse::<std::net::SocketAddr>(),
         announced.parse::<std::net::SocketAddr>(),
     ) {
-        (Ok(l), Ok(a)) => l == a || (unspecified && l.port() == a.port()),
-        _ => unspecified && port(listen) == port(announced),
+        (Ok(l), Ok(a)) => l == a || (l.ip().is_unspecified() && l.port() == a.port()),
+        _ => port(listen).is_some() && port(listen) == port(announced),
     }
 }
 
@@ -306,6 +302,8 @@ mod tests {
         assert_eq!(cfg.validate(), Ok(()));
         cfg.listen_peer = "0.0.0.0:7001".into();
         assert_eq!(cfg.validate(), Ok(()), "any address, the same port");
+        cfg.listen_peer = "localhost:7001".into();
+        assert_eq!(cfg.validate(), Ok(()), "a host name: the ports agree");
         cfg.listen_peer = "127.0.0.1:7009".into();
         assert!(matches!(
             cfg.validate(),
