@@ -36,7 +36,8 @@ pub struct NodeArgs {
     /// Address for GET /metrics and GET /health.
     #[arg(long)]
     metrics: Option<String>,
-    /// Start empty and wait to be added to an existing cluster.
+    /// Start empty and wait to be added to an existing cluster (`member add`);
+    /// an --initial-cluster given with it only tells where the members are.
     #[arg(long)]
     join: bool,
     /// A TOML file with any of these settings (kebab-case keys); flags win.

@@ -113,9 +113,6 @@ impl NodeConfig {
         if self.id == 0 {
             return Err(ConfigError::ZeroId);
         }
-        if self.join && !self.initial_cluster.is_empty() {
-            return Err(ConfigError::JoinWithInitialCluster);
-        }
         if !self.join {
             let Some(own) = self.initial_cluster.get(&self.id) else {
                 return Err(if self.initial_cluster.is_empty() {
@@ -188,9 +185,6 @@ pub enum ConfigError {
     /// The initial cluster does not list this node.
     #[error("the initial cluster does not list this node's id {0}")]
     SelfNotInInitialCluster(NodeId),
-    /// `join` and an initial cluster exclude each other.
-    #[error("a joining node takes its membership from the cluster; give no initial cluster")]
-    JoinWithInitialCluster,
     /// The peer listener is not where the initial cluster says this node is.
     #[error(
         "the peer listener {listen} is not the address {announced} the initial cluster gives this node"
@@ -228,8 +222,7 @@ impl ConfigError {
             ConfigError::ZeroId => "id",
             ConfigError::NoInitialCluster
             | ConfigError::SelfNotInInitialCluster(_)
-            | ConfigError::InitialCluster(_)
-            | ConfigError::JoinWithInitialCluster => "initial_cluster",
+            | ConfigError::InitialCluster(_) => "initial_cluster",
             ConfigError::ListenPeerMismatch { .. } => "listen_peer",
             ConfigError::ZeroTick => "tick",
             ConfigError::ElectionNotAfterHeartbeat => "election_ticks",
@@ -309,9 +302,6 @@ mod tests {
             cfg.validate(),
             Err(ConfigError::ListenPeerMismatch { .. })
         ));
-        cfg.listen_peer = "127.0.0.1:7001".into();
-        cfg.join = true;
-        assert_eq!(cfg.validate(), Err(ConfigError::JoinWithInitialCluster));
     }
 
     #[test]
