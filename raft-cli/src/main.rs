@@ -10,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+mod backup_cmds;
 mod bench;
 mod client_cmds;
 mod local;
@@ -73,6 +74,13 @@ enum Cmd {
     },
     /// Take a snapshot and compact the log on every endpoint.
     Snapshot,
+    /// Save a consistent, checksummed copy of the whole state to FILE.
+    Backup {
+        /// Where to write it.
+        file: std::path::PathBuf,
+    },
+    /// Build a fresh data dir for one member of a NEW cluster from a backup.
+    Restore(backup_cmds::RestoreArgs),
     /// Load the cluster and report throughput and latency percentiles.
     Bench(bench::BenchArgs),
 }
@@ -119,6 +127,8 @@ fn main() -> ExitCode {
         Cmd::Member(MemberCmd::Remove { id }) => client_cmds::member_remove(&t, id),
         Cmd::TransferLeader { id } => client_cmds::transfer_leader(&t, id),
         Cmd::Snapshot => client_cmds::snapshot(&t),
+        Cmd::Backup { file } => backup_cmds::backup(&t, &file),
+        Cmd::Restore(args) => backup_cmds::restore(args),
         Cmd::Bench(args) => bench::run(&t, args),
     };
     match result {

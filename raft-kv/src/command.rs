@@ -131,6 +131,9 @@ pub enum ReadCommand {
     Exists(Vec<Vec<u8>>),
     /// DBSIZE.
     DbSize,
+    /// The whole state in the snapshot format (`RAFT.BACKUP`): linearizable
+    /// like every read, so it holds every write acknowledged before it.
+    Backup,
 }
 
 impl ReadCommand {
@@ -139,7 +142,7 @@ impl ReadCommand {
         match self {
             ReadCommand::Get(k) => std::slice::from_ref(k),
             ReadCommand::MGet(ks) | ReadCommand::Exists(ks) => ks,
-            ReadCommand::DbSize => &[],
+            ReadCommand::DbSize | ReadCommand::Backup => &[],
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`node`]: the production composition (files, TCP, RESP, metrics).
 //! - [`client`]: a Rust client for the RESP port with endpoint failover.
 
+pub mod backup;
 pub mod client;
 pub mod command;
 pub mod config;

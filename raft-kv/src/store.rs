@@ -121,6 +121,7 @@ impl KvStore {
                 Reply::Int(ks.iter().filter(|k| self.get(k).is_some()).count() as i64)
             }
             ReadCommand::DbSize => Reply::Int(self.len() as i64),
+            ReadCommand::Backup => Reply::Bulk(Some(self.encode_snapshot())),
         }
     }
 

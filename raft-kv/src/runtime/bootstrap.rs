@@ -53,6 +53,16 @@ fn cluster_id_of(token: Option<&str>, members: &BTreeMap<NodeId, String>) -> u64
     }
 }
 
+/// Writes the cluster file of a new member of `cfg.initial_cluster` whose
+/// cluster id comes from `token` (a restored backup's new cluster).
+pub fn write_new_cluster_meta(cfg: &NodeConfig, token: &str) -> Result<(), StoreError> {
+    let meta = ClusterMeta {
+        cluster_id: cluster_id_of(Some(token), &cfg.initial_cluster),
+        members: cfg.initial_cluster.clone(),
+    };
+    write_meta(&cfg.data_dir, &meta)
+}
+
 /// Reads the metadata file, or creates it for a new node.
 pub(crate) fn load_or_create_meta(cfg: &NodeConfig) -> Result<ClusterMeta, NodeError> {
     let path = meta_path(&cfg.data_dir);

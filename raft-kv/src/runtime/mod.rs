@@ -26,7 +26,7 @@ mod members;
 mod requests;
 mod storage;
 
-pub use bootstrap::{data_dir_initialized, random_u64};
+pub use bootstrap::{data_dir_initialized, random_u64, write_new_cluster_meta};
 pub use handle::{NodeHandle, PendingReply};
 pub use members::AdminContext;
 pub use storage::NodeStorage;

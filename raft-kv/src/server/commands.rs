@@ -114,6 +114,9 @@ static COMMANDS: &[CommandSpec] = &[
             None => now(bad_id()),
         }
     }),
+    spec("RAFT.BACKUP", 1, Kind::Read, |s, _| {
+        s.read(ReadCommand::Backup)
+    }),
     spec("RAFT.SNAPSHOT", 1, Kind::Other, |s, _| {
         now_result(s.node.snapshot().map(|()| Reply::ok()))
     }),
