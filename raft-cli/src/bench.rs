@@ -1,11 +1,17 @@
-//! `raft-cli bench`: closed-loop load from many client connections, with a
-//! progress bar, then throughput and latency percentiles.
+//! `raft-cli bench`: closed-loop load from many client connections (each with
+//! up to `--pipeline` requests in flight), with a progress bar on a terminal,
+//! then throughput and latency percentiles from an HDR histogram.
 
+use crate::client_cmds::Target;
 use clap::Args;
-use raft_kv::Client;
-use std::io::Write;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use raft_core::DetRng;
+use raft_kv::Reply;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Flags of `raft-cli bench`.
@@ -14,9 +20,15 @@ pub struct BenchArgs {
     /// Concurrent client connections.
     #[arg(long, default_value_t = 64)]
     clients: u64,
-    /// Total requests.
+    /// Total requests (ignored with --duration).
     #[arg(long, default_value_t = 100_000)]
     requests: u64,
+    /// Run for this many seconds instead of a number of requests.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Requests each connection sends before it reads the replies.
+    #[arg(long, default_value_t = 1)]
+    pipeline: u64,
     /// Value size in bytes for writes.
     #[arg(long, default_value_t = 256)]
     value_size: usize,
@@ -26,6 +38,9 @@ pub struct BenchArgs {
     /// Writes to reads, as W:R (1:0 is all writes).
     #[arg(long, default_value = "1:0")]
     ratio: String,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_ratio(s: &str) -> Result<(u64, u64), String> {
@@ -40,127 +55,226 @@ fn parse_ratio(s: &str) -> Result<(u64, u64), String> {
     Ok((w, r))
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-/// Counters the client threads share.
-#[derive(Default)]
-struct Progress {
+/// What the client threads share.
+struct Load {
     issued: AtomicU64,
     done: AtomicU64,
     errors: AtomicU64,
+    stop: AtomicBool,
+    /// Requests to issue in all (`u64::MAX` with --duration).
+    total: u64,
+    ratio: (u64, u64),
+    keys: u64,
+    value: Vec<u8>,
+    pipeline: u64,
+    password: Option<String>,
 }
 
-/// Runs the benchmark against `endpoints`.
-pub fn run(t: &crate::client_cmds::Target, args: BenchArgs) -> Result<(), String> {
-    let (w, r) = parse_ratio(&args.ratio)?;
-    if args.clients == 0 || args.requests == 0 || args.keys == 0 {
-        return Err("--clients, --requests and --keys must be positive".into());
+impl Load {
+    /// Claims up to `n` requests to send; 0 once the run is over.
+    fn claim(&self, n: u64) -> u64 {
+        if self.stop.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let before = self.issued.fetch_add(n, Ordering::Relaxed);
+        n.min(self.total.saturating_sub(before))
     }
-    let progress = Arc::new(Progress::default());
+}
+
+/// A new histogram of microseconds from 1 µs to 1 h, 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("the bounds are valid constants")
+}
+
+/// Runs the benchmark against `t`'s endpoints.
+pub fn run(t: &Target, args: BenchArgs) -> Result<(), String> {
+    let ratio = parse_ratio(&args.ratio)?;
+    if args.clients == 0 || args.requests == 0 || args.keys == 0 || args.pipeline == 0 {
+        return Err("--clients, --requests, --keys and --pipeline must be positive".into());
+    }
+    let load = Arc::new(Load {
+        issued: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        total: if args.duration.is_some() {
+            u64::MAX
+        } else {
+            args.requests
+        },
+        ratio,
+        keys: args.keys,
+        value: vec![b'x'; args.value_size],
+        pipeline: args.pipeline,
+        password: t.password.clone(),
+    });
     let start = Instant::now();
     let threads: Vec<_> = (0..args.clients)
-        .map(|c| spawn_client(c, t, &args, (w, r), progress.clone()))
+        .map(|c| {
+            let endpoint = t.endpoints[(c as usize) % t.endpoints.len()].clone();
+            let load = load.clone();
+            std::thread::spawn(move || client_loop(c, &endpoint, &load))
+        })
         .collect();
-    while progress.done.load(Ordering::Relaxed) < args.requests
-        && !threads.iter().all(|t| t.is_finished())
-    {
-        show_progress(progress.done.load(Ordering::Relaxed), args.requests, start);
-        std::thread::sleep(Duration::from_millis(200));
+    watch(&load, &args, start, &threads);
+    let mut lat = histogram();
+    for t in threads {
+        match t.join() {
+            Ok(Ok(h)) => lat
+                .add(h)
+                .map_err(|e| format!("cannot merge latencies: {e}"))?,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a client thread panicked".into()),
+        }
     }
-    let mut lat: Vec<u64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap_or_default())
-        .collect();
     let elapsed = start.elapsed().as_secs_f64();
-    eprintln!("\r[{}] 100.0%", "#".repeat(40));
-    lat.sort_unstable();
-    report(&lat, elapsed, &args, (w, r));
-    let errors = progress.errors.load(Ordering::Relaxed);
-    say!("errors: {errors}");
+    let errors = load.errors.load(Ordering::Relaxed);
+    report(&lat, elapsed, errors, &args);
     if errors > 0 {
         return Err(format!("{errors} requests failed"));
     }
     Ok(())
 }
 
-/// Client `c`: issues requests until `args.requests` are issued in all, and
-/// returns its latencies in microseconds.
-fn spawn_client(
-    c: u64,
-    t: &crate::client_cmds::Target,
+/// Shows progress until the run ends (by count, by --duration, or because
+/// every client stopped).
+fn watch(
+    load: &Load,
     args: &BenchArgs,
-    (w, r): (u64, u64),
-    progress: Arc<Progress>,
-) -> std::thread::JoinHandle<Vec<u64>> {
-    let endpoints = &t.endpoints;
-    let ep = endpoints[(c as usize) % endpoints.len()].clone();
-    let all: Vec<String> = std::iter::once(ep)
-        .chain(endpoints.iter().cloned())
-        .collect();
-    let password = t.password.clone();
-    let value = vec![b'x'; args.value_size];
-    let (total, keys) = (args.requests, args.keys);
-    std::thread::spawn(move || {
-        let mut client = Client::new(all)
-            .expect("endpoints are non-empty")
-            .with_password(password);
-        let mut lat = Vec::new();
-        let mut rng = raft_core::DetRng::new(c + 1);
-        while progress.issued.fetch_add(1, Ordering::Relaxed) < total {
-            let x = rng.next_u64();
-            let key = format!("key:{:012}", x % keys);
-            let t0 = Instant::now();
-            let ok = if x % (w + r) < w {
-                client.set(key.as_bytes(), &value).is_ok()
-            } else {
-                client.get(key.as_bytes()).is_ok()
-            };
-            lat.push(t0.elapsed().as_micros() as u64);
-            if !ok {
-                progress.errors.fetch_add(1, Ordering::Relaxed);
-            }
-            progress.done.fetch_add(1, Ordering::Relaxed);
+    start: Instant,
+    threads: &[std::thread::JoinHandle<Result<Histogram<u64>, String>>],
+) {
+    let bar = match args.duration {
+        Some(secs) => ProgressBar::new(secs),
+        None => ProgressBar::new(args.requests),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:40}] {percent:>3}% {msg}")
+            .expect("the template is a valid constant")
+            .progress_chars("#>-"),
+    );
+    loop {
+        let done = load.done.load(Ordering::Relaxed);
+        let elapsed = start.elapsed();
+        let over = match args.duration {
+            Some(secs) => elapsed >= Duration::from_secs(secs),
+            None => done >= args.requests,
+        };
+        if over || threads.iter().all(|t| t.is_finished()) {
+            break;
         }
-        lat
-    })
+        bar.set_position(args.duration.map_or(done, |_| elapsed.as_secs()));
+        bar.set_message(format!(
+            "{:.0} req/s",
+            done as f64 / elapsed.as_secs_f64().max(1e-9)
+        ));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    load.stop.store(true, Ordering::Relaxed);
+    bar.finish_and_clear();
 }
 
-fn show_progress(done: u64, total: u64, start: Instant) {
-    let frac = done as f64 / total as f64;
-    let bar = (frac * 40.0) as usize;
-    let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
-    eprint!(
-        "\r[{}{}] {:>5.1}% {:>9.0} req/s",
-        "#".repeat(bar),
-        " ".repeat(40 - bar),
-        frac * 100.0,
-        rate
-    );
-    let _ = std::io::stderr().flush();
+/// One connection: sends up to `pipeline` requests, reads their replies, and
+/// records each request's latency (from the batch's send to its reply).
+fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, String> {
+    let stream = TcpStream::connect(endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+    let mut writer = stream;
+    let mut lat = histogram();
+    let mut rng = DetRng::new(c + 1);
+    let mut buf = Vec::new();
+    if let Some(p) = &load.password {
+        buf.extend_from_slice(&command(&[b"AUTH", p.as_bytes()]));
+        writer.write_all(&buf).map_err(|e| e.to_string())?;
+        if !matches!(
+            raft_kv::client::read_reply(&mut reader),
+            Ok(Reply::Simple(_))
+        ) {
+            return Err(format!("{endpoint}: AUTH failed"));
+        }
+    }
+    loop {
+        let n = load.claim(load.pipeline);
+        if n == 0 {
+            return Ok(lat);
+        }
+        buf.clear();
+        for _ in 0..n {
+            let x = rng.next_u64();
+            let key = format!("key:{:012}", x % load.keys);
+            let (w, r) = load.ratio;
+            if x % (w + r) < w {
+                buf.extend_from_slice(&command(&[b"SET", key.as_bytes(), &load.value]));
+            } else {
+                buf.extend_from_slice(&command(&[b"GET", key.as_bytes()]));
+            }
+        }
+        let t0 = Instant::now();
+        writer
+            .write_all(&buf)
+            .map_err(|e| format!("{endpoint}: {e}"))?;
+        for _ in 0..n {
+            let reply =
+                raft_kv::client::read_reply(&mut reader).map_err(|e| format!("{endpoint}: {e}"))?;
+            let micros = t0.elapsed().as_micros().max(1) as u64;
+            let _ = lat.record(micros.min(3_600_000_000));
+            if matches!(reply, Reply::Error(_)) {
+                load.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            load.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
-fn report(lat: &[u64], elapsed: f64, args: &BenchArgs, (w, r): (u64, u64)) {
-    let n = lat.len() as f64;
+/// One RESP request.
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn report(lat: &Histogram<u64>, elapsed: f64, errors: u64, args: &BenchArgs) {
+    let ms = |q: f64| lat.value_at_quantile(q) as f64 / 1000.0;
+    let n = lat.len();
+    let throughput = n as f64 / elapsed.max(1e-9);
+    if args.json {
+        let out = serde_json::json!({
+            "requests": n,
+            "errors": errors,
+            "clients": args.clients,
+            "pipeline": args.pipeline,
+            "value_size": args.value_size,
+            "ratio": args.ratio,
+            "seconds": elapsed,
+            "throughput_per_s": throughput,
+            "latency_ms": {
+                "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "p999": ms(0.999),
+                "max": lat.max() as f64 / 1000.0,
+            },
+        });
+        say!("{out}");
+        return;
+    }
     say!(
-        "requests: {}  clients: {}  value size: {} B  ratio {}:{}",
-        lat.len(),
+        "requests: {n}  clients: {}  pipeline: {}  value size: {} B  ratio {}",
         args.clients,
+        args.pipeline,
         args.value_size,
-        w,
-        r
+        args.ratio
     );
-    say!("throughput: {:.0} req/s over {elapsed:.2} s", n / elapsed);
+    say!("throughput: {throughput:.0} req/s over {elapsed:.2} s");
     say!(
-        "latency (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        percentile(lat, 0.50) as f64 / 1000.0,
-        percentile(lat, 0.90) as f64 / 1000.0,
-        percentile(lat, 0.99) as f64 / 1000.0,
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0
+        "latency (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        ms(0.50),
+        ms(0.90),
+        ms(0.99),
+        ms(0.999),
+        lat.max() as f64 / 1000.0
     );
+    say!("errors: {errors}");
 }
