@@ -195,19 +195,15 @@ impl Reply {
         let resp3 = protocol == Protocol::Resp3;
         match self {
             Reply::Bulk(None) if resp3 => out.extend_from_slice(b"_"),
-            Reply::Map(pairs) if resp3 => {
-                out.push(b'%');
-                out.extend_from_slice(pairs.len().to_string().as_bytes());
-                out.extend_from_slice(b"\r\n");
-                for (k, v) in pairs {
-                    k.encode(protocol, out);
-                    v.encode(protocol, out);
-                }
-                return;
-            }
             Reply::Map(pairs) => {
-                out.push(b'*');
-                out.extend_from_slice((2 * pairs.len()).to_string().as_bytes());
+                // RESP3 has maps; RESP2 sends the keys and values as one array.
+                let (tag, len) = if resp3 {
+                    (b'%', pairs.len())
+                } else {
+                    (b'*', 2 * pairs.len())
+                };
+                out.push(tag);
+                out.extend_from_slice(len.to_string().as_bytes());
                 out.extend_from_slice(b"\r\n");
                 for (k, v) in pairs {
                     k.encode(protocol, out);
@@ -255,6 +251,16 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_and_nulls_follow_the_protocol() {
+        let m = Reply::Map(vec![(Reply::Int(1), Reply::Bulk(None))]);
+        let (mut two, mut three) = (Vec::new(), Vec::new());
+        m.encode(Protocol::Resp2, &mut two);
+        m.encode(Protocol::Resp3, &mut three);
+        assert_eq!(two, b"*2\r\n:1\r\n$-1\r\n");
+        assert_eq!(three, b"%1\r\n:1\r\n_\r\n");
+    }
 
     /// The command layout before bulk byte serialization: plain derives.
     #[derive(Serialize)]
