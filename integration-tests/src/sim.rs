@@ -827,7 +827,7 @@ impl Sim {
     /// node within a bounded time.
     fn check_liveness(&mut self) {
         self.heal_all();
-        let bound = self.now + 30 * ELECTION_TICK * TICK_EVERY;
+        let bound = self.now + self.liveness_ticks() * TICK_EVERY;
         let marker_client = self.clients.len() as u64;
         self.clients.push(Client::default());
         let mut proposed_at = None;
@@ -848,9 +848,17 @@ impl Sim {
             let states = self.describe_nodes();
             self.inv.fail(format!(
                 "liveness: no write committed on every node within {} ticks of healing; {states}",
-                30 * ELECTION_TICK
+                self.liveness_ticks()
             ));
         }
+    }
+
+    /// Ticks the healed cluster has to commit a write everywhere: 30 election
+    /// timeouts at the default delays (up to 16 time units, a tick and a half),
+    /// more in proportion on seeds whose messages take longer (a follower far
+    /// behind catches up one round trip at a time).
+    fn liveness_ticks(&self) -> u64 {
+        30 * ELECTION_TICK * self.swarm.max_delay.div_ceil(16).max(1)
     }
 
     fn heal_all(&mut self) {
