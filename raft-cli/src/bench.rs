@@ -68,6 +68,7 @@ struct Load {
     value: Vec<u8>,
     pipeline: u64,
     password: Option<String>,
+    tls: Option<raft_kv::ClientTls>,
 }
 
 impl Load {
@@ -107,6 +108,7 @@ pub fn run(t: &Target, args: BenchArgs) -> Result<(), String> {
         value: vec![b'x'; args.value_size],
         pipeline: args.pipeline,
         password: t.password.clone(),
+        tls: t.tls.clone(),
     });
     let start = Instant::now();
     let threads: Vec<_> = (0..args.clients)
@@ -179,14 +181,22 @@ fn watch(
 fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, String> {
     let stream = TcpStream::connect(endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
-    let mut writer = stream;
+    let conn = match &load.tls {
+        Some(tls) => tls.connect(endpoint, stream),
+        None => Ok(raft_kv::client::Conn::Plain(stream)),
+    }
+    .map_err(|e| format!("{endpoint}: {e}"))?;
+    let mut reader = BufReader::new(conn);
     let mut lat = histogram();
     let mut rng = DetRng::new(c + 1);
     let mut buf = Vec::new();
     if let Some(p) = &load.password {
         buf.extend_from_slice(&command(&[b"AUTH", p.as_bytes()]));
-        writer.write_all(&buf).map_err(|e| e.to_string())?;
+        let writer = reader.get_mut();
+        writer
+            .write_all(&buf)
+            .and_then(|()| writer.flush())
+            .map_err(|e| format!("{endpoint}: {e}"))?;
         if !matches!(
             raft_kv::client::read_reply(&mut reader),
             Ok(Reply::Simple(_))
@@ -211,8 +221,10 @@ fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, St
             }
         }
         let t0 = Instant::now();
+        let writer = reader.get_mut();
         writer
             .write_all(&buf)
+            .and_then(|()| writer.flush())
             .map_err(|e| format!("{endpoint}: {e}"))?;
         for _ in 0..n {
             let reply =

@@ -8,6 +8,8 @@ pub struct Target {
     pub endpoints: Vec<String>,
     /// `--password` (or `REDISCLI_AUTH`).
     pub password: Option<String>,
+    /// `--tls` with `--cacert` (and `--cert`/`--key` for a client certificate).
+    pub tls: Option<raft_kv::ClientTls>,
 }
 
 impl Target {
@@ -23,7 +25,9 @@ impl Target {
 
     /// A client failing over between `endpoints`.
     pub fn clients(&self, endpoints: Vec<String>) -> Result<Client, ClientError> {
-        Ok(Client::new(endpoints)?.with_password(self.password.clone()))
+        Ok(Client::new(endpoints)?
+            .with_password(self.password.clone())
+            .with_tls(self.tls.clone()))
     }
 }
 

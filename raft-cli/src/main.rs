@@ -35,6 +35,24 @@ struct Cli {
     /// Password for nodes started with --requirepass (sent as AUTH).
     #[arg(long, global = true, env = "REDISCLI_AUTH", hide_env_values = true)]
     password: Option<String>,
+    /// Connect with TLS (nodes started with --client-cert); needs --cacert.
+    #[arg(long, global = true, requires = "cacert")]
+    tls: bool,
+    /// PEM file of the CA that issued the nodes' client-port certificates.
+    #[arg(long, global = true, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+    /// PEM client certificate, for nodes started with --client-ca.
+    #[arg(long = "cert", id = "tls_cert", global = true, value_name = "FILE", requires_all = ["tls_key", "tls"])]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(
+        long = "key",
+        id = "tls_key",
+        global = true,
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -108,9 +126,23 @@ enum MemberCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let tls = match (cli.tls, &cli.cacert) {
+        (true, Some(ca)) => {
+            let identity = cli.tls_cert.as_deref().zip(cli.tls_key.as_deref());
+            match raft_kv::ClientTls::load(ca, identity) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    eprintln!("error: --tls: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
     let t = client_cmds::Target {
         endpoints: cli.endpoints,
         password: cli.password,
+        tls,
     };
     let result = match cli.command {
         Cmd::Node(args) => node_cmd::run(*args),

@@ -1,8 +1,8 @@
 //! `raft-cli node`: flags, an optional TOML file (flags win), signals, graceful stop.
 
 use clap::Args;
+use raft_cli::config_file::NodeFile;
 use raft_kv::{ConfigError, Node, NodeConfig, parse_initial_cluster};
-use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,29 +74,26 @@ pub struct NodeArgs {
     /// A file whose first line is the client password.
     #[arg(long)]
     requirepass_file: Option<PathBuf>,
-}
-
-/// The `--config` file: the same settings as the flags.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct NodeFile {
-    id: Option<u64>,
-    data_dir: Option<PathBuf>,
-    listen_peer: Option<String>,
-    listen_client: Option<String>,
-    initial_cluster: Option<String>,
-    initial_cluster_token: Option<String>,
-    metrics: Option<String>,
-    join: Option<bool>,
-    tick_ms: Option<u64>,
-    election_ticks: Option<u64>,
-    request_timeout_ms: Option<u64>,
-    snapshot_every: Option<u64>,
-    requirepass: Option<String>,
-    requirepass_file: Option<PathBuf>,
-    client_idle_timeout_ms: Option<u64>,
-    request_read_timeout_ms: Option<u64>,
-    client_buffer_limit_mb: Option<u64>,
+    /// PEM certificate (chain) this node presents to its peers; with
+    /// --peer-key and --peer-ca, members talk mutual TLS (all or none do).
+    #[arg(long, value_name = "FILE")]
+    peer_cert: Option<PathBuf>,
+    /// PEM private key of --peer-cert.
+    #[arg(long, value_name = "FILE")]
+    peer_key: Option<PathBuf>,
+    /// PEM cluster CA: peers must present a certificate it issued.
+    #[arg(long, value_name = "FILE")]
+    peer_ca: Option<PathBuf>,
+    /// PEM certificate (chain) of the client port; with --client-key, clients
+    /// connect with TLS (`redis-cli --tls --cacert CA`).
+    #[arg(long, value_name = "FILE")]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, value_name = "FILE")]
+    client_key: Option<PathBuf>,
+    /// PEM CA for client certificates: with it, clients must present one.
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
 }
 
 fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
@@ -104,8 +101,8 @@ fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
-            toml::from_str(&text)
-                .map_err(|e| format!("invalid --config {}: {}", path.display(), e.message()))?
+            NodeFile::parse(&text)
+                .map_err(|e| format!("invalid --config {}: {e}", path.display()))?
         }
         None => NodeFile::default(),
     };
@@ -162,9 +159,46 @@ fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
         (None, Some(path)) => Some(read_password(&path)?),
         (None, None) => None,
     };
+    cfg.peer_tls = tls_files(
+        ["--peer-cert", "--peer-key", "--peer-ca"],
+        args.peer_cert.or(file.peer_cert),
+        args.peer_key.or(file.peer_key),
+        args.peer_ca.or(file.peer_ca),
+        true,
+    )?;
+    cfg.client_tls = tls_files(
+        ["--client-cert", "--client-key", "--client-ca"],
+        args.client_cert.or(file.client_cert),
+        args.client_key.or(file.client_key),
+        args.client_ca.or(file.client_ca),
+        false,
+    )?;
     cfg.validate()
         .map_err(|e| format!("{}: {e}", flag_of(&e)))?;
     Ok(cfg)
+}
+
+/// One TLS identity from its three flags: all or none of certificate and key
+/// (and the CA when `ca_required`); a CA alone is an error too.
+fn tls_files(
+    [cert_flag, key_flag, ca_flag]: [&str; 3],
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    ca_required: bool,
+) -> Result<Option<raft_kv::TlsFiles>, String> {
+    match (cert, key) {
+        (None, None) if ca.is_none() => Ok(None),
+        (Some(cert), Some(key)) if ca.is_some() || !ca_required => {
+            Ok(Some(raft_kv::TlsFiles { cert, key, ca }))
+        }
+        _ if ca_required => Err(format!(
+            "{cert_flag}, {key_flag} and {ca_flag} go together: give all three or none"
+        )),
+        _ => Err(format!(
+            "{cert_flag} and {key_flag} go together ({ca_flag} needs both)"
+        )),
+    }
 }
 
 /// The first line of `path`, without its line ending.

@@ -8,6 +8,8 @@
 
 use crate::command::Reply;
 use crate::error::ErrorCode;
+use raft_net::ClientTls;
+pub use raft_net::Conn;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -64,9 +66,10 @@ fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
 pub struct Client {
     endpoints: Vec<String>,
     current: usize,
-    conn: Option<(BufReader<TcpStream>, TcpStream)>,
+    conn: Option<BufReader<Conn>>,
     io_timeout: Duration,
     password: Option<String>,
+    tls: Option<ClientTls>,
 }
 
 impl Client {
@@ -81,7 +84,14 @@ impl Client {
             conn: None,
             io_timeout: Duration::from_secs(10),
             password: None,
+            tls: None,
         })
+    }
+
+    /// Connects with TLS (nodes started with `--client-cert`).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Client {
+        self.tls = tls;
+        self
     }
 
     /// Sends `AUTH password` on every new connection (nodes started with
@@ -204,8 +214,14 @@ impl Client {
             stream
                 .set_read_timeout(Some(self.io_timeout))
                 .map_err(|e| (false, e.to_string()))?;
-            let reader = BufReader::new(stream.try_clone().map_err(|e| (false, e.to_string()))?);
-            self.conn = Some((reader, stream));
+            let mut conn = match &self.tls {
+                Some(tls) => tls.connect(&addr, stream),
+                None => Ok(Conn::Plain(stream)),
+            }
+            .map_err(|e| (false, e.to_string()))?;
+            conn.complete_handshake()
+                .map_err(|e| (false, format!("TLS: {e}")))?;
+            self.conn = Some(BufReader::new(conn));
             if let Some(password) = self.password.clone() {
                 self.authenticate(&password)?;
             }
@@ -231,7 +247,7 @@ impl Client {
 
     /// One request and its reply on the open connection.
     fn round_trip(&mut self, args: &[&[u8]]) -> Result<Reply, (bool, String)> {
-        let Some((reader, writer)) = self.conn.as_mut() else {
+        let Some(reader) = self.conn.as_mut() else {
             return Err((false, "not connected".into()));
         };
         let mut req = Vec::new();
@@ -241,7 +257,8 @@ impl Client {
             req.extend_from_slice(a);
             req.extend_from_slice(b"\r\n");
         }
-        if let Err(e) = writer.write_all(&req) {
+        let writer = reader.get_mut();
+        if let Err(e) = writer.write_all(&req).and_then(|()| writer.flush()) {
             self.conn = None;
             return Err((true, e.to_string()));
         }

@@ -73,6 +73,12 @@ pub struct NodeConfig {
     /// The password clients must `AUTH` with before any other command
     /// (`--requirepass`); `None`: no authentication.
     pub requirepass: Option<String>,
+    /// Mutual TLS between members (`--peer-cert/--peer-key/--peer-ca`; the CA
+    /// is required); `None`: plain TCP. All members use it or none.
+    pub peer_tls: Option<raft_net::TlsFiles>,
+    /// TLS on the client port (`--client-cert/--client-key`, and with
+    /// `--client-ca` client certificates are required); `None`: plain RESP.
+    pub client_tls: Option<raft_net::TlsFiles>,
 }
 
 impl NodeConfig {
@@ -102,6 +108,8 @@ impl NodeConfig {
             max_connections: 10_000,
             snapshot_every: 10_000,
             requirepass: None,
+            peer_tls: None,
+            client_tls: None,
             client_idle_timeout: None,
             request_read_timeout: Duration::from_secs(10),
             client_buffer_limit: 256 << 20,

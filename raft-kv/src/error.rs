@@ -221,6 +221,14 @@ pub enum NodeError {
     /// A listen address could not be bound.
     #[error(transparent)]
     Net(#[from] raft_net::NetError),
+    /// The TLS certificates, keys or CAs cannot be used.
+    #[error("{flags}: {source}")]
+    Tls {
+        /// The flags that name the files (`--peer-cert/--peer-key/--peer-ca`).
+        flags: &'static str,
+        /// What is wrong.
+        source: raft_net::TlsError,
+    },
     /// The client port could not be bound.
     #[error("cannot listen for clients on {addr}: {source}")]
     ClientBind {

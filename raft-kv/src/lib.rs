@@ -31,6 +31,7 @@ pub use command::{Command, ReadCommand, Reply};
 pub use config::{ConfigError, InitialClusterError, Limits, NodeConfig, parse_initial_cluster};
 pub use error::{ErrorCode, FatalError, NodeError, RequestError};
 pub use node::Node;
+pub use raft_net::{ClientTls, TlsError, TlsFiles};
 pub use runtime::{
     NodeHandle, NodeStorage, PeerSetup, PendingReply, Runtime, data_dir_initialized,
 };

@@ -24,6 +24,16 @@ impl Node {
     /// ready to show to a user as one line.
     pub fn start(cfg: NodeConfig) -> Result<Node, NodeError> {
         cfg.validate()?;
+        let peer_tls = load_tls(
+            cfg.peer_tls.as_ref(),
+            "--peer-cert/--peer-key/--peer-ca",
+            raft_net::PeerTls::load,
+        )?;
+        let client_tls = load_tls(
+            cfg.client_tls.as_ref(),
+            "--client-cert/--client-key/--client-ca",
+            raft_net::ServerTls::load,
+        )?;
         let client_listener = bind(&cfg.listen_client).map_err(|source| NodeError::ClientBind {
             addr: cfg.listen_client.clone(),
             source,
@@ -46,6 +56,7 @@ impl Node {
             |setup| {
                 let mut net_cfg = TcpTransportConfig::new(setup.id, setup.cluster_id, listen_peer);
                 net_cfg.spool_dir = Some(spool_dir);
+                net_cfg.tls = peer_tls;
                 let t = TcpTransport::start(net_cfg, setup.peers, setup.inbox)?;
                 peer_addr = Some(t.local_addr());
                 Ok(Arc::new(t) as Arc<dyn Transport>)
@@ -62,7 +73,8 @@ impl Node {
             }
             None => None,
         };
-        let server = crate::server::serve(client_listener, handle).map_err(NodeError::Thread)?;
+        let server =
+            crate::server::serve(client_listener, handle, client_tls).map_err(NodeError::Thread)?;
         log::info!(
             "node {} serving clients on {client_addr}, peers on {peer_addr}",
             cfg.id
@@ -120,6 +132,18 @@ impl Node {
         }
         outcome
     }
+}
+
+/// Loads and checks TLS material at start, so a bad file is one clear error.
+fn load_tls<T>(
+    files: Option<&raft_net::TlsFiles>,
+    flags: &'static str,
+    load: fn(&raft_net::TlsFiles) -> Result<T, raft_net::TlsError>,
+) -> Result<Option<T>, NodeError> {
+    files
+        .map(load)
+        .transpose()
+        .map_err(|source| NodeError::Tls { flags, source })
 }
 
 fn bind(addr: &str) -> std::io::Result<TcpListener> {

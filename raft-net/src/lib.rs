@@ -6,15 +6,19 @@
 //! the cluster id and node ids, one sender thread per peer with a bounded queue,
 //! batching many messages into one write, reconnects with capped exponential
 //! backoff). [`MemTransport`] connects nodes of one process for tests, with
-//! partitions.
+//! partitions. [`tls`] adds mutual TLS between peers and TLS on client ports.
 
 pub mod frame;
 mod mem;
 mod snapshot_rx;
 mod tcp;
+pub mod tls;
 
 pub use mem::{MemNetwork, MemTransport};
+#[cfg(fuzzing)]
+pub use tcp::fuzz_peer_stream;
 pub use tcp::{TcpTransport, TcpTransportConfig};
+pub use tls::{ClientTls, Conn, PeerTls, ServerTls, TlsError, TlsFiles};
 
 use raft_core::{Message, NodeId};
 use std::sync::Arc;

@@ -8,15 +8,18 @@
 //! `Hello` (protocol version, cluster id, both node ids) and waits for the
 //! acceptor's `HelloAck`; peers from another cluster or with unknown ids are
 //! refused and logged. Failed connects back off exponentially up to a cap.
+//! With [`PeerTls`] every connection is mutual TLS first, and the handshake
+//! runs inside it.
 
 use crate::frame::{Frame, PROTOCOL_VERSION, SnapshotChunk, encode_into, read_frame, write_frame};
 use crate::snapshot_rx::{SnapshotReceiver, prepare_spool_dir};
+use crate::tls::{Conn, PeerTls};
 use crate::{Inbox, NetError, Transport, TransportStats};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
 use raft_core::{Message, MessageBody, NodeId};
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct TcpTransportConfig {
     /// `None` holds them in memory. Spool files left by a crash are removed at
     /// start.
     pub spool_dir: Option<PathBuf>,
+    /// Mutual TLS with every peer; `None` is plain TCP (all members must agree).
+    pub tls: Option<PeerTls>,
 }
 
 impl TcpTransportConfig {
@@ -62,6 +67,7 @@ impl TcpTransportConfig {
             max_backoff: Duration::from_secs(2),
             io_timeout: Duration::from_secs(3),
             spool_dir: None,
+            tls: None,
         }
     }
 }
@@ -279,7 +285,7 @@ impl TcpTransport {
 }
 
 /// Connects to `to` and completes the handshake.
-fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
+fn connect(shared: &Shared, to: NodeId) -> Result<Conn, NetError> {
     let addr = shared
         .peers
         .read()
@@ -291,11 +297,18 @@ fn connect(shared: &Shared, to: NodeId) -> Result<TcpStream, NetError> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| NetError::Handshake(format!("address {addr} resolves to nothing")))?;
-    let mut stream = connect_from(shared.source_ip, sock, timeout)?;
-    stream.set_nodelay(true)?;
-    fail_fast_on_partition(&stream, timeout)?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.set_read_timeout(Some(timeout))?;
+    let tcp = connect_from(shared.source_ip, sock, timeout)?;
+    tcp.set_nodelay(true)?;
+    fail_fast_on_partition(&tcp, timeout)?;
+    tcp.set_write_timeout(Some(timeout))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    let mut stream = match &shared.cfg.tls {
+        Some(tls) => tls.connect(&addr, tcp)?,
+        None => Conn::Plain(tcp),
+    };
+    stream
+        .complete_handshake()
+        .map_err(|e| NetError::Handshake(format!("TLS with node {to} at {addr}: {e}")))?;
     let hello = Frame::Hello {
         version: PROTOCOL_VERSION,
         cluster_id: shared.cluster_id.load(Ordering::SeqCst),
@@ -414,7 +427,7 @@ fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
 struct PeerLink {
     shared: Arc<Shared>,
     to: NodeId,
-    conn: Option<BufWriter<TcpStream>>,
+    conn: Option<BufWriter<Conn>>,
     backoff: Duration,
     next_attempt: Instant,
     buf: Vec<u8>,
@@ -658,32 +671,68 @@ fn check_hello(shared: &Shared, frame: Option<Frame>) -> Result<NodeId, String> 
     Ok(from)
 }
 
-fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result<(), NetError> {
+fn serve_connection(tcp: TcpStream, shared: &Shared, inbox: &Inbox) -> Result<(), NetError> {
     let cfg = &shared.cfg;
-    stream.set_nonblocking(false)?;
-    stream.set_nodelay(true)?;
-    fail_fast_on_partition(&stream, cfg.io_timeout)?;
-    stream.set_read_timeout(Some(cfg.io_timeout))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::with_capacity(256 << 10, stream);
-    let mut buf = Vec::new();
-    let hello = read_frame(&mut reader, 64 << 10, &mut buf)?;
+    tcp.set_nonblocking(false)?;
+    tcp.set_nodelay(true)?;
+    fail_fast_on_partition(&tcp, cfg.io_timeout)?;
+    tcp.set_read_timeout(Some(cfg.io_timeout))?;
+    tcp.set_write_timeout(Some(cfg.io_timeout))?;
+    let peer = tcp.peer_addr()?;
+    let mut conn = match &cfg.tls {
+        Some(tls) => tls.accept(tcp)?,
+        None => Conn::Plain(tcp),
+    };
+    if let Err(e) = conn.complete_handshake() {
+        shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "node {} refuses a peer connection from {peer}: TLS: {e}",
+            cfg.id
+        );
+        return Err(NetError::Handshake(format!("TLS: {e}")));
+    }
+    let mut reader = BufReader::with_capacity(256 << 10, conn);
+    let from = answer_hello(&mut reader, shared)?;
+    // Messages may be rare (idle cluster); only the handshake had a deadline.
+    reader.get_ref().tcp().set_read_timeout(None)?;
+    serve_frames(&mut reader, from, shared, inbox)
+}
+
+/// Reads the `Hello`, answers it, and returns the caller's id if accepted.
+fn answer_hello<S: Read + Write>(
+    reader: &mut BufReader<S>,
+    shared: &Shared,
+) -> Result<NodeId, NetError> {
+    let cfg = &shared.cfg;
+    let hello = read_frame(reader, 64 << 10, &mut Vec::new())?;
     let from = match check_hello(shared, hello) {
         Ok(from) => from,
         Err(reason) => {
             shared.counters.refused.fetch_add(1, Ordering::Relaxed);
             log::warn!("node {} refuses a peer connection: {reason}", cfg.id);
-            let _ = write_frame(&mut writer, &Frame::HelloAck(Some(reason.clone())));
+            let _ = write_frame(reader.get_mut(), &Frame::HelloAck(Some(reason.clone())));
+            let _ = reader.get_mut().flush();
             return Err(NetError::Handshake(reason));
         }
     };
-    write_frame(&mut writer, &Frame::HelloAck(None))?;
-    // Messages may be rare (idle cluster); only the handshake had a deadline.
-    reader.get_ref().set_read_timeout(None)?;
+    write_frame(reader.get_mut(), &Frame::HelloAck(None))?;
+    reader.get_mut().flush()?;
     log::debug!("node {} accepted peer {from}", cfg.id);
+    Ok(from)
+}
+
+/// Delivers the frames of an accepted connection until it ends.
+fn serve_frames<R: Read>(
+    reader: &mut R,
+    from: NodeId,
+    shared: &Shared,
+    inbox: &Inbox,
+) -> Result<(), NetError> {
+    let cfg = &shared.cfg;
+    let mut buf = Vec::new();
     let mut snapshots = SnapshotReceiver::new(cfg.spool_dir.clone(), from);
     while !shared.stopping.load(Ordering::SeqCst) {
-        match read_frame(&mut reader, cfg.max_frame_bytes, &mut buf)? {
+        match read_frame(reader, cfg.max_frame_bytes, &mut buf)? {
             None => return Ok(()),
             Some(Frame::Raft(m)) if m.from == from && m.to == cfg.id => {
                 shared.counters.received.fetch_add(1, Ordering::Relaxed);
@@ -706,4 +755,42 @@ fn serve_connection(stream: TcpStream, shared: &Shared, inbox: &Inbox) -> Result
         }
     }
     Ok(())
+}
+
+/// Fuzzing entry point: feeds `data` to the peer port's handshake and frame
+/// reader as if a stranger had sent it (cluster 7, node 1 knowing node 2).
+/// Built only under `cargo fuzz` (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub fn fuzz_peer_stream(data: &[u8], joining: bool) {
+    struct Wire<'a>(&'a [u8]);
+    impl Read for Wire<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl Write for Wire<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut cfg = TcpTransportConfig::new(1, if joining { 0 } else { 7 }, "127.0.0.1:0");
+    cfg.max_frame_bytes = 1 << 20;
+    let shared = Shared {
+        cluster_id: AtomicU64::new(cfg.cluster_id),
+        accept_unknown: AtomicBool::new(joining),
+        advertise: "127.0.0.1:1".into(),
+        source_ip: None,
+        cfg,
+        peers: RwLock::new(HashMap::from([(2, "127.0.0.1:2".to_string())])),
+        counters: Counters::default(),
+        stopping: AtomicBool::new(false),
+    };
+    let inbox: Inbox = Arc::new(|m: Message| assert!(m.to == 1, "delivered {m:?}"));
+    let mut reader = BufReader::new(Wire(data));
+    if let Ok(from) = answer_hello(&mut reader, &shared) {
+        let _ = serve_frames(&mut reader, from, &shared, &inbox);
+    }
 }

@@ -27,6 +27,10 @@ struct Segment {
     first_index: LogIndex,
     path: PathBuf,
     len: u64,
+    /// The index the segment's next record must have: `first_index` plus the
+    /// records it holds. An append of any other index starts a new segment,
+    /// since recovery reads a segment's records as `first_index, +1, ...`.
+    next_index: LogIndex,
 }
 
 /// A segmented, checksummed, group-committed log of entries.
@@ -105,6 +109,7 @@ impl Wal {
         let path = self.dir.join(segment_name(first));
         let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
         let (records, end) = record::scan(&buf);
+        let next_index = first + records.len() as u64;
         self.place_segment(&path, first, compacted_through)?;
         let seg_pos = self.segments.len();
         for (expected, (offset, payload)) in (first..).zip(records) {
@@ -135,6 +140,7 @@ impl Wal {
             first_index: first,
             path,
             len,
+            next_index,
         });
         Ok(())
     }
@@ -215,7 +221,7 @@ impl Wal {
         let need_new = self
             .segments
             .last()
-            .is_none_or(|s| s.len >= self.segment_bytes);
+            .is_none_or(|s| s.len >= self.segment_bytes || s.next_index != ents[0].index);
         if need_new {
             self.start_segment(ents[0].index)?;
         }
@@ -247,6 +253,7 @@ impl Wal {
             return Err(StoreError::io(&seg.path, e));
         }
         seg.len += self.buf.len() as u64;
+        seg.next_index += taken as u64;
         Ok(taken)
     }
 
@@ -267,6 +274,7 @@ impl Wal {
             first_index: first,
             path,
             len: 0,
+            next_index: first,
         });
         Ok(())
     }
@@ -299,6 +307,7 @@ impl Wal {
             .map_err(|e| StoreError::io(&seg.path, e))?;
         f.sync_all().map_err(|e| StoreError::io(&seg.path, e))?;
         seg.len = byte_off;
+        seg.next_index = index;
         let path = seg.path.clone();
         sync_dir(&self.dir)?;
         self.active = Some(

@@ -228,3 +228,34 @@ fn random_operations_match_the_memory_backend_after_reopen() {
         mem.snapshot(0).expect("snap")
     );
 }
+
+/// Found by the `wal_recovery` fuzz target: an empty segment file whose name
+/// is below the snapshot (a leftover of a crash) became the active segment,
+/// took the next entry, and the store then refused to open ("entry index 128
+/// where 1 was expected"): an acknowledged append made the node unstartable.
+#[test]
+fn an_append_after_a_stale_empty_segment_survives_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let s = open(dir.path(), 1 << 20).expect("open");
+        let written: Vec<Entry> = (1..=127).map(|i| ent(i, 3, 10)).collect();
+        s.append(&written).expect("append");
+        s.set_hard_state(HardState {
+            term: 3,
+            vote: None,
+            commit: 127,
+        })
+        .expect("hs");
+        s.create_snapshot(127, ConfState::with_voters([1]), b"state".to_vec())
+            .expect("snapshot");
+    }
+    fs::write(dir.path().join("wal").join(format!("{:020}.wal", 1)), b"").expect("stale segment");
+    {
+        let s = open(dir.path(), 1 << 20).expect("opens beside the stale segment");
+        assert_eq!(s.last_index().expect("last"), 127);
+        s.append(&[ent(128, 3, 10)]).expect("append 128");
+    }
+    let s = open(dir.path(), 1 << 20).expect("reopens after the append");
+    assert_eq!(s.last_index().expect("last"), 128);
+    assert_eq!(all_entries(&s), vec![ent(128, 3, 10)]);
+}

@@ -7,10 +7,12 @@
 //!   persistence boundary.
 //! - [`Cluster`]: a fault-free cluster with instant, in-order delivery, for
 //!   scenario tests and benchmarks.
+//! - [`certs`]: a test CA and the certificates it issues, for TLS tests.
 //!
 //! The core's scenario tests, the simulator and the benchmarks all drive
 //! readies through [`drive_ready`]; none has a loop of its own.
 
+pub mod certs;
 mod cluster;
 mod ready;
 

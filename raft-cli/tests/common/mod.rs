@@ -60,6 +60,9 @@ pub struct Cluster {
     pub extra_args: Vec<String>,
     /// The nodes' `--requirepass`, which the helpers' clients send.
     pub password: Option<String>,
+    /// What the helpers' clients connect with when the nodes run TLS on the
+    /// client port.
+    pub tls: Option<raft_kv::ClientTls>,
 }
 
 impl Cluster {
@@ -70,6 +73,12 @@ impl Cluster {
 
     /// Starts `n` nodes with extra flags and waits for a leader.
     pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with_tls(n, extra, None)
+    }
+
+    /// Starts `n` nodes with extra flags, talks to them with `tls`, and waits
+    /// for a leader.
+    pub fn start_with_tls(n: usize, extra: &[&str], tls: Option<raft_kv::ClientTls>) -> Cluster {
         let turn = ONE_CLUSTER_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -93,6 +102,7 @@ impl Cluster {
             procs: (0..n).map(|_| None).collect(),
             extra_args,
             password,
+            tls,
         };
         for i in 1..=n {
             c.start_node(i);
@@ -227,6 +237,7 @@ impl Cluster {
         Client::new(vec![self.client[i - 1].clone()])
             .expect("endpoint")
             .with_password(self.password.clone())
+            .with_tls(self.tls.clone())
     }
 
     /// A client over every node.
@@ -234,6 +245,7 @@ impl Cluster {
         Client::new(self.client.clone())
             .expect("endpoints")
             .with_password(self.password.clone())
+            .with_tls(self.tls.clone())
     }
 
     /// INFO field of node `i`.

@@ -11,13 +11,13 @@ use crate::command::{Protocol, Reply};
 use crate::error::ErrorCode;
 use crate::resp::{ParseLimits, parse_request};
 use crate::runtime::{NodeHandle, PendingReply};
+use raft_net::Conn;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(super) struct Connection {
-    stream: TcpStream,
+    stream: Conn,
     session: Session,
     limits: ParseLimits,
     budget: Arc<BufferBudget>,
@@ -66,13 +66,8 @@ impl Batch {
 }
 
 impl Connection {
-    pub(super) fn new(
-        stream: TcpStream,
-        node: NodeHandle,
-        budget: Arc<BufferBudget>,
-        id: u64,
-    ) -> Self {
-        let addrs = peer_of(&stream);
+    pub(super) fn new(stream: Conn, node: NodeHandle, budget: Arc<BufferBudget>, id: u64) -> Self {
+        let addrs = peer_of(stream.tcp());
         let cfg = node.config();
         let limits = ParseLimits {
             max_request: cfg.limits.max_request,
@@ -90,8 +85,7 @@ impl Connection {
     }
 
     pub(super) fn run(mut self) -> std::io::Result<()> {
-        self.stream.set_nonblocking(false)?;
-        self.stream.set_nodelay(true)?;
+        self.stream.tcp().set_nodelay(true)?;
         let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
         let mut chunk = vec![0u8; 64 << 10];
         let mut batch = Batch {
@@ -127,6 +121,7 @@ impl Connection {
                 return self.close_after(&batch.out);
             }
             self.stream.write_all(&batch.out)?;
+            self.stream.flush()?;
             batch.out.clear();
         }
     }
@@ -138,7 +133,8 @@ impl Connection {
     fn close_after(&mut self, last: &[u8]) -> std::io::Result<()> {
         self.budget.give_back(std::mem::take(&mut self.held));
         self.stream.write_all(last)?;
-        self.stream.shutdown(std::net::Shutdown::Write)?;
+        self.stream.flush()?;
+        self.stream.shutdown_write()?;
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut sink = [0u8; 64 << 10];
         let mut drained = 0usize;
@@ -147,7 +143,7 @@ impl Connection {
             if left.is_zero() {
                 break;
             }
-            self.stream.set_read_timeout(Some(left))?;
+            self.stream.tcp().set_read_timeout(Some(left))?;
             match self.stream.read(&mut sink) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => drained += n,
@@ -172,7 +168,7 @@ impl Connection {
         if deadline.is_some_and(|d| d.is_zero()) {
             return Ok(Err(self.timed_out(started)));
         }
-        self.stream.set_read_timeout(deadline)?;
+        self.stream.tcp().set_read_timeout(deadline)?;
         let n = match self.stream.read(chunk) {
             Ok(0) => return Ok(Err(ReadEnd::Quiet)),
             Ok(n) => n,
@@ -246,7 +242,7 @@ impl Connection {
 }
 
 /// The client's and this end's addresses, for `CLIENT LIST`.
-fn peer_of(stream: &TcpStream) -> (String, String) {
+fn peer_of(stream: &std::net::TcpStream) -> (String, String) {
     let show =
         |a: std::io::Result<std::net::SocketAddr>| a.map_or_else(|_| "?".into(), |a| a.to_string());
     (show(stream.peer_addr()), show(stream.local_addr()))

@@ -11,6 +11,7 @@ mod reply;
 mod session;
 
 use crate::runtime::NodeHandle;
+use raft_net::{Conn, ServerTls};
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -34,21 +35,32 @@ impl ServerHandle {
     }
 }
 
-/// Serves RESP on `listener` until stopped.
-pub fn serve(listener: TcpListener, node: NodeHandle) -> std::io::Result<ServerHandle> {
+/// Serves RESP on `listener` until stopped; with `tls`, every connection is
+/// TLS (the handshake runs in the connection's thread, within the idle and
+/// request timeouts).
+pub fn serve(
+    listener: TcpListener,
+    node: NodeHandle,
+    tls: Option<ServerTls>,
+) -> std::io::Result<ServerHandle> {
     listener.set_nonblocking(true)?;
     let stopping = Arc::new(AtomicBool::new(false));
     let stop = stopping.clone();
     let thread = std::thread::Builder::new()
         .name("raft-kv-accept".into())
-        .spawn(move || accept_loop(&listener, &node, &stop))?;
+        .spawn(move || accept_loop(&listener, &node, tls.as_ref(), &stop))?;
     Ok(ServerHandle {
         stopping,
         thread: Some(thread),
     })
 }
 
-fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
+fn accept_loop(
+    listener: &TcpListener,
+    node: &NodeHandle,
+    tls: Option<&ServerTls>,
+    stop: &AtomicBool,
+) {
     let connections = Arc::new(AtomicUsize::new(0));
     let budget = Arc::new(budget::BufferBudget::new(node.config().client_buffer_limit));
     let next_id = AtomicU64::new(1);
@@ -67,11 +79,14 @@ fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
                 let conns = connections.clone();
                 let budget = budget.clone();
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let tls = tls.cloned();
                 let spawned = std::thread::Builder::new()
                     .name("raft-kv-client".into())
                     .spawn(move || {
-                        if let Err(e) = connection::Connection::new(stream, node, budget, id).run()
-                        {
+                        let served = open_stream(stream, tls.as_ref()).and_then(|conn| {
+                            connection::Connection::new(conn, node, budget, id).run()
+                        });
+                        if let Err(e) = served {
                             log::debug!("client connection ended: {e}");
                         }
                         conns.fetch_sub(1, Ordering::SeqCst);
@@ -93,5 +108,15 @@ fn accept_loop(listener: &TcpListener, node: &NodeHandle, stop: &AtomicBool) {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+    }
+}
+
+/// The connection's stream: TLS when the port has it (the handshake runs on
+/// the first read, under the connection's timeouts).
+fn open_stream(tcp: std::net::TcpStream, tls: Option<&ServerTls>) -> std::io::Result<Conn> {
+    tcp.set_nonblocking(false)?;
+    match tls {
+        Some(tls) => tls.accept(tcp),
+        None => Ok(Conn::Plain(tcp)),
     }
 }
