@@ -392,6 +392,53 @@ fn automatic_snapshots_compact_and_a_restarted_node_recovers_from_one() {
 }
 
 #[test]
+fn a_node_whose_newest_snapshot_is_damaged_recovers_from_the_previous_one() {
+    let settings = Settings {
+        snapshot_every: 40,
+        ..Settings::default()
+    };
+    let mut c = Cluster::start(3, File, settings);
+    let leader = c.leader();
+    let follower = others(&c, leader)[0];
+    let incr = || Command::IncrBy {
+        key: b"counter".to_vec(),
+        delta: 1,
+    };
+    let h = c.handle(follower);
+    let snapshots = || {
+        h.metrics()
+            .snapshots
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let mut writes = 0;
+    while snapshots() < 2 || writes < 150 {
+        assert_eq!(
+            c.handle(leader).write(incr()).wait(),
+            Ok(Reply::Int(writes + 1))
+        );
+        writes += 1;
+        assert!(writes < 2_000, "the follower takes two snapshots");
+    }
+    c.wait_local(
+        follower,
+        "counter",
+        &Reply::Bulk(Some(writes.to_string().into_bytes())),
+    );
+    c.stop(follower);
+    let snapshot = c.node_dir(follower).join("raft").join("snapshot");
+    let mut bytes = std::fs::read(&snapshot).expect("the follower has a snapshot");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&snapshot, bytes).expect("damage it");
+    c.start_node(follower, false);
+    // The previous snapshot plus the log since it rebuild the same state: every
+    // increment applied exactly once.
+    let expected = Reply::Bulk(Some(writes.to_string().into_bytes()));
+    c.wait_local(follower, "counter", &expected);
+    assert_eq!(c.get(follower, "counter"), Ok(expected));
+}
+
+#[test]
 fn every_node_agrees_on_one_leader_and_reports_its_role() {
     let c = Cluster::mem(5);
     let leader = c.leader();

@@ -1,6 +1,13 @@
 //! The durable backend: a segmented WAL for entries, an atomically replaced
 //! `state` file (hard state, membership) and an atomically replaced `snapshot` file.
 //!
+//! The previous snapshot is kept as `snapshot.prev`, with the WAL segments
+//! written since it: if the newest snapshot file is damaged (or missing after a
+//! crash mid-rotation), recovery falls back to the previous one plus the log,
+//! and moves the damaged file aside as `snapshot.damaged`. A snapshot installed
+//! from the leader over a conflicting log has no such log behind it, so it
+//! drops the previous snapshot.
+//!
 //! Durability: entries are durable when `append` returns (one fdatasync per
 //! batch). Term and vote are durable when `set_hard_state` returns; a change of the
 //! commit index alone is kept in memory and written with the next term/vote change,
@@ -96,13 +103,8 @@ impl FileStorage {
                 },
             },
         };
-        let snap_path = dir.join("snapshot");
-        let snapshot: Snapshot = match atomic_file::read(&snap_path)? {
-            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
-                path: snap_path.clone(),
-                offset: 0,
-                reason: format!("undecodable snapshot: {e}"),
-            })?,
+        let snapshot = match recover_snapshot(dir)? {
+            Some(snapshot) => snapshot,
             None => Snapshot {
                 meta: SnapshotMeta {
                     conf_state: durable.conf_state.clone(),
@@ -166,10 +168,99 @@ fn snapshot_payload(snapshot: &Snapshot) -> Result<(Vec<u8>, &[u8]), StoreError>
     Ok((head, &snapshot.data))
 }
 
-/// Replaces the snapshot file in `dir` with `snapshot`, without copying its data.
-fn write_snapshot(dir: &Path, snapshot: &Snapshot) -> Result<(), StoreError> {
+const SNAPSHOT: &str = "snapshot";
+const SNAPSHOT_PREV: &str = "snapshot.prev";
+const SNAPSHOT_NEXT: &str = "snapshot.next";
+const SNAPSHOT_DAMAGED: &str = "snapshot.damaged";
+
+/// Makes `snapshot` the snapshot file of `dir`, without copying its data.
+/// With `keep_previous`, the file it replaces becomes `snapshot.prev` (the
+/// fallback); without, any previous one is removed. Every step is a durable
+/// rename, and recovery handles a crash between any two (`recover_snapshot`).
+fn write_snapshot(dir: &Path, snapshot: &Snapshot, keep_previous: bool) -> Result<(), StoreError> {
     let (head, data) = snapshot_payload(snapshot)?;
-    atomic_file::write_parts(&dir.join("snapshot"), &[&head, data])
+    let (current, prev, next) = (
+        dir.join(SNAPSHOT),
+        dir.join(SNAPSHOT_PREV),
+        dir.join(SNAPSHOT_NEXT),
+    );
+    atomic_file::write_parts(&next, &[&head, data])?;
+    if keep_previous && current.exists() {
+        std::fs::rename(&current, &prev).map_err(|e| StoreError::io(&prev, e))?;
+    } else if !keep_previous {
+        remove_if_present(&prev)?;
+    }
+    std::fs::rename(&next, &current).map_err(|e| StoreError::io(&current, e))?;
+    atomic_file::sync_dir(dir)
+}
+
+/// The first index whose WAL files a new snapshot at `index` keeps: the log
+/// since the previous snapshot (at `previous`), which with it replaces the new
+/// one if that is damaged; with no previous snapshot, nothing before `index`.
+fn log_kept_from(previous: LogIndex, index: LogIndex) -> LogIndex {
+    if previous > 0 {
+        previous + 1
+    } else {
+        index + 1
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, StoreError> {
+    let Some(bytes) = atomic_file::read(path)? else {
+        return Ok(None);
+    };
+    postcard::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: format!("undecodable snapshot: {e}"),
+        })
+}
+
+/// The newest usable snapshot of `dir`. A half-written `snapshot.next` is
+/// dropped (the log it would have compacted is still there). A damaged
+/// `snapshot` is moved aside and `snapshot.prev` takes its place; so does a
+/// missing one (a crash between the two renames of `write_snapshot`). Whether
+/// the WAL reaches back to the fallback is checked when it is opened.
+fn recover_snapshot(dir: &Path) -> Result<Option<Snapshot>, StoreError> {
+    remove_if_present(&dir.join(SNAPSHOT_NEXT))?;
+    let (current, prev) = (dir.join(SNAPSHOT), dir.join(SNAPSHOT_PREV));
+    let damage = match read_snapshot(&current) {
+        Ok(Some(s)) => return Ok(Some(s)),
+        Ok(None) if !prev.exists() => return Ok(None),
+        Ok(None) => None,
+        Err(e @ StoreError::Corrupt { .. }) if prev.exists() => Some(e),
+        Err(e) => return Err(e),
+    };
+    let fallback = read_snapshot(&prev)?;
+    match &damage {
+        Some(e) => {
+            log::error!(
+                "storage {}: {e}; falling back to {} (index {}) and the log, the damaged file kept as {}",
+                dir.display(),
+                SNAPSHOT_PREV,
+                fallback.as_ref().map_or(0, |s| s.meta.index),
+                SNAPSHOT_DAMAGED
+            );
+            let aside = dir.join(SNAPSHOT_DAMAGED);
+            std::fs::rename(&current, &aside).map_err(|e| StoreError::io(&aside, e))?;
+        }
+        None => log::warn!(
+            "storage {}: no {SNAPSHOT} but a {SNAPSHOT_PREV} (a crash while replacing it): using it",
+            dir.display()
+        ),
+    }
+    std::fs::rename(&prev, &current).map_err(|e| StoreError::io(&current, e))?;
+    atomic_file::sync_dir(dir)?;
+    Ok(fallback)
 }
 
 fn write_state(dir: &Path, state: &StateFile) -> Result<(), StoreError> {
@@ -237,8 +328,10 @@ impl LogStore for FileStorage {
         }
         let keep_tail = s.wal.last_index() >= meta.index
             && s.wal.entries()[(meta.index - s.wal.first_index()) as usize].term == meta.term;
-        // Snapshot first: once it is durable the log prefix may go.
-        write_snapshot(&s.dir, &snapshot)?;
+        // Snapshot first: once it is durable the log prefix may go. The old
+        // snapshot stays as the fallback only if the log behind it stays too.
+        let previous = s.snapshot.meta.index;
+        write_snapshot(&s.dir, &snapshot, keep_tail && previous > 0)?;
         s.hard_state.commit = s.hard_state.commit.max(meta.index);
         let state = StateFile {
             hard_state: s.hard_state,
@@ -247,7 +340,8 @@ impl LogStore for FileStorage {
         write_state(&s.dir, &state)?;
         s.durable = state;
         if keep_tail {
-            s.wal.compact(meta.index)?;
+            s.wal
+                .compact(meta.index, log_kept_from(previous, meta.index))?;
         } else {
             s.wal.reset_after(meta.index)?;
         }
@@ -276,7 +370,7 @@ impl LogStore for FileStorage {
         let term = self
             .term(index)
             .map_err(|e| StoreError::Invalid(format!("snapshot at {index}: {e}")))?;
-        let dir = {
+        let (dir, previous) = {
             let s = self.inner.read();
             if index == s.snapshot.meta.index && index > 0 {
                 return Ok(s.snapshot.meta.clone()); // already there
@@ -287,7 +381,7 @@ impl LogStore for FileStorage {
                     s.snapshot.meta.index
                 )));
             }
-            s.dir.clone()
+            (s.dir.clone(), s.snapshot.meta.index)
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta {
@@ -297,9 +391,9 @@ impl LogStore for FileStorage {
             },
             data,
         };
-        write_snapshot(&dir, &snapshot)?;
+        write_snapshot(&dir, &snapshot, previous > 0)?;
         let mut s = self.inner.write();
-        s.wal.compact(index)?;
+        s.wal.compact(index, log_kept_from(previous, index))?;
         let meta = snapshot.meta.clone();
         s.snapshot = snapshot;
         Ok(meta)

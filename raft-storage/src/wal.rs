@@ -339,25 +339,38 @@ impl Wal {
         sync_dir(&self.dir)
     }
 
-    /// Forgets entries up to and including `index` and deletes the segments that
-    /// hold only such entries.
-    pub fn compact(&mut self, index: LogIndex) -> Result<(), StoreError> {
+    /// Forgets entries up to and including `index` (memory), and deletes the
+    /// segment files that hold only entries below `keep_files_from`: the files
+    /// from there on stay, so that an older snapshot plus the log can stand in
+    /// for a newer snapshot that turns out damaged.
+    pub fn compact(
+        &mut self,
+        index: LogIndex,
+        keep_files_from: LogIndex,
+    ) -> Result<(), StoreError> {
         if index < self.offset {
             return Ok(());
         }
+        let keep_files_from = keep_files_from.min(index + 1);
         let drop_n = ((index + 1 - self.offset) as usize).min(self.entries.len());
         self.entries.drain(..drop_n);
         self.positions.drain(..drop_n);
         self.offset = index + 1;
-        // A segment can go once the next one starts at or below the new first index.
+        // A segment can go once everything it holds is below `keep_files_from`:
+        // the next one starts at or below it, or (the last) its records end there.
         let mut removable = 0;
-        while removable + 1 < self.segments.len()
-            && self.segments[removable + 1].first_index <= self.offset
-        {
+        while removable < self.segments.len() {
+            let below = match self.segments.get(removable + 1) {
+                Some(next) => next.first_index <= keep_files_from,
+                None => {
+                    self.entries.is_empty()
+                        && self.segments[removable].next_index <= keep_files_from
+                }
+            };
+            if !below {
+                break;
+            }
             removable += 1;
-        }
-        if self.entries.is_empty() && !self.segments.is_empty() {
-            removable = self.segments.len(); // nothing left: drop every segment
         }
         for seg in self.segments.drain(..removable) {
             fs::remove_file(&seg.path).map_err(|e| StoreError::io(&seg.path, e))?;

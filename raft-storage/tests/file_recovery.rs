@@ -259,3 +259,114 @@ fn an_append_after_a_stale_empty_segment_survives_reopening() {
     assert_eq!(s.last_index().expect("last"), 128);
     assert_eq!(all_entries(&s), vec![ent(128, 3, 10)]);
 }
+
+/// 300 entries in small segments, snapshots at 100 and 200, commit 300.
+fn two_snapshots(dir: &Path) -> Vec<Entry> {
+    let s = open(dir, 400).expect("open");
+    let written: Vec<Entry> = (1..=300).map(|i| ent(i, 2, 20)).collect();
+    s.append(&written).expect("append");
+    s.set_hard_state(HardState {
+        term: 2,
+        vote: Some(1),
+        commit: 300,
+    })
+    .expect("hs");
+    for index in [100, 200] {
+        s.create_snapshot(
+            index,
+            ConfState::with_voters([1]),
+            format!("s{index}").into_bytes(),
+        )
+        .expect("snapshot");
+    }
+    assert!(
+        dir.join("snapshot.prev").exists(),
+        "the previous snapshot is kept"
+    );
+    written
+}
+
+fn flip_byte(path: &Path, at: usize) {
+    let mut bytes = fs::read(path).expect("read");
+    bytes[at] ^= 0x40;
+    fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_the_previous_one_and_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let written = two_snapshots(dir.path());
+    flip_byte(&dir.path().join("snapshot"), 20);
+    let s = open(dir.path(), 400).expect("recovers from the previous snapshot");
+    let snap = s.snapshot(0).expect("snapshot");
+    assert_eq!((snap.meta.index, snap.data.as_slice()), (100, &b"s100"[..]));
+    assert_eq!(s.first_index().expect("first"), 101);
+    assert_eq!(
+        all_entries(&s),
+        written[100..].to_vec(),
+        "the log since it is whole"
+    );
+    assert!(
+        dir.path().join("snapshot.damaged").exists(),
+        "kept for inspection"
+    );
+    // The next snapshot works and the store reopens cleanly.
+    s.create_snapshot(250, ConfState::with_voters([1]), b"s250".to_vec())
+        .expect("snapshot");
+    drop(s);
+    let s = open(dir.path(), 400).expect("reopen");
+    assert_eq!(s.snapshot(0).expect("snapshot").meta.index, 250);
+    assert_eq!(all_entries(&s), written[250..].to_vec());
+}
+
+#[test]
+fn a_crash_between_the_snapshot_renames_recovers_the_previous_snapshot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let written = two_snapshots(dir.path());
+    // A third snapshot was being installed: `snapshot` (200) had become
+    // `snapshot.prev`, and the new file was still `snapshot.next`.
+    fs::rename(
+        dir.path().join("snapshot"),
+        dir.path().join("snapshot.prev"),
+    )
+    .expect("rename");
+    fs::write(dir.path().join("snapshot.next"), b"half written").expect("write");
+    let s = open(dir.path(), 400).expect("recovers");
+    assert_eq!(s.snapshot(0).expect("snapshot").meta.index, 200);
+    assert_eq!(all_entries(&s), written[200..].to_vec());
+    assert!(!dir.path().join("snapshot.next").exists());
+}
+
+#[test]
+fn a_damaged_snapshot_without_a_usable_fallback_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let s = open(dir.path(), 400).expect("open");
+        s.append(&(1..=50).map(|i| ent(i, 1, 20)).collect::<Vec<_>>())
+            .expect("append");
+        s.set_hard_state(HardState {
+            term: 1,
+            vote: None,
+            commit: 50,
+        })
+        .expect("hs");
+        s.create_snapshot(40, ConfState::with_voters([1]), b"only".to_vec())
+            .expect("snapshot");
+    }
+    flip_byte(&dir.path().join("snapshot"), 20);
+    match open(dir.path(), 400) {
+        Err(StoreError::Corrupt { path, .. }) => assert!(path.ends_with("snapshot")),
+        other => panic!("expected a corruption error, got {other:?}"),
+    }
+    // A previous snapshot whose log is gone (deleted segments) is no fallback.
+    let dir = tempfile::tempdir().expect("temp dir");
+    two_snapshots(dir.path());
+    for seg in segments(dir.path()).iter().take(3) {
+        fs::remove_file(seg).expect("remove segment");
+    }
+    flip_byte(&dir.path().join("snapshot"), 20);
+    assert!(
+        matches!(open(dir.path(), 400), Err(StoreError::Corrupt { .. })),
+        "the log does not reach back to the previous snapshot"
+    );
+}
