@@ -4,6 +4,7 @@
 
 mod fixtures;
 
+use fixtures::faulty::{Failure, FaultPlan, Faulty, Op};
 use fixtures::{Cluster, File, Settings, addr, bulk, in_background, set, wait_for};
 use raft_core::{ConfChangeStep, Role};
 use raft_kv::{Command, ErrorCode, ReadCommand, Reply, RequestError};
@@ -520,10 +521,9 @@ fn a_failing_snapshot_is_retried_an_interval_later_not_after_every_batch() {
         snapshot_every: 20,
         ..Settings::default()
     };
-    let backend = fixtures::Faulty::default();
-    let (fail, attempts) = (backend.fail_snapshots.clone(), backend.attempts.clone());
-    fail.store(true, Ordering::SeqCst);
-    let c = Cluster::start(1, backend, settings);
+    let plan = FaultPlan::default();
+    plan.arm(1, Op::Snapshot, Failure::Write, 0, true);
+    let c = Cluster::start(1, Faulty::new(fixtures::Mem::default(), &plan), settings);
     let leader = c.leader();
     for i in 0..200 {
         assert_eq!(
@@ -532,12 +532,12 @@ fn a_failing_snapshot_is_retried_an_interval_later_not_after_every_batch() {
             "writes go on"
         );
     }
-    let tried = attempts.load(Ordering::SeqCst);
+    let tried = plan.calls(1, Op::Snapshot);
     assert!(
         (1..=12).contains(&tried),
         "about one attempt per 20 entries, not one per batch: {tried}"
     );
-    fail.store(false, Ordering::SeqCst);
+    plan.disarm(1);
     for i in 0..40 {
         assert_eq!(c.set(leader, &format!("m{i}"), "v"), Ok(Reply::ok()));
     }
@@ -563,4 +563,94 @@ fn removing_a_node_that_is_not_a_member_is_refused() {
         );
     }
     assert_eq!(c.handle(leader).status().voters, vec![1, 2, 3]);
+}
+
+/// Acknowledged writes, then node `victim`'s disk fails at `op`: the node must
+/// stop with a line naming the failure, answer no waiting client with success,
+/// never touch that operation again, and after a restart on a working disk
+/// hold every write the cluster acknowledged.
+fn a_disk_fault_stops_the_node_and_a_restart_recovers(
+    victim_is_leader: bool,
+    op: Op,
+    failure: Failure,
+) {
+    let plan = FaultPlan::default();
+    let mut c = Cluster::start(3, Faulty::new(File, &plan), Settings::default());
+    let leader = c.leader();
+    let victim = if victim_is_leader {
+        leader
+    } else {
+        others(&c, leader)[0]
+    };
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        assert_eq!(c.set(leader, &format!("k{i}"), "v"), Ok(Reply::ok()));
+        acked.push(format!("k{i}"));
+    }
+    plan.arm(victim, op, failure, 0, true);
+    if op == Op::HardState {
+        // A term change makes every node write its hard state.
+        let target = others(&c, leader)
+            .into_iter()
+            .find(|&n| n != victim)
+            .unwrap_or(leader);
+        let _ = c
+            .handle(leader)
+            .transfer(if target == leader { victim } else { target });
+    }
+    let mut i = 20;
+    let failed = wait_for(Duration::from_secs(10), || {
+        let key = format!("k{i}");
+        i += 1;
+        let via = c
+            .running()
+            .into_iter()
+            .find(|&n| n != victim)
+            .expect("a healthy node");
+        if c.set(via, &key, "v") == Ok(Reply::ok()) {
+            acked.push(key);
+        }
+        c.has_failed(victim).then_some(())
+    });
+    assert!(
+        failed.is_some(),
+        "node {victim} stops after the {op:?} {failure:?} fault"
+    );
+    let line = c.fatal_error(victim).expect("a fatal error");
+    assert!(line.contains("injected"), "names the failure: {line}");
+    let attempts = plan.calls(victim, op);
+    assert!(
+        c.handle(victim).write(set("after", "v")).wait().is_err(),
+        "a failed node acknowledges nothing"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        plan.calls(victim, op),
+        attempts,
+        "the failed operation is never retried"
+    );
+    c.reap_failed(victim);
+    plan.disarm(victim);
+    c.start_node(victim, false);
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "after-restart", "v"), Ok(Reply::ok()));
+    for key in &acked {
+        assert_eq!(c.get(victim, key), Ok(bulk("v")), "{key} on node {victim}");
+    }
+    c.wait_local(victim, "after-restart", &bulk("v"));
+}
+
+#[test]
+fn a_failed_wal_fsync_on_the_leader_stops_it_and_loses_no_acknowledged_write() {
+    a_disk_fault_stops_the_node_and_a_restart_recovers(true, Op::Append, Failure::Fsync);
+}
+
+#[test]
+fn a_refused_wal_write_on_a_follower_stops_it_and_loses_no_acknowledged_write() {
+    a_disk_fault_stops_the_node_and_a_restart_recovers(false, Op::Append, Failure::Write);
+}
+
+#[test]
+fn a_failed_hard_state_rename_stops_the_node_and_loses_no_acknowledged_write() {
+    a_disk_fault_stops_the_node_and_a_restart_recovers(false, Op::HardState, Failure::Write);
 }

@@ -388,10 +388,14 @@ impl<S: NodeStorage> Runtime<S> {
         }
         self.handle.fail_all_requests();
         self.transport.shutdown();
-        self.storage.flush().map_err(|source| NodeError::Storage {
-            dir: self.cfg.data_dir.display().to_string(),
-            source,
-        })?;
+        // After a fatal error the disk is not written again: a failed fsync
+        // leaves its state unknown, and recovery relearns the commit index.
+        if !self.lifecycle.has_failed() {
+            self.storage.flush().map_err(|source| NodeError::Storage {
+                dir: self.cfg.data_dir.display().to_string(),
+                source,
+            })?;
+        }
         log::info!("node {} stopped", self.cfg.id);
         match self.lifecycle.take_fatal() {
             Some(e) => Err(NodeError::Fatal(e)),
