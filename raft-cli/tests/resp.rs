@@ -56,6 +56,21 @@ fn redis_cli_runs_the_basic_commands() {
         redis_cli(a, &["INCR", "k2"]).contains("ERR"),
         "INCR of a non-integer is an error"
     );
+    // Integers as Redis reads them: no sign '+', no leading zeros.
+    for (stored, incr) in [
+        ("+5", "INCR"),
+        ("007", "INCR"),
+        ("5", "INCRBY +5"),
+        ("5", "INCRBY 007"),
+    ] {
+        assert_eq!(redis_cli(a, &["SET", "strict", stored]), "OK");
+        let mut args = incr.split(' ').collect::<Vec<_>>();
+        args.insert(1, "strict");
+        assert!(
+            redis_cli(a, &args).starts_with("ERR value is not an integer"),
+            "{stored} then {incr} is refused"
+        );
+    }
     assert_eq!(redis_cli(a, &["CAS", "n", "42", "43"]), "1");
     assert_eq!(redis_cli(a, &["CAS", "n", "42", "44"]), "0");
     assert_eq!(redis_cli(a, &["PING"]), "PONG");

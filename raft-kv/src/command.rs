@@ -76,7 +76,10 @@ pub enum Command {
         #[serde(with = "byte_pairs")]
         pairs: Vec<(Vec<u8>, Vec<u8>)>,
     },
-    /// INCRBY key delta (INCR is delta 1).
+    /// INCRBY key delta as the first version logged it: the stored value is
+    /// read with Rust's integer parse, which also takes `+5` and `007`. Kept
+    /// so that entries logged before [`Command::IncrByChecked`] replay with
+    /// the result every replica already applied; no longer proposed.
     IncrBy {
         /// Key.
         #[serde(with = "serde_bytes")]
@@ -96,6 +99,30 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         new: Vec<u8>,
     },
+    /// INCRBY key delta (INCR is delta 1; DECR/DECRBY negate it), reading the
+    /// stored value as Redis does: an optional `-`, then digits without a
+    /// leading zero (`0` itself aside), within i64. Appended last, so a
+    /// version that does not know it fails to decode it and stops instead of
+    /// skipping it (`FatalError::UnknownCommand`).
+    IncrByChecked {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// Amount.
+        delta: i64,
+    },
+}
+
+/// Parses `bytes` as Redis's `string2ll` does: `0`, or an optional `-` and
+/// digits starting with 1-9, fitting in i64; no sign `+`, no spaces, no
+/// leading zeros, at most 20 characters.
+pub fn parse_redis_int(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = bytes == b"0" || matches!(digits.first(), Some(b'1'..=b'9'));
+    if !canonical || bytes.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse::<i64>().ok()
 }
 
 /// What a log entry of the KV store holds.

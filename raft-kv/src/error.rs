@@ -176,6 +176,15 @@ pub enum FatalError {
     /// The consensus core reported a broken contract.
     #[error("raft: {0}")]
     Raft(#[from] raft_core::Error),
+    /// A committed entry holds no command this version knows. Skipping it would
+    /// make this replica diverge from those that applied it, so the node stops.
+    #[error(
+        "committed entry {index} holds a command this version cannot decode (written by a newer version?); upgrade this node"
+    )]
+    UnknownCommand {
+        /// The entry's index.
+        index: u64,
+    },
     /// A snapshot from the leader does not decode.
     #[error("received a damaged snapshot at {index}: {source}")]
     DamagedSnapshot {

@@ -75,30 +75,11 @@ impl KvStore {
                 }
                 Reply::ok()
             }
-            Command::IncrBy { key, delta } => {
-                let current = match self.get(key) {
-                    None => 0,
-                    Some(v) => match std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.parse::<i64>().ok())
-                    {
-                        Some(n) => n,
-                        None => {
-                            return Reply::error(
-                                ErrorCode::Err,
-                                "value is not an integer or out of range",
-                            );
-                        }
-                    },
-                };
-                match current.checked_add(*delta) {
-                    Some(n) => {
-                        self.map
-                            .insert(key[..].into(), n.to_string().as_bytes().into());
-                        Reply::Int(n)
-                    }
-                    None => Reply::error(ErrorCode::Err, "increment or decrement would overflow"),
-                }
+            Command::IncrBy { key, delta } => self.incr_by(key, *delta, |v| {
+                std::str::from_utf8(v).ok()?.parse::<i64>().ok()
+            }),
+            Command::IncrByChecked { key, delta } => {
+                self.incr_by(key, *delta, crate::command::parse_redis_int)
             }
             Command::Cas { key, expected, new } => {
                 if self.get(key) == Some(expected.as_slice()) {
@@ -108,6 +89,27 @@ impl KvStore {
                     Reply::Int(0)
                 }
             }
+        }
+    }
+
+    /// Adds `delta` to the integer at `key` (0 if absent), reading the stored
+    /// value with `parse`; an unparsable value or an overflow changes nothing.
+    fn incr_by(&mut self, key: &[u8], delta: i64, parse: fn(&[u8]) -> Option<i64>) -> Reply {
+        let current = match self.get(key) {
+            None => 0,
+            Some(v) => match parse(v) {
+                Some(n) => n,
+                None => {
+                    return Reply::error(ErrorCode::Err, "value is not an integer or out of range");
+                }
+            },
+        };
+        match current.checked_add(delta) {
+            Some(n) => {
+                self.map.insert(key.into(), n.to_string().as_bytes().into());
+                Reply::Int(n)
+            }
+            None => Reply::error(ErrorCode::Err, "increment or decrement would overflow"),
         }
     }
 
@@ -340,6 +342,50 @@ mod tests {
             key: k.into(),
             value: v.into(),
         }
+    }
+
+    #[test]
+    fn checked_incr_reads_the_stored_value_as_redis_does() {
+        let mut s = KvStore::new();
+        let incr = |key: &str| Command::IncrByChecked {
+            key: key.as_bytes().to_vec(),
+            delta: 1,
+        };
+        for (stored, after) in [("0", 1), ("-5", -4), ("41", 42)] {
+            s.apply(&set("n", stored));
+            assert_eq!(s.apply(&incr("n")), Reply::Int(after), "{stored}");
+        }
+        for refused in [
+            "+5",
+            "007",
+            "-0",
+            " 5",
+            "5 ",
+            "",
+            "-",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            s.apply(&set("n", refused));
+            assert!(
+                matches!(s.apply(&incr("n")), Reply::Error(_)),
+                "{refused:?} is not an integer to Redis"
+            );
+            assert_eq!(s.get(b"n"), Some(refused.as_bytes()), "unchanged");
+        }
+    }
+
+    #[test]
+    fn legacy_incr_entries_replay_with_the_results_they_had() {
+        // Logged before IncrByChecked: "+5" was read as 5, and a replica
+        // replaying the entry must get the same 6 the others applied.
+        let mut s = KvStore::new();
+        s.apply(&set("n", "+5"));
+        let legacy = Command::IncrBy {
+            key: b"n".to_vec(),
+            delta: 1,
+        };
+        assert_eq!(s.apply(&legacy), Reply::Int(6));
     }
 
     #[test]

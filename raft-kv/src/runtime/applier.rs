@@ -108,7 +108,7 @@ impl<S: NodeStorage> Applier<S> {
                     self.id
                 );
                 match &e.payload {
-                    EntryPayload::Normal(data) => self.apply_command(&mut store, e.index, data),
+                    EntryPayload::Normal(data) => self.apply_command(&mut store, e.index, data)?,
                     EntryPayload::ConfChange(cc) => self.apply_conf_change(&mut store, cc)?,
                     EntryPayload::Noop => {}
                 }
@@ -129,16 +129,18 @@ impl<S: NodeStorage> Applier<S> {
         Ok(())
     }
 
-    fn apply_command(&self, store: &mut KvStore, index: u64, data: &[u8]) {
-        match Proposal::decode(data) {
-            Some(p) => {
-                let reply = store.apply(&p.command);
-                if p.id.node == self.id {
-                    self.links.requests.complete_write(p.id, Ok(reply));
-                }
-            }
-            None => log::error!("entry {index} does not hold a KV command; skipped"),
+    fn apply_command(
+        &self,
+        store: &mut KvStore,
+        index: u64,
+        data: &[u8],
+    ) -> Result<(), FatalError> {
+        let p = Proposal::decode(data).ok_or(FatalError::UnknownCommand { index })?;
+        let reply = store.apply(&p.command);
+        if p.id.node == self.id {
+            self.links.requests.complete_write(p.id, Ok(reply));
         }
+        Ok(())
     }
 
     fn apply_conf_change(

@@ -63,7 +63,7 @@ static COMMANDS: &[CommandSpec] = &[
     }),
     spec("MSET", -3, Kind::Write, mset),
     spec("INCR", 2, Kind::Write, |s, a| {
-        s.write(Command::IncrBy {
+        s.write(Command::IncrByChecked {
             key: a[0].clone(),
             delta: 1,
         })
@@ -215,11 +215,8 @@ fn mset(s: &mut Session, a: Args) -> Outcome {
 }
 
 fn incrby(s: &mut Session, a: Args) -> Outcome {
-    match std::str::from_utf8(&a[1])
-        .ok()
-        .and_then(|n| n.parse::<i64>().ok())
-    {
-        Some(delta) => s.write(Command::IncrBy {
+    match crate::command::parse_redis_int(&a[1]) {
+        Some(delta) => s.write(Command::IncrByChecked {
             key: a[0].clone(),
             delta,
         }),

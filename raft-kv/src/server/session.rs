@@ -346,7 +346,7 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
         Command::Set { key: k, value: v } => key(k).and(value(v)),
         Command::Del { keys } => keys.iter().try_for_each(key),
         Command::MSet { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
-        Command::IncrBy { key: k, .. } => key(k),
+        Command::IncrBy { key: k, .. } | Command::IncrByChecked { key: k, .. } => key(k),
         Command::Cas {
             key: k,
             expected,
