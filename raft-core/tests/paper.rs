@@ -706,3 +706,57 @@ fn malformed_and_random_messages_never_panic() {
         }
     }
 }
+
+/// A vote request at a higher term that the follower rejects (its log is more
+/// up to date) moves it to that term but does not restart its election timer;
+/// one that it grants does (the paper's follower rule). Otherwise candidates
+/// that cannot win keep the one node that can from ever timing out.
+#[test]
+fn only_a_granted_vote_restarts_the_election_timer() {
+    let node = || RawNode::new(config(1), storage_with_log(&[1, 2, 3], &[1, 1], 1)).expect("node");
+    let timeout = {
+        let mut raw = node();
+        let mut ticks = 0;
+        while raw.raft().role() == Role::Follower {
+            raw.tick();
+            ticks += 1;
+        }
+        ticks
+    };
+    let vote = |last_index, last_term| {
+        msg(
+            2,
+            1,
+            5,
+            MessageBody::RequestVote {
+                kind: VoteKind::Vote,
+                last_index,
+                last_term,
+            },
+        )
+    };
+    for (last_index, granted) in [(0, false), (2, true)] {
+        let mut raw = node();
+        for _ in 1..timeout {
+            raw.tick();
+        }
+        raw.step(vote(last_index, 1)).expect("step");
+        assert_eq!(raw.raft().term(), 5);
+        assert_eq!(
+            raw.raft().vote(),
+            granted.then_some(2),
+            "granted: {granted}"
+        );
+        raw.tick();
+        assert_eq!(
+            raw.raft().role() == Role::Follower,
+            granted,
+            "after {timeout} ticks, a node that {} campaigns",
+            if granted {
+                "granted a vote never"
+            } else {
+                "rejected the vote"
+            }
+        );
+    }
+}

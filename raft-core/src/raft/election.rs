@@ -28,7 +28,7 @@ impl<S: Storage> Raft<S> {
                 if kind == VoteKind::PreVote {
                     return true; // a pre-vote never changes our term
                 }
-                self.become_follower(m.term, None);
+                self.become_follower_keeping_timer(m.term);
                 return true;
             }
             match m.body {
@@ -235,6 +235,18 @@ impl<S: Storage> Raft<S> {
     }
 
     /// Answers a RequestVote (or PreVote) from `from` at `term`.
+    /// Follows `term` without restarting the election timer: only a granted
+    /// vote restarts it (`handle_vote_request`), as the Raft paper's follower
+    /// rule says. Otherwise candidates that cannot win (a stale log, a member
+    /// on its way out) would keep restarting the timer of the one node that
+    /// can, each with a new term, and no election would ever end (simulator
+    /// seed 577704: two such candidates alternating for 300 ticks).
+    fn become_follower_keeping_timer(&mut self, term: Term) {
+        let timer = (self.election_elapsed, self.randomized_election_timeout);
+        self.become_follower(term, None);
+        (self.election_elapsed, self.randomized_election_timeout) = timer;
+    }
+
     pub(super) fn handle_vote_request(&mut self, from: NodeId, term: Term, body: &MessageBody) {
         let MessageBody::RequestVote {
             kind,
