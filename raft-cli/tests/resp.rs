@@ -194,6 +194,39 @@ fn oversized_requests_get_an_error_and_nothing_is_applied() {
     );
 }
 
+/// `redis-cli -x` with a value far beyond the request limit: the user sees the
+/// limit error, not `Connection reset by peer` (the node reads and drops the
+/// rest of the value before it closes, so the error is not lost in a reset).
+#[test]
+fn a_value_beyond_the_limit_from_redis_cli_shows_the_limit_error() {
+    let c = Cluster::start(1);
+    let mut child = Command::new("redis-cli")
+        .args(["-p", port(&c.client[0]), "-x", "SET", "huge"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..40 {
+            stdin.write_all(&chunk).expect("feed redis-cli");
+        }
+    }
+    let out = child.wait_with_output().expect("redis-cli ends");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("exceeds the limit"),
+        "the limit error reaches the user: {text}"
+    );
+    assert!(!text.contains("reset by peer"), "{text}");
+}
+
 #[test]
 fn redis_benchmark_runs_against_a_node() {
     let c = Cluster::start(3);
