@@ -56,63 +56,11 @@ pub fn delete(t: &Target, key: &str) -> Result<(), String> {
 }
 
 /// Parses `key:value` lines of an INFO reply.
-fn info_field<'a>(info: &'a str, key: &str) -> &'a str {
+/// The value of `key:` in an INFO text, or `?`.
+pub fn info_field<'a>(info: &'a str, key: &str) -> &'a str {
     info.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
         .map_or("?", str::trim)
-}
-
-pub fn status(t: &Target) -> Result<(), String> {
-    say!(
-        "{:<22} {:>4} {:<12} {:>6} {:>7} {:>10} {:>10}",
-        "ENDPOINT",
-        "ID",
-        "ROLE",
-        "TERM",
-        "LEADER",
-        "COMMIT",
-        "APPLIED"
-    );
-    let mut reachable = 0;
-    for ep in &t.endpoints {
-        let mut c = t.client_at(ep).map_err(|e| e.to_string())?;
-        match c.info() {
-            Ok(info) => {
-                reachable += 1;
-                say!(
-                    "{:<22} {:>4} {:<12} {:>6} {:>7} {:>10} {:>10}",
-                    ep,
-                    info_field(&info, "node_id"),
-                    info_field(&info, "role"),
-                    info_field(&info, "term"),
-                    info_field(&info, "leader_id"),
-                    info_field(&info, "commit_index"),
-                    info_field(&info, "applied_index"),
-                );
-            }
-            Err(e) => say!("{ep:<22} unreachable: {e}"),
-        }
-    }
-    if reachable == 0 {
-        return Err("no endpoint answered".into());
-    }
-    // The membership as the first reachable endpoint sees it.
-    for ep in &t.endpoints {
-        let Ok(mut c) = t.client_at(ep) else {
-            continue;
-        };
-        if let Ok(info) = c.info() {
-            say!(
-                "members: {}  voters: {}  learners: {}  joint: {}",
-                info_field(&info, "members"),
-                info_field(&info, "voters"),
-                info_field(&info, "learners"),
-                info_field(&info, "joint")
-            );
-            break;
-        }
-    }
-    Ok(())
 }
 
 fn expect_ok(reply: raft_kv::Reply) -> Result<(), String> {

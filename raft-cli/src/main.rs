@@ -15,6 +15,7 @@ mod bench;
 mod client_cmds;
 mod local;
 mod node_cmd;
+mod status_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -80,8 +81,9 @@ enum Cmd {
         /// The key.
         key: String,
     },
-    /// One row per endpoint: id, role, term, leader, commit and applied index.
-    Status,
+    /// The whole cluster, found from any one endpoint: one row per member with
+    /// its address, role, term, commit and applied index, lag and health.
+    Status(status_cmd::StatusArgs),
     /// Change the cluster's membership (joint consensus; one change at a time).
     #[command(subcommand)]
     Member(MemberCmd),
@@ -150,7 +152,7 @@ fn main() -> ExitCode {
         Cmd::Get { key } => client_cmds::get(&t, &key),
         Cmd::Put { key, value } => client_cmds::put(&t, &key, &value),
         Cmd::Delete { key } => client_cmds::delete(&t, &key),
-        Cmd::Status => client_cmds::status(&t),
+        Cmd::Status(args) => status_cmd::run(&t, &args),
         Cmd::Member(MemberCmd::Add {
             id,
             peer_addr,

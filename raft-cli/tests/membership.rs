@@ -92,6 +92,26 @@ fn compaction_join_by_snapshot_promotion_leader_removal_and_restart() {
     wait_until("node 4 to vote", Duration::from_secs(10), || {
         info_field(&client4, "voters") == "1,2,3,4"
     });
+    // `status` given one endpoint finds all four members and asks each.
+    wait_until(
+        "status to show 4 healthy members",
+        Duration::from_secs(10),
+        || {
+            let out = common::run_cli(&["--endpoints", &c.client[0], "status", "--json"]);
+            let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let rows = view["members"].as_array().cloned().unwrap_or_default();
+            let healthy = rows.iter().filter(|r| r["health"] == "ok").count();
+            let ids: Vec<u64> = rows.iter().filter_map(|r| r["id"].as_u64()).collect();
+            ids == [1, 2, 3, 4] && healthy == 4 && rows[3]["address"] == client4.as_str()
+        },
+    );
+    let out = common::run_cli(&["--endpoints", &c.client[0], "status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        table.lines().filter(|l| l.ends_with(" ok")).count(),
+        4,
+        "one row per member:\n{table}"
+    );
 
     let (others, endpoints, mut client) = remove_the_leader(&c, &client4);
 

@@ -111,6 +111,15 @@ pub enum Command {
         /// Amount.
         delta: i64,
     },
+    /// Member `id` serves clients at `addr`: recorded beside the peer
+    /// addresses so that any node can tell a client where every member is
+    /// (`raft-cli status`). Dropped when the member leaves the configuration.
+    AdvertiseClient {
+        /// The member.
+        id: u64,
+        /// Its client address (`host:port`).
+        addr: String,
+    },
 }
 
 /// Parses `bytes` as Redis's `string2ll` does: `0`, or an optional `-` and

@@ -39,6 +39,12 @@ pub fn render(status: &NodeStatus, section: Option<&Vec<u8>>) -> Vec<u8> {
             .map(|(id, a)| format!("{id}={a}"))
             .collect();
         out.push_str(&format!("members:{}\r\n", members.join(",")));
+        let clients: Vec<String> = status
+            .clients
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect();
+        out.push_str(&format!("member_clients:{}\r\n", clients.join(",")));
         out.push_str(&format!("voters:{}\r\n", join(&status.voters)));
         out.push_str(&format!("learners:{}\r\n", join(&status.learners)));
         let joint = if status.voters_outgoing.is_empty() {

@@ -17,6 +17,7 @@ pub struct Node {
     peer_addr: SocketAddr,
     server: ServerHandle,
     metrics: Option<std::thread::JoinHandle<()>>,
+    advertiser: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Node {
@@ -73,6 +74,14 @@ impl Node {
             }
             None => None,
         };
+        let advertised = advertised_client_addr(client_addr, peer_addr);
+        let advertiser = {
+            let (handle, id) = (handle.clone(), cfg.id);
+            std::thread::Builder::new()
+                .name("raft-kv-advertise".into())
+                .spawn(move || advertise_client_addr(&handle, id, &advertised))
+                .map_err(NodeError::Thread)?
+        };
         let server =
             crate::server::serve(client_listener, handle, client_tls).map_err(NodeError::Thread)?;
         log::info!(
@@ -85,6 +94,7 @@ impl Node {
             peer_addr,
             server,
             metrics,
+            advertiser: Some(advertiser),
         })
     }
 
@@ -127,10 +137,50 @@ impl Node {
         self.runtime.begin_stop();
         self.server.stop();
         let outcome = self.runtime.shutdown();
-        if let Some(t) = self.metrics {
+        for t in [self.metrics, self.advertiser].into_iter().flatten() {
             let _ = t.join();
         }
         outcome
+    }
+}
+
+/// The client address this node tells the cluster: the bound one, or with an
+/// unspecified IP (`0.0.0.0:6001`) the peer address's IP with the client port.
+fn advertised_client_addr(client: SocketAddr, peer: SocketAddr) -> String {
+    if !client.ip().is_unspecified() {
+        return client.to_string();
+    }
+    let ip = if peer.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        peer.ip()
+    };
+    SocketAddr::new(ip, client.port()).to_string()
+}
+
+/// Records this member's client address in the replicated state once it is a
+/// member and a leader is known, so that any node can point clients at every
+/// member (`member_clients:` in INFO, `raft-cli status`). Retries every half
+/// second until the record is there or the node stops; then the thread ends.
+fn advertise_client_addr(node: &NodeHandle, id: raft_core::NodeId, addr: &str) {
+    let pause = std::time::Duration::from_millis(500);
+    while !node.is_stopping() {
+        let status = node.status();
+        if status.clients.get(&id).map(String::as_str) == Some(addr) {
+            log::debug!("node {id}: client address {addr} is recorded");
+            return;
+        }
+        let member = status.voters.contains(&id) || status.learners.contains(&id);
+        if member && status.leader_id.is_some() {
+            let advertise = crate::Command::AdvertiseClient {
+                id,
+                addr: addr.to_string(),
+            };
+            if let Err(e) = node.write(advertise).wait() {
+                log::debug!("node {id}: advertising client address {addr}: {e}");
+            }
+        }
+        std::thread::sleep(pause);
     }
 }
 

@@ -30,6 +30,9 @@ pub struct NodeStatus {
     pub voters_outgoing: Vec<NodeId>,
     /// Peer addresses of the members.
     pub members: BTreeMap<NodeId, String>,
+    /// Client addresses the members advertised (a member that has not yet
+    /// done so is missing).
+    pub clients: BTreeMap<NodeId, String>,
     /// The cluster id (0 while a joining node has not been contacted).
     pub cluster_id: u64,
     /// Elections this node won since start.
@@ -53,6 +56,7 @@ impl NodeStatus {
             learners: Vec::new(),
             voters_outgoing: Vec::new(),
             members,
+            clients: BTreeMap::new(),
             cluster_id,
             leader_elections: 0,
             proposals: 0,

@@ -19,6 +19,8 @@ pub struct KvStore {
     /// Peer addresses of the members, carried in snapshots so that a node that
     /// catches up from a snapshot can reach every member.
     members: std::collections::BTreeMap<u64, String>,
+    /// Client addresses the members advertised (`Command::AdvertiseClient`).
+    clients: std::collections::BTreeMap<u64, String>,
 }
 
 impl KvStore {
@@ -38,9 +40,20 @@ impl KvStore {
             .extend(members.iter().map(|(k, v)| (*k, v.clone())));
     }
 
+    /// The client addresses members advertised.
+    pub fn clients(&self) -> &std::collections::BTreeMap<u64, String> {
+        &self.clients
+    }
+
     /// Forgets the addresses of members for which `keep` is false.
     pub fn retain_members(&mut self, keep: impl Fn(u64) -> bool) {
         self.members.retain(|id, _| keep(*id));
+    }
+
+    /// Forgets the client addresses of nodes for which `is_member` is false
+    /// (called with the applied configuration, the same on every replica).
+    pub fn retain_clients(&mut self, is_member: impl Fn(u64) -> bool) {
+        self.clients.retain(|id, _| is_member(*id));
     }
 
     /// The last log index applied.
@@ -80,6 +93,10 @@ impl KvStore {
             }),
             Command::IncrByChecked { key, delta } => {
                 self.incr_by(key, *delta, crate::command::parse_redis_int)
+            }
+            Command::AdvertiseClient { id, addr } => {
+                self.clients.insert(*id, addr.clone());
+                Reply::ok()
             }
             Command::Cas { key, expected, new } => {
                 if self.get(key) == Some(expected.as_slice()) {
@@ -160,6 +177,9 @@ enum SnapshotRecord<'a> {
     End {
         pairs: u64,
     },
+    /// The members' client addresses, right after the header (appended last,
+    /// so older snapshots without it still decode).
+    Clients(BTreeMap<u64, String>),
 }
 
 /// A snapshot record as written: the same variants in the same order as
@@ -175,6 +195,7 @@ enum SnapshotRecordOut<'a> {
     End {
         pairs: u64,
     },
+    Clients(&'a BTreeMap<u64, String>),
 }
 
 impl KvStore {
@@ -191,6 +212,9 @@ impl KvStore {
             applied_index: self.applied_index,
             members: &self.members,
         });
+        if !self.clients.is_empty() {
+            put(&SnapshotRecordOut::Clients(&self.clients));
+        }
         let mut batch = Vec::with_capacity(PAIRS_PER_RECORD);
         let mut bytes = 0;
         for (k, v) in &self.map {
@@ -239,6 +263,7 @@ impl KvStore {
                     store.members = members;
                     saw_header = true;
                 }
+                SnapshotRecord::Clients(clients) if i == 1 && saw_header => store.clients = clients,
                 SnapshotRecord::Pairs(pairs) if saw_header => store
                     .map
                     .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into()))),
@@ -373,6 +398,22 @@ mod tests {
             );
             assert_eq!(s.get(b"n"), Some(refused.as_bytes()), "unchanged");
         }
+    }
+
+    #[test]
+    fn advertised_client_addresses_are_in_snapshots_and_leave_with_their_member() {
+        let mut s = KvStore::new();
+        for id in [1, 2] {
+            s.apply(&Command::AdvertiseClient {
+                id,
+                addr: format!("127.0.0.1:600{id}"),
+            });
+        }
+        let back = KvStore::decode_snapshot(&s.encode_snapshot()).expect("decodes");
+        assert_eq!(back.clients(), s.clients());
+        assert_eq!(back.clients().len(), 2);
+        s.retain_clients(|id| id != 2);
+        assert_eq!(s.clients().keys().copied().collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]

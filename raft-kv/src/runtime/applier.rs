@@ -162,6 +162,8 @@ impl<S: NodeStorage> Applier<S> {
             self.links.members.retire(&self.conf)?;
             let keep = self.links.members.addresses();
             store.retain_members(|id| keep.contains_key(&id));
+            let conf = &self.conf;
+            store.retain_clients(|id| conf.voters.contains(&id) || conf.learners.contains(&id));
         }
         self.answer_if_left_joint();
         Ok(())

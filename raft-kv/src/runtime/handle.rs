@@ -265,7 +265,13 @@ impl NodeHandle {
 
     /// The node's current status.
     pub fn status(&self) -> NodeStatus {
-        self.parts.status.lock().clone()
+        let mut status = self.parts.status.lock().clone();
+        let clients = self.parts.store.read().clients().clone();
+        status.clients = clients
+            .into_iter()
+            .filter(|(id, _)| status.members.contains_key(id))
+            .collect();
+        status
     }
 
     /// True once a graceful stop has begun (or a fatal error stopped the node).

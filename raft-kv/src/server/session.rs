@@ -347,6 +347,7 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
         Command::Del { keys } => keys.iter().try_for_each(key),
         Command::MSet { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
         Command::IncrBy { key: k, .. } | Command::IncrByChecked { key: k, .. } => key(k),
+        Command::AdvertiseClient { addr, .. } => check("address", addr.len(), limits.max_key),
         Command::Cas {
             key: k,
             expected,

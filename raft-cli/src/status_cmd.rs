@@ -1,0 +1,201 @@
+//! `raft-cli status`: the whole cluster from any one endpoint. The first
+//! endpoint that answers tells the membership and every member's client
+//! address (`member_clients:` in its INFO); each member is then asked itself.
+
+use crate::client_cmds::{Target, info_field};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Flags of `raft-cli status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Print JSON (one object: `members`, `voters`, `learners`, `joint`).
+    #[arg(long)]
+    json: bool,
+    /// Refresh every SECS seconds (default 1) until interrupted.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1")]
+    watch: Option<u64>,
+}
+
+/// One member as it reports itself.
+#[derive(Serialize, Debug)]
+struct Row {
+    id: u64,
+    /// `voter` or `learner`.
+    kind: &'static str,
+    /// Its client address, if it advertised one.
+    address: Option<String>,
+    role: Option<String>,
+    term: Option<u64>,
+    commit: Option<u64>,
+    applied: Option<u64>,
+    /// Entries the member has still to apply to reach the leader's commit.
+    lag: Option<u64>,
+    /// `ok`, or why the member could not be asked.
+    health: String,
+}
+
+#[derive(Serialize, Debug)]
+struct ClusterView {
+    members: Vec<Row>,
+    voters: String,
+    learners: String,
+    joint: String,
+    /// The endpoint the membership came from.
+    asked: String,
+}
+
+fn parse_map(text: &str) -> BTreeMap<u64, String> {
+    text.split(',')
+        .filter_map(|p| p.split_once('='))
+        .filter_map(|(id, a)| Some((id.parse().ok()?, a.to_string())))
+        .collect()
+}
+
+fn parse_ids(text: &str) -> BTreeSet<u64> {
+    text.split(',')
+        .filter_map(|id| id.trim().parse().ok())
+        .collect()
+}
+
+fn number(info: &str, key: &str) -> Option<u64> {
+    info_field(info, key).parse().ok()
+}
+
+/// The membership from the first endpoint that answers, then each member.
+fn gather(t: &Target) -> Result<ClusterView, String> {
+    let (asked, info) = t
+        .endpoints
+        .iter()
+        .find_map(|ep| Some((ep.clone(), t.client_at(ep).ok()?.info().ok()?)))
+        .ok_or("no endpoint answered")?;
+    let voters = parse_ids(info_field(&info, "voters"));
+    let learners = parse_ids(info_field(&info, "learners"));
+    let joint = info_field(&info, "joint").to_string();
+    let outgoing = joint
+        .strip_prefix("yes outgoing=")
+        .map(parse_ids)
+        .unwrap_or_default();
+    let mut clients = parse_map(info_field(&info, "member_clients"));
+    if let Ok(own) = info_field(&info, "node_id").parse::<u64>() {
+        clients.entry(own).or_insert_with(|| asked.clone());
+    }
+    let ids: BTreeSet<u64> = voters
+        .iter()
+        .chain(&learners)
+        .chain(&outgoing)
+        .copied()
+        .collect();
+    let mut rows: Vec<Row> = ids
+        .into_iter()
+        .map(|id| ask_member(t, id, learners.contains(&id), clients.get(&id)))
+        .collect();
+    let leader_commit = rows
+        .iter()
+        .find(|r| r.role.as_deref() == Some("leader"))
+        .and_then(|r| r.commit);
+    for r in &mut rows {
+        r.lag = leader_commit
+            .zip(r.applied)
+            .map(|(c, a)| c.saturating_sub(a));
+    }
+    Ok(ClusterView {
+        members: rows,
+        voters: info_field(&info, "voters").to_string(),
+        learners: info_field(&info, "learners").to_string(),
+        joint,
+        asked,
+    })
+}
+
+fn ask_member(t: &Target, id: u64, learner: bool, address: Option<&String>) -> Row {
+    let mut row = Row {
+        id,
+        kind: if learner { "learner" } else { "voter" },
+        address: address.cloned(),
+        role: None,
+        term: None,
+        commit: None,
+        applied: None,
+        lag: None,
+        health: String::new(),
+    };
+    let Some(addr) = address else {
+        row.health = "no client address advertised yet".into();
+        return row;
+    };
+    match t.client_at(addr).and_then(|mut c| c.info()) {
+        Ok(info) if number(&info, "node_id") == Some(id) => {
+            row.role = Some(info_field(&info, "role").to_string());
+            row.term = number(&info, "term");
+            row.commit = number(&info, "commit_index");
+            row.applied = number(&info, "applied_index");
+            row.health = "ok".into();
+        }
+        Ok(info) => {
+            row.health = format!("answers as node {}", info_field(&info, "node_id"));
+        }
+        Err(e) => row.health = format!("unreachable: {e}"),
+    }
+    row
+}
+
+fn show(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+fn print_table(view: &ClusterView) {
+    say!(
+        "{:>4} {:<8} {:<22} {:<10} {:>6} {:>10} {:>10} {:>6}  HEALTH",
+        "ID",
+        "TYPE",
+        "ADDRESS",
+        "ROLE",
+        "TERM",
+        "COMMIT",
+        "APPLIED",
+        "LAG"
+    );
+    for r in &view.members {
+        say!(
+            "{:>4} {:<8} {:<22} {:<10} {:>6} {:>10} {:>10} {:>6}  {}",
+            r.id,
+            r.kind,
+            r.address.as_deref().unwrap_or("?"),
+            r.role.as_deref().unwrap_or("-"),
+            show(r.term),
+            show(r.commit),
+            show(r.applied),
+            show(r.lag),
+            r.health
+        );
+    }
+    say!(
+        "voters: {}  learners: {}  joint: {}  (membership from {})",
+        view.voters,
+        view.learners,
+        view.joint,
+        view.asked
+    );
+}
+
+/// Runs `raft-cli status`.
+pub fn run(t: &Target, args: &StatusArgs) -> Result<(), String> {
+    loop {
+        let view = gather(t)?;
+        if args.watch.is_some() && !args.json {
+            say!("\x1b[H\x1b[2J"); // clear the screen, cursor home
+        }
+        if args.json {
+            let text = serde_json::to_string(&view).map_err(|e| e.to_string())?;
+            say!("{text}");
+        } else {
+            print_table(&view);
+        }
+        match args.watch {
+            Some(secs) => std::thread::sleep(Duration::from_secs(secs.max(1))),
+            None => return Ok(()),
+        }
+    }
+}
