@@ -61,7 +61,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run one node of a cluster (stops gracefully on SIGTERM or SIGINT).
-    Node(Box<node_cmd::NodeArgs>),
+    Node(Box<raft_cli::config_file::NodeSettings>),
     /// Run a whole cluster on this machine, one process per node; Ctrl-C stops it.
     Local(local::LocalArgs),
     /// Read a key (linearizable).

@@ -1,176 +1,68 @@
 //! `raft-cli node`: flags, an optional TOML file (flags win), signals, graceful stop.
 
-use clap::Args;
-use raft_cli::config_file::NodeFile;
+use raft_cli::config_file::NodeSettings;
 use raft_kv::{ConfigError, Node, NodeConfig, parse_initial_cluster};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Flags of `raft-cli node`. Every flag may also come from `--config`.
-#[derive(Args, Debug, Default)]
-pub struct NodeArgs {
-    /// This node's id (a positive integer, unique in the cluster).
-    #[arg(long)]
-    id: Option<u64>,
-    /// Directory for the WAL, state and snapshots (created if missing).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Address to listen on for peers, e.g. 127.0.0.1:7001.
-    #[arg(long)]
-    listen_peer: Option<String>,
-    /// Address to listen on for RESP clients, e.g. 127.0.0.1:6001.
-    #[arg(long)]
-    listen_client: Option<String>,
-    /// Every initial voter as ID=PEER_ADDR, comma-separated, self included. Used
-    /// only when the data dir holds no state yet.
-    #[arg(long)]
-    initial_cluster: Option<String>,
-    /// Mixed into the cluster id at bootstrap, so that two clusters started
-    /// with the same --initial-cluster never accept each other's members or
-    /// data dirs. Give every initial member the same token (`local` does).
-    /// Ignored once the data dir holds state.
-    #[arg(long)]
-    initial_cluster_token: Option<String>,
-    /// Address for GET /metrics and GET /health.
-    #[arg(long)]
-    metrics: Option<String>,
-    /// Start empty and wait to be added to an existing cluster (`member add`);
-    /// an --initial-cluster given with it only tells where the members are.
-    #[arg(long)]
-    join: bool,
-    /// A TOML file with any of these settings (kebab-case keys); flags win.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Raft tick in milliseconds (default 50).
-    #[arg(long)]
-    tick_ms: Option<u64>,
-    /// Election timeout in ticks (default 10; randomized up to twice this).
-    #[arg(long)]
-    election_ticks: Option<u64>,
-    /// Client request timeout in milliseconds (default 5000).
-    #[arg(long)]
-    request_timeout_ms: Option<u64>,
-    /// Snapshot and compact the log every this many applied entries (default
-    /// 10000; 0 disables automatic snapshots).
-    #[arg(long)]
-    snapshot_every: Option<u64>,
-    /// Close client connections idle this many milliseconds (default 0: never).
-    #[arg(long)]
-    client_idle_timeout_ms: Option<u64>,
-    /// Close a connection whose request is not completely sent within this
-    /// many milliseconds (default 10000).
-    #[arg(long)]
-    request_read_timeout_ms: Option<u64>,
-    /// MiB of unfinished requests buffered across all clients; beyond it a
-    /// request is refused and its connection closed (default 256).
-    #[arg(long)]
-    client_buffer_limit_mb: Option<u64>,
-    /// Clients must `AUTH` with this password before any other command (see
-    /// also --requirepass-file, which keeps it out of the process list).
-    #[arg(long, conflicts_with = "requirepass_file")]
-    requirepass: Option<String>,
-    /// A file whose first line is the client password.
-    #[arg(long)]
-    requirepass_file: Option<PathBuf>,
-    /// PEM certificate (chain) this node presents to its peers; with
-    /// --peer-key and --peer-ca, members talk mutual TLS (all or none do).
-    #[arg(long, value_name = "FILE")]
-    peer_cert: Option<PathBuf>,
-    /// PEM private key of --peer-cert.
-    #[arg(long, value_name = "FILE")]
-    peer_key: Option<PathBuf>,
-    /// PEM cluster CA: peers must present a certificate it issued.
-    #[arg(long, value_name = "FILE")]
-    peer_ca: Option<PathBuf>,
-    /// PEM certificate (chain) of the client port; with --client-key, clients
-    /// connect with TLS (`redis-cli --tls --cacert CA`).
-    #[arg(long, value_name = "FILE")]
-    client_cert: Option<PathBuf>,
-    /// PEM private key of --client-cert.
-    #[arg(long, value_name = "FILE")]
-    client_key: Option<PathBuf>,
-    /// PEM CA for client certificates: with it, clients must present one.
-    #[arg(long, value_name = "FILE")]
-    client_ca: Option<PathBuf>,
+/// The file's settings (if `--config`) overlaid with the flags.
+fn merged_settings(flags: NodeSettings) -> Result<NodeSettings, String> {
+    let Some(path) = &flags.config else {
+        return Ok(flags);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
+    NodeSettings::parse(&text)
+        .map_err(|e| format!("invalid --config {}: {e}", path.display()))?
+        .overlaid_with(&flags)
 }
 
-fn build_config(args: NodeArgs) -> Result<NodeConfig, String> {
-    let file: NodeFile = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
-            NodeFile::parse(&text)
-                .map_err(|e| format!("invalid --config {}: {e}", path.display()))?
-        }
-        None => NodeFile::default(),
-    };
-    let id = args.id.or(file.id).ok_or("--id is required")?;
-    let data_dir = args
-        .data_dir
-        .or(file.data_dir)
-        .ok_or("--data-dir is required")?;
-    let listen_peer = args
-        .listen_peer
-        .or(file.listen_peer)
-        .ok_or("--listen-peer is required")?;
-    let listen_client = args
-        .listen_client
-        .or(file.listen_client)
-        .ok_or("--listen-client is required")?;
+fn build_config(s: NodeSettings) -> Result<NodeConfig, String> {
+    let id = s.id.ok_or("--id is required")?;
+    let data_dir = s.data_dir.ok_or("--data-dir is required")?;
+    let listen_peer = s.listen_peer.ok_or("--listen-peer is required")?;
+    let listen_client = s.listen_client.ok_or("--listen-client is required")?;
     let mut cfg = NodeConfig::new(id, data_dir, listen_peer, listen_client);
-    cfg.join = args.join || file.join.unwrap_or(false);
-    if let Some(ic) = args.initial_cluster.or(file.initial_cluster) {
+    cfg.join = s.join.unwrap_or(false);
+    if let Some(ic) = s.initial_cluster {
         cfg.initial_cluster =
             parse_initial_cluster(&ic).map_err(|e| format!("invalid --initial-cluster: {e}"))?;
     }
-    cfg.metrics = args.metrics.or(file.metrics);
-    cfg.initial_cluster_token = args.initial_cluster_token.or(file.initial_cluster_token);
-    if let Some(ms) = args.tick_ms.or(file.tick_ms) {
-        cfg.tick = Duration::from_millis(ms);
+    cfg.metrics = s.metrics;
+    cfg.initial_cluster_token = s.initial_cluster_token;
+    let ms = Duration::from_millis;
+    cfg.tick = s.tick_ms.map_or(cfg.tick, ms);
+    cfg.election_ticks = s.election_ticks.unwrap_or(cfg.election_ticks);
+    cfg.request_timeout = s.request_timeout_ms.map_or(cfg.request_timeout, ms);
+    cfg.snapshot_every = s.snapshot_every.unwrap_or(cfg.snapshot_every);
+    if let Some(idle) = s.client_idle_timeout_ms {
+        cfg.client_idle_timeout = (idle > 0).then(|| ms(idle));
     }
-    if let Some(t) = args.election_ticks.or(file.election_ticks) {
-        cfg.election_ticks = t;
-    }
-    if let Some(ms) = args.request_timeout_ms.or(file.request_timeout_ms) {
-        cfg.request_timeout = Duration::from_millis(ms);
-    }
-    if let Some(n) = args.snapshot_every.or(file.snapshot_every) {
-        cfg.snapshot_every = n;
-    }
-    if let Some(ms) = args.client_idle_timeout_ms.or(file.client_idle_timeout_ms) {
-        cfg.client_idle_timeout = (ms > 0).then(|| Duration::from_millis(ms));
-    }
-    if let Some(ms) = args
+    cfg.request_read_timeout = s
         .request_read_timeout_ms
-        .or(file.request_read_timeout_ms)
-    {
-        cfg.request_read_timeout = Duration::from_millis(ms);
-    }
-    if let Some(mb) = args.client_buffer_limit_mb.or(file.client_buffer_limit_mb) {
+        .map_or(cfg.request_read_timeout, ms);
+    if let Some(mb) = s.client_buffer_limit_mb {
         cfg.client_buffer_limit = usize::try_from(mb << 20).unwrap_or(usize::MAX);
     }
-    cfg.requirepass = match (
-        args.requirepass.or(file.requirepass),
-        args.requirepass_file.or(file.requirepass_file),
-    ) {
+    cfg.requirepass = match (s.requirepass, s.requirepass_file) {
         (Some(p), _) => Some(p),
         (None, Some(path)) => Some(read_password(&path)?),
         (None, None) => None,
     };
     cfg.peer_tls = tls_files(
         ["--peer-cert", "--peer-key", "--peer-ca"],
-        args.peer_cert.or(file.peer_cert),
-        args.peer_key.or(file.peer_key),
-        args.peer_ca.or(file.peer_ca),
+        s.peer_cert,
+        s.peer_key,
+        s.peer_ca,
         true,
     )?;
     cfg.client_tls = tls_files(
         ["--client-cert", "--client-key", "--client-ca"],
-        args.client_cert.or(file.client_cert),
-        args.client_key.or(file.client_key),
-        args.client_ca.or(file.client_ca),
+        s.client_cert,
+        s.client_key,
+        s.client_ca,
         false,
     )?;
     cfg.validate()
@@ -255,8 +147,13 @@ fn fit_connections_to_fd_limit(cfg: &mut NodeConfig) -> Result<(), String> {
 }
 
 /// Runs a node until SIGTERM or SIGINT, then stops it gracefully.
-pub fn run(args: NodeArgs) -> Result<(), String> {
-    let mut cfg = build_config(args)?;
+pub fn run(flags: NodeSettings) -> Result<(), String> {
+    let settings = merged_settings(flags)?;
+    if settings.print_config {
+        say!("{}", settings.to_toml()?.trim_end());
+        return Ok(());
+    }
+    let mut cfg = build_config(settings)?;
     crate::init_logging();
     fit_connections_to_fd_limit(&mut cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -289,12 +186,12 @@ mod tests {
             "id = 1\ndata-dir = \"/tmp/x\"\nlisten-peer = \"127.0.0.1:7001\"\nlisten-client = \"127.0.0.1:6001\"\ninitial-cluster = \"1=127.0.0.1:7001\"\n",
         )
         .expect("write");
-        let args = NodeArgs {
+        let flags = NodeSettings {
             config: Some(path),
             listen_client: Some("127.0.0.1:6999".into()),
-            ..NodeArgs::default()
+            ..NodeSettings::default()
         };
-        let cfg = build_config(args).expect("valid");
+        let cfg = build_config(merged_settings(flags).expect("merges")).expect("valid");
         assert_eq!(cfg.id, 1);
         assert_eq!(cfg.listen_client, "127.0.0.1:6999");
         assert_eq!(cfg.listen_peer, "127.0.0.1:7001");
@@ -305,9 +202,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("node.toml");
         std::fs::write(&path, "id = 1\nlisten_peer = \"x\"\n").expect("write");
-        let err = build_config(NodeArgs {
+        let err = merged_settings(NodeSettings {
             config: Some(path),
-            ..NodeArgs::default()
+            ..NodeSettings::default()
         })
         .expect_err("unknown key");
         assert!(

@@ -113,10 +113,7 @@ fn bad_flags_are_one_clear_line_and_a_non_zero_exit() {
 /// Flips a byte in the middle of `path`, restarts node 1 with its usual command
 /// line, and returns its single error line (asserting a non-zero exit).
 fn restart_after_corrupting(c: &Cluster, path: &std::path::Path) -> String {
-    let mut bytes = std::fs::read(path).expect("read");
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x55;
-    std::fs::write(path, &bytes).expect("write");
+    flip_middle_byte(path);
     let out = c
         .node_command(1)
         .stderr(std::process::Stdio::piped())
@@ -152,8 +149,11 @@ fn a_corrupted_wal_is_refused_with_the_file_and_offset() {
     );
 }
 
+/// A damaged newest snapshot falls back to the previous one plus the log,
+/// with every key; with no usable fallback, the node refuses to start with a
+/// clear error.
 #[test]
-fn a_corrupted_snapshot_is_refused_with_a_clear_error() {
+fn a_corrupted_snapshot_falls_back_to_the_previous_one_or_is_refused() {
     let mut c = Cluster::start_with(1, &["--snapshot-every", "100"]);
     let mut client = c.client();
     for i in 0..300 {
@@ -161,18 +161,48 @@ fn a_corrupted_snapshot_is_refused_with_a_clear_error() {
             .set(format!("k{i}").as_bytes(), b"value")
             .expect("write");
     }
-    let snap = c.data_dir(1).join("raft").join("snapshot");
+    let raft = c.data_dir(1).join("raft");
+    let (snap, prev) = (raft.join("snapshot"), raft.join("snapshot.prev"));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !snap.exists() {
-        assert!(std::time::Instant::now() < deadline, "no snapshot taken");
+    while !prev.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second snapshot taken"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(c.sigterm(1).code(), Some(0));
+    flip_middle_byte(&snap);
+    c.start_node(1);
+    let mut client = c.client();
+    for i in 0..300 {
+        assert_eq!(
+            client.get(format!("k{i}").as_bytes()).expect("read"),
+            Some(b"value".to_vec()),
+            "k{i} after the fallback"
+        );
+    }
+    assert!(
+        c.logs().contains("falling back to snapshot.prev"),
+        "the fallback is logged"
+    );
+    assert!(raft.join("snapshot.damaged").exists());
+    assert_eq!(c.sigterm(1).code(), Some(0));
+    if prev.exists() {
+        flip_middle_byte(&prev);
+    }
     let line = restart_after_corrupting(&c, &snap);
     assert!(
         line.contains("corrupted") && line.contains("snapshot"),
         "{line}"
     );
+}
+
+fn flip_middle_byte(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(path, &bytes).expect("write");
 }
 
 #[test]

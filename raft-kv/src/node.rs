@@ -172,7 +172,7 @@ fn advertise_client_addr(node: &NodeHandle, id: raft_core::NodeId, addr: &str) {
         }
         let member = status.voters.contains(&id) || status.learners.contains(&id);
         if member && status.leader_id.is_some() {
-            let advertise = crate::Command::AdvertiseClient {
+            let advertise = crate::command::Command::AdvertiseClient {
                 id,
                 addr: addr.to_string(),
             };
