@@ -146,6 +146,20 @@ fn fit_connections_to_fd_limit(cfg: &mut NodeConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// A node started by `raft-cli local` gets SIGTERM (a graceful stop) when
+/// `local` dies, however it dies; if `local` is already gone, it does not start.
+fn die_with_local_parent() -> Result<(), String> {
+    let Ok(parent) = std::env::var(crate::local::PARENT_ENV) else {
+        return Ok(());
+    };
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .map_err(|e| format!("cannot ask to stop with the parent: {e}"))?;
+    if nix::unistd::getppid().as_raw().to_string() != parent {
+        return Err("the `raft-cli local` that started this node is gone".into());
+    }
+    Ok(())
+}
+
 /// Runs a node until SIGTERM or SIGINT, then stops it gracefully.
 pub fn run(flags: NodeSettings) -> Result<(), String> {
     let settings = merged_settings(flags)?;
@@ -155,6 +169,7 @@ pub fn run(flags: NodeSettings) -> Result<(), String> {
     }
     let mut cfg = build_config(settings)?;
     crate::init_logging();
+    die_with_local_parent()?;
     fit_connections_to_fd_limit(&mut cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

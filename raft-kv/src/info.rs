@@ -22,6 +22,7 @@ pub fn render(status: &NodeStatus, section: Option<&Vec<u8>>) -> Vec<u8> {
             env!("CARGO_PKG_VERSION")
         ));
         out.push_str(&format!("node_id:{}\r\n", status.id));
+        out.push_str(&format!("process_id:{}\r\n", std::process::id()));
         out.push_str(&format!("cluster_id:{:016x}\r\n", status.cluster_id));
         out.push_str("\r\n");
     }

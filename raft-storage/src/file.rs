@@ -113,6 +113,13 @@ impl FileStorage {
                 data: Vec::new(),
             },
         };
+        if snapshot.meta.index > crate::wal::MAX_INDEX {
+            return Err(StoreError::Corrupt {
+                path: dir.join(SNAPSHOT),
+                offset: 0,
+                reason: format!("snapshot index {} is out of range", snapshot.meta.index),
+            });
+        }
         let wal = Wal::open(&dir.join("wal"), opts.segment_bytes, snapshot.meta.index)?;
         let mut hard_state = durable.hard_state;
         hard_state.commit = hard_state

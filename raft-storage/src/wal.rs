@@ -19,6 +19,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The largest log index a store accepts from disk: far beyond any real log
+/// (2^63 entries), and low enough that index arithmetic never overflows, so an
+/// absurd index in a damaged file is an error rather than a wrapped offset.
+pub const MAX_INDEX: LogIndex = u64::MAX / 2;
+
 /// Default size at which a new segment is started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -60,6 +65,11 @@ impl Wal {
         segment_bytes: u64,
         compacted_through: LogIndex,
     ) -> Result<Wal, StoreError> {
+        if compacted_through > MAX_INDEX {
+            return Err(StoreError::Invalid(format!(
+                "compacted through index {compacted_through}, beyond the largest index {MAX_INDEX}"
+            )));
+        }
         fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let mut firsts = Vec::new();
         for ent in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
@@ -67,11 +77,15 @@ impl Wal {
             let name = ent.file_name();
             let name = name.to_string_lossy();
             if let Some(stem) = name.strip_suffix(".wal") {
-                let first: LogIndex = stem.parse().map_err(|_| StoreError::Corrupt {
-                    path: ent.path(),
-                    offset: 0,
-                    reason: "segment file name is not an index".into(),
-                })?;
+                let first: LogIndex =
+                    stem.parse()
+                        .ok()
+                        .filter(|&i| i <= MAX_INDEX)
+                        .ok_or_else(|| StoreError::Corrupt {
+                            path: ent.path(),
+                            offset: 0,
+                            reason: "segment file name is not an index".into(),
+                        })?;
                 firsts.push(first);
             }
         }

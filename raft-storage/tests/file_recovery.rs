@@ -370,3 +370,36 @@ fn a_damaged_snapshot_without_a_usable_fallback_is_a_clear_error() {
         "the log does not reach back to the previous snapshot"
     );
 }
+
+/// Found by the `wal_recovery` fuzz target: a well-formed snapshot file
+/// claiming index u64::MAX made the log's first index wrap to 0 and the next
+/// append panic. Absurd indexes on disk are corruption errors.
+#[test]
+fn an_out_of_range_index_on_disk_is_a_corruption_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let snapshot = raft_core::Snapshot {
+        meta: raft_core::SnapshotMeta {
+            index: u64::MAX,
+            term: 3,
+            conf_state: ConfState::with_voters([1]),
+        },
+        data: Vec::new(),
+    };
+    let bytes = postcard::to_stdvec(&snapshot).expect("encodes");
+    raft_storage::atomic_file::write(&dir.path().join("snapshot"), &bytes).expect("write");
+    assert!(matches!(
+        open(dir.path(), 400),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::create_dir_all(dir.path().join("wal")).expect("wal dir");
+    fs::write(
+        dir.path().join("wal").join(format!("{}.wal", u64::MAX)),
+        b"",
+    )
+    .expect("segment");
+    assert!(matches!(
+        open(dir.path(), 400),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
