@@ -115,21 +115,27 @@ pub fn member_remove(t: &Target, id: u64) -> Result<(), String> {
 }
 
 /// The endpoints whose node reports `role:leader` now.
+/// The client addresses of the members (found from any endpoint) and of the
+/// endpoints given that report themselves leader.
 fn leader_endpoints(t: &Target) -> Vec<String> {
-    t.endpoints
-        .iter()
+    let members = crate::status_cmd::member_endpoints(t).unwrap_or_default();
+    let mut candidates: Vec<String> = members.into_iter().filter_map(|(_, a)| a).collect();
+    candidates.extend(t.endpoints.iter().cloned());
+    candidates.dedup();
+    candidates
+        .into_iter()
         .filter(|ep| {
             t.client_at(ep)
                 .and_then(|mut c| c.info())
                 .is_ok_and(|info| info_field(&info, "role") == "leader")
         })
-        .cloned()
+        .take(1)
         .collect()
 }
 
 pub fn transfer_leader(t: &Target, id: u64) -> Result<(), String> {
     let id = id.to_string();
-    let mut last = String::from("no endpoint reports itself as leader");
+    let mut last = String::from("no member reports itself as leader");
     // The leader may change between the INFO and the request: look again.
     for _ in 0..3 {
         for ep in leader_endpoints(t) {
@@ -148,24 +154,30 @@ pub fn transfer_leader(t: &Target, id: u64) -> Result<(), String> {
     Err(last)
 }
 
+/// Asks every member (found from any endpoint, as `status` does) to snapshot.
 pub fn snapshot(t: &Target) -> Result<(), String> {
     let mut failed = 0;
-    for ep in &t.endpoints {
-        let mut c = t.client_at(ep).map_err(|e| e.to_string())?;
+    for (id, address) in crate::status_cmd::member_endpoints(t)? {
+        let Some(ep) = address else {
+            failed += 1;
+            say!("node {id}: no client address advertised yet");
+            continue;
+        };
+        let mut c = t.client_at(&ep).map_err(|e| e.to_string())?;
         match c
             .call_here(&[b"RAFT.SNAPSHOT"])
             .map_err(|e| e.to_string())
             .and_then(expect_ok)
         {
-            Ok(()) => say!("{ep}: OK"),
+            Ok(()) => say!("node {id} ({ep}): OK"),
             Err(e) => {
                 failed += 1;
-                say!("{ep}: {e}");
+                say!("node {id} ({ep}): {e}");
             }
         }
     }
     if failed > 0 {
-        return Err(format!("{failed} endpoint(s) did not take a snapshot"));
+        return Err(format!("{failed} member(s) did not take a snapshot"));
     }
     Ok(())
 }

@@ -109,6 +109,16 @@ fn gather(t: &Target) -> Result<ClusterView, String> {
     })
 }
 
+/// Every member's id and client address (None: not advertised yet), from the
+/// first endpoint that answers.
+pub fn member_endpoints(t: &Target) -> Result<Vec<(u64, Option<String>)>, String> {
+    Ok(gather(t)?
+        .members
+        .into_iter()
+        .map(|r| (r.id, r.address))
+        .collect())
+}
+
 fn ask_member(t: &Target, id: u64, learner: bool, address: Option<&String>) -> Row {
     let mut row = Row {
         id,
