@@ -68,7 +68,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if store.append(&[next]).is_ok() {
         drop(store);
-        let again = open(&dir).expect("a store that opened and appended opens again");
+        let again = FileStorage::open(&dir, ConfState::with_voters([1]), FileStorageOptions::default())
+            .unwrap_or_else(|e| panic!("a store that opened and appended opens again: {e}"));
         assert_eq!(again.last_index().expect("last"), last + 1);
     }
 });

@@ -206,6 +206,12 @@ impl Wal {
         let Some(first) = ents.first() else {
             return Ok(());
         };
+        let last = ents[ents.len() - 1].index;
+        if last > MAX_INDEX {
+            return Err(StoreError::Invalid(format!(
+                "append up to index {last}, beyond the largest index {MAX_INDEX}"
+            )));
+        }
         if first.index < self.offset || first.index > self.last_index() + 1 {
             return Err(StoreError::Invalid(format!(
                 "append at {} outside the log [{}, {}]",
@@ -221,7 +227,6 @@ impl Wal {
         while i < ents.len() {
             i += self.append_to_segment(&ents[i..])?;
         }
-        let last = ents[ents.len() - 1].index;
         assert_eq!(
             self.last_index(),
             last,

@@ -391,6 +391,21 @@ fn an_out_of_range_index_on_disk_is_a_corruption_error_not_a_panic() {
         open(dir.path(), 400),
         Err(StoreError::Corrupt { .. })
     ));
+    // A snapshot at the largest index opens, but the log cannot grow past it
+    // (found next by the same target: the append made a segment it refused).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at_max = raft_core::Snapshot {
+        meta: raft_core::SnapshotMeta {
+            index: raft_storage::wal::MAX_INDEX,
+            ..snapshot.meta.clone()
+        },
+        data: Vec::new(),
+    };
+    let bytes = postcard::to_stdvec(&at_max).expect("encodes");
+    raft_storage::atomic_file::write(&dir.path().join("snapshot"), &bytes).expect("write");
+    let s = open(dir.path(), 400).expect("opens");
+    let next = ent(raft_storage::wal::MAX_INDEX + 1, 3, 1);
+    assert!(matches!(s.append(&[next]), Err(StoreError::Invalid(_))));
     let dir = tempfile::tempdir().expect("temp dir");
     fs::create_dir_all(dir.path().join("wal")).expect("wal dir");
     fs::write(
