@@ -77,6 +77,34 @@ fn redis_cli_runs_the_basic_commands() {
     assert!(redis_cli(a, &["INFO"]).contains("role:"));
     // Every node serves every command: read the write back through node 3.
     assert_eq!(redis_cli(&c.client[2], &["GET", "n"]), "43");
+    // Strings and keyspace beyond SET/GET.
+    let b = &c.client[1];
+    for (args, want) in [
+        (&["SETNX", "s", "a"][..], "1"),
+        (&["SETNX", "s", "b"], "0"),
+        (&["APPEND", "s", "bc"], "3"),
+        (&["STRLEN", "s"], "3"),
+        (&["GETSET", "s", "x"], "abc"),
+        (&["TYPE", "s"], "string"),
+        (&["TYPE", "missing"], "none"),
+        (&["MSETNX", "m1", "1", "m2", "2"], "1"),
+        (&["RENAME", "m1", "m3"], "OK"),
+        (&["RENAMENX", "m3", "m2"], "0"),
+        (&["KEYS", "m*"], "m2\nm3"),
+        (&["DECRBY", "n", "3"], "40"),
+        (&["DECR", "n"], "39"),
+        (&["GETDEL", "s"], "x"),
+        (&["UNLINK", "m2", "m3"], "2"),
+        (&["FLUSHDB"], "OK"),
+        (&["DBSIZE"], "0"),
+    ] {
+        assert_eq!(redis_cli(b, args), want, "{args:?}");
+    }
+    assert_eq!(
+        redis_cli(b, &["TIME"]).lines().count(),
+        2,
+        "seconds and microseconds"
+    );
 }
 
 #[test]

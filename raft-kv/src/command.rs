@@ -120,6 +120,58 @@ pub enum Command {
         /// Its client address (`host:port`).
         addr: String,
     },
+    /// SETNX key value: sets only an absent key; 1 if it did.
+    SetNx {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// Value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// GETSET key value: sets, answering the old value.
+    GetSet {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// Value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// GETDEL key: removes, answering the old value.
+    GetDel {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
+    /// APPEND key value: the length after appending.
+    Append {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// Bytes to append.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// MSETNX k v [k v ...]: sets every pair only if no key exists; 1 if it did.
+    MSetNx {
+        /// Pairs to set.
+        #[serde(with = "byte_pairs")]
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// RENAME / RENAMENX from to.
+    Rename {
+        /// The key to move.
+        #[serde(with = "serde_bytes")]
+        from: Vec<u8>,
+        /// Its new name.
+        #[serde(with = "serde_bytes")]
+        to: Vec<u8>,
+        /// RENAMENX: only if `to` is absent (answers 1 or 0 instead of OK).
+        only_if_absent: bool,
+    },
+    /// FLUSHDB / FLUSHALL: removes every key.
+    FlushAll,
 }
 
 /// Parses `bytes` as Redis's `string2ll` does: `0`, or an optional `-` and
@@ -170,15 +222,23 @@ pub enum ReadCommand {
     /// The whole state in the snapshot format (`RAFT.BACKUP`): linearizable
     /// like every read, so it holds every write acknowledged before it.
     Backup,
+    /// STRLEN key.
+    Strlen(Vec<u8>),
+    /// TYPE key.
+    Type(Vec<u8>),
+    /// KEYS pattern (Redis's glob syntax).
+    Keys(Vec<u8>),
 }
 
 impl ReadCommand {
     /// The keys it reads.
     pub fn keys(&self) -> &[Vec<u8>] {
         match self {
-            ReadCommand::Get(k) => std::slice::from_ref(k),
+            ReadCommand::Get(k) | ReadCommand::Strlen(k) | ReadCommand::Type(k) => {
+                std::slice::from_ref(k)
+            }
             ReadCommand::MGet(ks) | ReadCommand::Exists(ks) => ks,
-            ReadCommand::DbSize | ReadCommand::Backup => &[],
+            ReadCommand::DbSize | ReadCommand::Backup | ReadCommand::Keys(_) => &[],
         }
     }
 }

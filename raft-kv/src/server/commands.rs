@@ -69,6 +69,65 @@ static COMMANDS: &[CommandSpec] = &[
         })
     }),
     spec("INCRBY", 3, Kind::Write, incrby),
+    spec("SETNX", 3, Kind::Write, |s, a| {
+        s.write(Command::SetNx {
+            key: a[0].clone(),
+            value: a[1].clone(),
+        })
+    }),
+    spec("GETSET", 3, Kind::Write, |s, a| {
+        s.write(Command::GetSet {
+            key: a[0].clone(),
+            value: a[1].clone(),
+        })
+    }),
+    spec("GETDEL", 2, Kind::Write, |s, a| {
+        s.write(Command::GetDel { key: a[0].clone() })
+    }),
+    spec("APPEND", 3, Kind::Write, |s, a| {
+        s.write(Command::Append {
+            key: a[0].clone(),
+            value: a[1].clone(),
+        })
+    }),
+    spec("MSETNX", -3, Kind::Write, |s, a| match pairs_of(a) {
+        Some(pairs) => s.write(Command::MSetNx { pairs }),
+        None => now(arity("MSETNX")),
+    }),
+    spec("RENAME", 3, Kind::Write, |s, a| rename(s, a, false)),
+    spec("RENAMENX", 3, Kind::Write, |s, a| rename(s, a, true)),
+    spec("UNLINK", -2, Kind::Write, |s, a| {
+        s.write(Command::Del { keys: a.to_vec() })
+    }),
+    spec("DECR", 2, Kind::Write, |s, a| {
+        s.write(Command::IncrByChecked {
+            key: a[0].clone(),
+            delta: -1,
+        })
+    }),
+    spec("DECRBY", 3, Kind::Write, decrby),
+    spec("FLUSHDB", -1, Kind::Write, flush),
+    spec("FLUSHALL", -1, Kind::Write, flush),
+    spec("STRLEN", 2, Kind::Read, |s, a| {
+        s.read(ReadCommand::Strlen(a[0].clone()))
+    }),
+    spec("TYPE", 2, Kind::Read, |s, a| {
+        s.read(ReadCommand::Type(a[0].clone()))
+    }),
+    spec("KEYS", 2, Kind::Read, |s, a| {
+        s.read(ReadCommand::Keys(a[0].clone()))
+    }),
+    spec("TOUCH", -2, Kind::Read, |s, a| {
+        s.read(ReadCommand::Exists(a.to_vec()))
+    }),
+    spec("TIME", 1, Kind::Other, |_, _| now(time_reply())),
+    spec("FUNCTION", -2, Kind::Other, |_, a| {
+        if a[0].eq_ignore_ascii_case(b"FLUSH") {
+            now(Reply::ok())
+        } else {
+            now(Reply::error(ErrorCode::Err, "functions are not supported"))
+        }
+    }),
     spec("CAS", 4, Kind::Write, |s, a| {
         s.write(Command::Cas {
             key: a[0].clone(),
@@ -206,12 +265,61 @@ fn set(s: &mut Session, a: Args) -> Outcome {
     }
 }
 
+/// `k v [k v ...]` as pairs; `None` for an odd count.
+fn pairs_of(a: Args) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    a.len()
+        .is_multiple_of(2)
+        .then(|| a.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())
+}
+
 fn mset(s: &mut Session, a: Args) -> Outcome {
-    if !a.len().is_multiple_of(2) {
-        return now(arity("MSET"));
+    match pairs_of(a) {
+        Some(pairs) => s.write(Command::MSet { pairs }),
+        None => now(arity("MSET")),
     }
-    let pairs = a.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
-    s.write(Command::MSet { pairs })
+}
+
+fn rename(s: &mut Session, a: Args, only_if_absent: bool) -> Outcome {
+    s.write(Command::Rename {
+        from: a[0].clone(),
+        to: a[1].clone(),
+        only_if_absent,
+    })
+}
+
+fn decrby(s: &mut Session, a: Args) -> Outcome {
+    match crate::command::parse_redis_int(&a[1]).and_then(i64::checked_neg) {
+        Some(delta) => s.write(Command::IncrByChecked {
+            key: a[0].clone(),
+            delta,
+        }),
+        None => now(Reply::error(
+            ErrorCode::Err,
+            "value is not an integer or out of range",
+        )),
+    }
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC | SYNC] (both flush at once).
+fn flush(s: &mut Session, a: Args) -> Outcome {
+    match a {
+        [] => s.write(Command::FlushAll),
+        [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {
+            s.write(Command::FlushAll)
+        }
+        _ => now(Reply::error(ErrorCode::Err, "syntax error")),
+    }
+}
+
+/// TIME: this node's clock as `[seconds, microseconds]`.
+fn time_reply() -> Reply {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Reply::Array(vec![
+        Reply::Bulk(Some(now.as_secs().to_string().into_bytes())),
+        Reply::Bulk(Some(now.subsec_micros().to_string().into_bytes())),
+    ])
 }
 
 fn incrby(s: &mut Session, a: Args) -> Outcome {

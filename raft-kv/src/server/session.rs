@@ -348,6 +348,13 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
         Command::MSet { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
         Command::IncrBy { key: k, .. } | Command::IncrByChecked { key: k, .. } => key(k),
         Command::AdvertiseClient { addr, .. } => check("address", addr.len(), limits.max_key),
+        Command::SetNx { key: k, value: v }
+        | Command::GetSet { key: k, value: v }
+        | Command::Append { key: k, value: v } => key(k).and(value(v)),
+        Command::GetDel { key: k } => key(k),
+        Command::MSetNx { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
+        Command::Rename { from, to, .. } => key(from).and(key(to)),
+        Command::FlushAll => Ok(()),
         Command::Cas {
             key: k,
             expected,

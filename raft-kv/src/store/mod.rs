@@ -1,0 +1,180 @@
+//! The replicated state machine: a map of binary keys to binary values. Every
+//! node applies the same commands in the same order and so holds the same map.
+
+mod glob;
+mod snapshot;
+mod strings;
+#[cfg(test)]
+mod tests;
+
+use crate::command::{Command, ReadCommand, Reply};
+use crate::error::ErrorCode;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A key or value: shared, so that the copy a snapshot starts from costs a
+/// reference count per pair instead of an allocation and a memcpy.
+type SharedBytes = Arc<[u8]>;
+
+/// The key-value map and the last applied log index.
+#[derive(Debug, Default, Clone)]
+pub struct KvStore {
+    map: HashMap<SharedBytes, SharedBytes>,
+    applied_index: u64,
+    /// Peer addresses of the members, carried in snapshots so that a node that
+    /// catches up from a snapshot can reach every member.
+    members: std::collections::BTreeMap<u64, String>,
+    /// Client addresses the members advertised (`Command::AdvertiseClient`).
+    clients: std::collections::BTreeMap<u64, String>,
+}
+
+impl KvStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Member addresses recorded in the state.
+    pub fn members(&self) -> &std::collections::BTreeMap<u64, String> {
+        &self.members
+    }
+
+    /// Records member addresses (from a membership entry or the bootstrap list).
+    pub fn set_members(&mut self, members: &std::collections::BTreeMap<u64, String>) {
+        self.members
+            .extend(members.iter().map(|(k, v)| (*k, v.clone())));
+    }
+
+    /// The client addresses members advertised.
+    pub fn clients(&self) -> &std::collections::BTreeMap<u64, String> {
+        &self.clients
+    }
+
+    /// Forgets the addresses of members for which `keep` is false.
+    pub fn retain_members(&mut self, keep: impl Fn(u64) -> bool) {
+        self.members.retain(|id, _| keep(*id));
+    }
+
+    /// Forgets the client addresses of nodes for which `is_member` is false
+    /// (called with the applied configuration, the same on every replica).
+    pub fn retain_clients(&mut self, is_member: impl Fn(u64) -> bool) {
+        self.clients.retain(|id, _| is_member(*id));
+    }
+
+    /// The last log index applied.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// Records that entries up to `index` are applied (no-ops and membership
+    /// entries included).
+    pub fn set_applied_index(&mut self, index: u64) {
+        debug_assert!(index >= self.applied_index, "applied index never goes back");
+        self.applied_index = index;
+    }
+
+    /// Applies `cmd`; the reply is what the proposing client gets.
+    pub fn apply(&mut self, cmd: &Command) -> Reply {
+        match cmd {
+            Command::Set { key, value } => {
+                self.map.insert(key[..].into(), value[..].into());
+                Reply::ok()
+            }
+            Command::Del { keys } => {
+                let removed = keys
+                    .iter()
+                    .filter(|k| self.map.remove(k.as_slice()).is_some())
+                    .count();
+                Reply::Int(removed as i64)
+            }
+            Command::MSet { pairs } => {
+                for (k, v) in pairs {
+                    self.map.insert(k[..].into(), v[..].into());
+                }
+                Reply::ok()
+            }
+            Command::IncrBy { key, delta } => self.incr_by(key, *delta, |v| {
+                std::str::from_utf8(v).ok()?.parse::<i64>().ok()
+            }),
+            Command::IncrByChecked { key, delta } => {
+                self.incr_by(key, *delta, crate::command::parse_redis_int)
+            }
+            Command::AdvertiseClient { id, addr } => {
+                self.clients.insert(*id, addr.clone());
+                Reply::ok()
+            }
+            Command::Cas { key, expected, new } => {
+                if self.get(key) == Some(expected.as_slice()) {
+                    self.map.insert(key[..].into(), new[..].into());
+                    Reply::Int(1)
+                } else {
+                    Reply::Int(0)
+                }
+            }
+            Command::SetNx { key, value } => self.set_nx(key, value),
+            Command::GetSet { key, value } => self.get_set(key, value),
+            Command::GetDel { key } => self.get_del(key),
+            Command::Append { key, value } => self.append(key, value),
+            Command::MSetNx { pairs } => self.mset_nx(pairs),
+            Command::Rename {
+                from,
+                to,
+                only_if_absent,
+            } => self.rename(from, to, *only_if_absent),
+            Command::FlushAll => self.flush_all(),
+        }
+    }
+
+    /// Adds `delta` to the integer at `key` (0 if absent), reading the stored
+    /// value with `parse`; an unparsable value or an overflow changes nothing.
+    fn incr_by(&mut self, key: &[u8], delta: i64, parse: fn(&[u8]) -> Option<i64>) -> Reply {
+        let current = match self.get(key) {
+            None => 0,
+            Some(v) => match parse(v) {
+                Some(n) => n,
+                None => {
+                    return Reply::error(ErrorCode::Err, "value is not an integer or out of range");
+                }
+            },
+        };
+        match current.checked_add(delta) {
+            Some(n) => {
+                self.map.insert(key.into(), n.to_string().as_bytes().into());
+                Reply::Int(n)
+            }
+            None => Reply::error(ErrorCode::Err, "increment or decrement would overflow"),
+        }
+    }
+
+    /// Runs a read against the state.
+    pub fn read(&self, cmd: &ReadCommand) -> Reply {
+        let bulk = |k: &[u8]| Reply::Bulk(self.get(k).map(<[u8]>::to_vec));
+        match cmd {
+            ReadCommand::Get(k) => bulk(k),
+            ReadCommand::MGet(ks) => Reply::Array(ks.iter().map(|k| bulk(k)).collect()),
+            ReadCommand::Exists(ks) => {
+                Reply::Int(ks.iter().filter(|k| self.get(k).is_some()).count() as i64)
+            }
+            ReadCommand::DbSize => Reply::Int(self.len() as i64),
+            ReadCommand::Backup => Reply::Bulk(Some(self.encode_snapshot())),
+            ReadCommand::Strlen(k) => self.strlen(k),
+            ReadCommand::Type(k) => self.type_of(k),
+            ReadCommand::Keys(pattern) => self.keys(pattern),
+        }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.map.get(key).map(|v| &**v)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True if no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
