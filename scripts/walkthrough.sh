@@ -41,6 +41,12 @@ wait_for() { # wait_for DESCRIPTION COMMAND...
     fail "timed out waiting for $what"
 }
 
+echo "== the example settings file, merged with a flag"
+printed=$("$cli" node --config examples/node.toml --id 7 --print-config)
+grep -q '^id = 7$' <<<"$printed" || fail "--print-config: $printed"
+grep -q '^peer-ca = ' <<<"$printed" || fail "--print-config lost the file's settings: $printed"
+echo "  ok: examples/node.toml with --id 7"
+
 echo "== local cluster"
 RUST_LOG=warn "$cli" local --nodes 3 --data-dir "$work/data" >"$work/local.log" 2>&1 &
 pids+=($!)
