@@ -288,16 +288,7 @@ fn rename(s: &mut Session, a: Args, only_if_absent: bool) -> Outcome {
 }
 
 fn decrby(s: &mut Session, a: Args) -> Outcome {
-    match crate::command::parse_redis_int(&a[1]).and_then(i64::checked_neg) {
-        Some(delta) => s.write(Command::IncrByChecked {
-            key: a[0].clone(),
-            delta,
-        }),
-        None => now(Reply::error(
-            ErrorCode::Err,
-            "value is not an integer or out of range",
-        )),
-    }
+    add_to(s, a, i64::checked_neg)
 }
 
 /// FLUSHDB / FLUSHALL [ASYNC | SYNC] (both flush at once).
@@ -323,7 +314,13 @@ fn time_reply() -> Reply {
 }
 
 fn incrby(s: &mut Session, a: Args) -> Outcome {
-    match crate::command::parse_redis_int(&a[1]) {
+    add_to(s, a, Some)
+}
+
+/// INCRBY / DECRBY key amount: `sign` turns the amount into the delta (None:
+/// out of range, as `DECRBY k -9223372036854775808`).
+fn add_to(s: &mut Session, a: Args, sign: fn(i64) -> Option<i64>) -> Outcome {
+    match crate::command::parse_redis_int(&a[1]).and_then(sign) {
         Some(delta) => s.write(Command::IncrByChecked {
             key: a[0].clone(),
             delta,
