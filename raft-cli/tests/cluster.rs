@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Cluster;
+use common::{Cluster, http_get};
 use raft_kv::Reply;
 use std::time::{Duration, Instant};
 
@@ -100,15 +100,6 @@ fn sigterm_stops_a_node_gracefully_with_exit_code_0() {
         let status = c.sigterm(i);
         assert_eq!(status.code(), Some(0), "node {i} exit status");
     }
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
 }
 
 #[test]

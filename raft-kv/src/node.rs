@@ -16,7 +16,7 @@ pub struct Node {
     client_addr: SocketAddr,
     peer_addr: SocketAddr,
     server: ServerHandle,
-    metrics: Option<std::thread::JoinHandle<()>>,
+    metrics: Option<crate::metrics::MetricsServer>,
     advertiser: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -137,7 +137,10 @@ impl Node {
         self.runtime.begin_stop();
         self.server.stop();
         let outcome = self.runtime.shutdown();
-        for t in [self.metrics, self.advertiser].into_iter().flatten() {
+        if let Some(m) = self.metrics {
+            m.stop();
+        }
+        if let Some(t) = self.advertiser {
             let _ = t.join();
         }
         outcome

@@ -296,11 +296,7 @@ fn a_lagging_follower_catches_up_by_snapshot_while_reads_run() {
     }
     assert_eq!(c.get(lagging, "k0"), Ok(bulk("0")));
     assert_eq!(c.get(lagging, "k199"), Ok(bulk("199")));
-    let installed = c
-        .handle(lagging)
-        .metrics()
-        .snapshots
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let installed = c.handle(lagging).metrics().snapshots();
     assert!(installed >= 1, "the follower caught up by snapshot");
 }
 
@@ -379,11 +375,7 @@ fn automatic_snapshots_compact_and_a_restarted_node_recovers_from_one() {
     let follower = others(&c, leader)[0];
     let h = c.handle(follower);
     wait_for(Duration::from_secs(10), || {
-        (h.metrics()
-            .snapshots
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1)
-            .then_some(())
+        (h.metrics().snapshots() >= 1).then_some(())
     })
     .expect("an automatic snapshot");
     c.stop(follower);
@@ -406,11 +398,7 @@ fn a_node_whose_newest_snapshot_is_damaged_recovers_from_the_previous_one() {
         delta: 1,
     };
     let h = c.handle(follower);
-    let snapshots = || {
-        h.metrics()
-            .snapshots
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let snapshots = || h.metrics().snapshots();
     let mut writes = 0;
     while snapshots() < 2 || writes < 150 {
         assert_eq!(
@@ -516,7 +504,6 @@ fn a_removed_leader_answers_its_client_then_stops_serving() {
 
 #[test]
 fn a_failing_snapshot_is_retried_an_interval_later_not_after_every_batch() {
-    use std::sync::atomic::Ordering;
     let settings = Settings {
         snapshot_every: 20,
         ..Settings::default()
@@ -543,7 +530,7 @@ fn a_failing_snapshot_is_retried_an_interval_later_not_after_every_batch() {
     }
     let h = c.handle(leader);
     wait_for(Duration::from_secs(5), || {
-        (h.metrics().snapshots.load(Ordering::Relaxed) >= 1).then_some(())
+        (h.metrics().snapshots() >= 1).then_some(())
     })
     .expect("a snapshot once the disk recovers");
 }

@@ -52,15 +52,18 @@ pub struct SnapshotChunk {
     pub data: Vec<u8>,
 }
 
+/// Bytes of the little-endian `u32` length before every frame.
+pub const LENGTH_PREFIX_BYTES: usize = 4;
+
 /// Appends `frame`, length-prefixed, to `out`.
 pub fn encode_into(out: &mut Vec<u8>, frame: &Frame) -> Result<(), NetError> {
     let start = out.len();
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&[0; LENGTH_PREFIX_BYTES]);
     let body = postcard::to_extend(frame, std::mem::take(out))
         .map_err(|e| NetError::Decode(e.to_string()))?;
     *out = body;
-    let len = (out.len() - start - 4) as u32;
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    let len = (out.len() - start - LENGTH_PREFIX_BYTES) as u32;
+    out[start..start + LENGTH_PREFIX_BYTES].copy_from_slice(&len.to_le_bytes());
     Ok(())
 }
 
@@ -78,7 +81,7 @@ pub fn read_frame(
     limit: u64,
     buf: &mut Vec<u8>,
 ) -> Result<Option<Frame>, NetError> {
-    let mut len = [0u8; 4];
+    let mut len = [0u8; LENGTH_PREFIX_BYTES];
     match r.read_exact(&mut len) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),

@@ -13,12 +13,14 @@ mod mem;
 mod snapshot_rx;
 mod tcp;
 pub mod tls;
+mod traffic;
 
 pub use mem::{MemNetwork, MemTransport};
 #[cfg(fuzzing)]
 pub use tcp::fuzz_peer_stream;
 pub use tcp::{TcpTransport, TcpTransportConfig};
 pub use tls::{ClientTls, Conn, PeerTls, ServerTls, TlsError, TlsFiles};
+pub use traffic::PeerTraffic;
 
 use raft_core::{Message, NodeId};
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use std::sync::Arc;
 pub type Inbox = Arc<dyn Fn(Message) + Send + Sync>;
 
 /// Counters a transport keeps (monotonic).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {
     /// Messages handed to the network.
     pub sent: u64,
@@ -37,6 +39,8 @@ pub struct TransportStats {
     pub received: u64,
     /// Connections refused at the handshake (wrong cluster, unknown node).
     pub refused: u64,
+    /// Bytes on the wire per peer, by id (empty for transports without a wire).
+    pub peers: Vec<PeerTraffic>,
 }
 
 /// Sends messages to peers. Never blocks the caller: a message that cannot be

@@ -137,7 +137,7 @@ impl Transport for MemTransport {
             .lock()
             .stats
             .get(&self.id)
-            .copied()
+            .cloned()
             .unwrap_or_default()
     }
 

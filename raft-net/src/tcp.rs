@@ -11,9 +11,13 @@
 //! With [`PeerTls`] every connection is mutual TLS first, and the handshake
 //! runs inside it.
 
-use crate::frame::{Frame, PROTOCOL_VERSION, SnapshotChunk, encode_into, read_frame, write_frame};
+use crate::frame::{
+    Frame, LENGTH_PREFIX_BYTES, PROTOCOL_VERSION, SnapshotChunk, encode_into, read_frame,
+    write_frame,
+};
 use crate::snapshot_rx::{SnapshotReceiver, prepare_spool_dir};
 use crate::tls::{Conn, PeerTls};
+use crate::traffic::{PeerBytes, Traffic};
 use crate::{Inbox, NetError, Transport, TransportStats};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
@@ -94,6 +98,7 @@ struct Shared {
     source_ip: Option<IpAddr>,
     peers: RwLock<HashMap<NodeId, String>>,
     counters: Counters,
+    traffic: Traffic,
     stopping: AtomicBool,
 }
 
@@ -140,6 +145,7 @@ impl TcpTransport {
             cfg,
             peers: RwLock::new(peers),
             counters: Counters::default(),
+            traffic: Traffic::default(),
             stopping: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -273,6 +279,7 @@ impl Transport for TcpTransport {
             dropped: c.dropped.load(Ordering::Relaxed),
             received: c.received.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
+            peers: self.shared.traffic.totals(),
         }
     }
 }
@@ -407,6 +414,7 @@ impl SnapshotStream {
 fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
     let mut sender = PeerLink {
         backoff: shared.cfg.min_backoff,
+        bytes: shared.traffic.of(to),
         shared,
         to,
         conn: None,
@@ -432,6 +440,7 @@ struct PeerLink {
     next_attempt: Instant,
     buf: Vec<u8>,
     stream: Option<SnapshotStream>,
+    bytes: Arc<PeerBytes>,
 }
 
 impl PeerLink {
@@ -543,6 +552,7 @@ impl PeerLink {
         match w.write_all(&self.buf).and_then(|()| w.flush()) {
             Ok(()) => {
                 c.sent.fetch_add(n, Ordering::Relaxed);
+                self.bytes.add_sent(self.buf.len());
             }
             Err(e) => {
                 log::warn!(
@@ -731,8 +741,11 @@ fn serve_frames<R: Read>(
     let cfg = &shared.cfg;
     let mut buf = Vec::new();
     let mut snapshots = SnapshotReceiver::new(cfg.spool_dir.clone(), from);
+    let bytes = shared.traffic.of(from);
     while !shared.stopping.load(Ordering::SeqCst) {
-        match read_frame(reader, cfg.max_frame_bytes, &mut buf)? {
+        let frame = read_frame(reader, cfg.max_frame_bytes, &mut buf)?;
+        bytes.add_received(LENGTH_PREFIX_BYTES + buf.len());
+        match frame {
             None => return Ok(()),
             Some(Frame::Raft(m)) if m.from == from && m.to == cfg.id => {
                 shared.counters.received.fetch_add(1, Ordering::Relaxed);
@@ -786,6 +799,7 @@ pub fn fuzz_peer_stream(data: &[u8], joining: bool) {
         cfg,
         peers: RwLock::new(HashMap::from([(2, "127.0.0.1:2".to_string())])),
         counters: Counters::default(),
+        traffic: Traffic::default(),
         stopping: AtomicBool::new(false),
     };
     let inbox: Inbox = Arc::new(|m: Message| assert!(m.to == 1, "delivered {m:?}"));

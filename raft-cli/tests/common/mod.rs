@@ -45,6 +45,10 @@ pub fn peer_ip(i: usize) -> String {
     format!("127.0.0.{}", 10 + i)
 }
 
+/// Put among the extra flags of [`Cluster::start_with`]: every node serves
+/// metrics on a port of its own (`Cluster::metrics`).
+pub const WITH_METRICS: &str = "<metrics on a free port per node>";
+
 /// Clusters of one test binary run one at a time: timing-sensitive checks (a new
 /// leader within 3 s) must not compete with other clusters for the 2 cores.
 static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -58,6 +62,8 @@ pub struct Cluster {
     pub procs: Vec<Option<Child>>,
     /// Extra flags for every node.
     pub extra_args: Vec<String>,
+    /// Each node's `--metrics` address, when the cluster serves metrics.
+    pub metrics: Vec<String>,
     /// The nodes' `--requirepass`, which the helpers' clients send.
     pub password: Option<String>,
     /// What the helpers' clients connect with when the nodes run TLS on the
@@ -101,9 +107,16 @@ impl Cluster {
             client,
             procs: (0..n).map(|_| None).collect(),
             extra_args,
+            metrics: Vec::new(),
             password,
             tls,
         };
+        if extra.contains(&WITH_METRICS) {
+            c.extra_args.retain(|a| a != WITH_METRICS);
+            c.metrics = (0..n)
+                .map(|_| format!("127.0.0.1:{}", free_port()))
+                .collect();
+        }
         for i in 1..=n {
             c.start_node(i);
         }
@@ -138,6 +151,13 @@ impl Cluster {
             ])
             .args(["--initial-cluster", &self.initial_cluster()])
             .args(&self.extra_args)
+            .args(
+                self.metrics
+                    .get(i - 1)
+                    .map(|m| ["--metrics", m.as_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(self.log_file(i));
@@ -331,4 +351,14 @@ pub fn connect(addr: &str) -> (std::net::TcpStream, std::io::BufReader<std::net:
         .expect("timeout");
     let r = std::io::BufReader::new(s.try_clone().expect("clone"));
     (s, r)
+}
+
+/// The whole HTTP/1.0 response to `GET path` from `addr`.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
 }

@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 use raft_core::{ConfChange, ConfState, Entry, EntryPayload, NodeId, ReadState, Snapshot};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 /// The shared pieces the applier updates.
 pub(crate) struct ApplierLinks<S> {
@@ -73,7 +74,7 @@ impl<S: NodeStorage> Applier<S> {
     pub(crate) fn run(mut self, rx: Receiver<ApplyMsg>) {
         for msg in rx {
             let outcome = match msg {
-                ApplyMsg::Entries(entries) => self.apply(entries),
+                ApplyMsg::Entries(entries, handed) => self.apply(entries, handed),
                 ApplyMsg::Reads(states) => {
                     self.serve_reads(states);
                     Ok(())
@@ -92,7 +93,7 @@ impl<S: NodeStorage> Applier<S> {
         }
     }
 
-    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), FatalError> {
+    fn apply(&mut self, entries: Vec<Entry>, handed: Instant) -> Result<(), FatalError> {
         let Some(last) = entries.last().map(|e| e.index) else {
             return Ok(());
         };
@@ -115,9 +116,9 @@ impl<S: NodeStorage> Applier<S> {
                 store.set_applied_index(e.index);
             }
         }
-        let m = &self.links.metrics;
-        m.entries_applied
-            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        self.links
+            .metrics
+            .entries_applied(entries.len(), handed.elapsed());
         let _ = self.links.events.send(Event::Applied(last));
         let every = self.snapshot_every;
         let busy = self.snapshotting.load(Ordering::SeqCst);
@@ -198,7 +199,7 @@ impl<S: NodeStorage> Applier<S> {
         self.conf = snap.meta.conf_state.clone();
         self.answer_if_left_joint();
         self.last_snapshot.store(snap.meta.index, Ordering::SeqCst);
-        self.links.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
+        self.links.metrics.snapshot_made();
         log::info!(
             "node {} installed the leader's snapshot at {}",
             self.id,
@@ -260,7 +261,7 @@ impl<S: NodeStorage> SnapshotJob<S> {
         let outcome = match self.storage.create_snapshot(index, self.conf, data) {
             Ok(_) => {
                 self.last_snapshot.fetch_max(index, Ordering::SeqCst);
-                self.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
+                self.metrics.snapshot_made();
                 log::info!(
                     "node {} took a snapshot at {index} ({bytes} bytes, {} keys) in {:?} and compacted its log",
                     self.id,

@@ -15,10 +15,9 @@ use crate::status::NodeStatus;
 use crate::store::KvStore;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
-use raft_core::{Entry, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot};
+use raft_core::{Entry, Message, MessageBody, NodeId, RawNode, ReadState, Ready, Role, Snapshot};
 use raft_net::Transport;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Everything the consensus thread reacts to, from one bounded channel.
@@ -53,8 +52,8 @@ pub(crate) enum Event {
 
 /// Work for the applier thread, in log order.
 pub(crate) enum ApplyMsg {
-    /// Committed entries to apply.
-    Entries(Vec<Entry>),
+    /// Committed entries to apply, and when they were handed over.
+    Entries(Vec<Entry>, Instant),
     /// Reads that are safe to serve once their index is applied.
     Reads(Vec<ReadState>),
     /// A snapshot from the leader replaces the state.
@@ -181,6 +180,9 @@ impl<S: NodeStorage> Consensus<S> {
         for ev in batch {
             match ev {
                 Event::Peer(m) => {
+                    if let MessageBody::InstallSnapshot { snapshot } = &m.body {
+                        self.links.metrics.snapshot_received(snapshot.data.len());
+                    }
                     if let Err(e) = self.raw.step(m) {
                         log::debug!("node {} ignores a message: {e}", self.id);
                     }
@@ -348,7 +350,7 @@ impl<S: NodeStorage> Consensus<S> {
         // Addresses of members added by entries in this ready, before anything is sent.
         self.links.members.learn_from_entries(&rd.entries)?;
         for m in rd.messages {
-            self.transport.send(m);
+            self.send(m);
         }
         if let Some(snap) = rd.snapshot {
             self.install_snapshot(snap)?;
@@ -356,7 +358,7 @@ impl<S: NodeStorage> Consensus<S> {
         self.hand_to_applier(rd.committed_entries, rd.read_states)?;
         self.persist(&rd.entries, rd.hard_state)?;
         for m in rd.persisted_messages {
-            self.transport.send(m);
+            self.send(m);
         }
         for id in rd.failed_reads {
             self.links.requests.fail_read(id, RequestError::ReadAborted);
@@ -364,6 +366,14 @@ impl<S: NodeStorage> Consensus<S> {
         self.raw.advance_append()?;
         self.publish_status();
         Ok(())
+    }
+
+    /// Hands `m` to the transport (counting snapshots for the metrics).
+    fn send(&self, m: Message) {
+        if let MessageBody::InstallSnapshot { snapshot } = &m.body {
+            self.links.metrics.snapshot_sent(snapshot.data.len());
+        }
+        self.transport.send(m);
     }
 
     fn on_soft_state(&mut self, ss: raft_core::SoftState) {
@@ -380,6 +390,9 @@ impl<S: NodeStorage> Consensus<S> {
             self.links
                 .requests
                 .fail_proposed_writes(&RequestError::LeaderChanged);
+        }
+        if self.known_leader != ss.leader_id {
+            self.links.metrics.leader_changed();
         }
         self.known_leader = ss.leader_id;
         let leader = ss.role == Role::Leader;
@@ -412,7 +425,7 @@ impl<S: NodeStorage> Consensus<S> {
         reads: Vec<ReadState>,
     ) -> Result<(), FatalError> {
         if !committed.is_empty() {
-            self.to_applier(ApplyMsg::Entries(committed))?;
+            self.to_applier(ApplyMsg::Entries(committed, Instant::now()))?;
         }
         if !reads.is_empty() {
             self.to_applier(ApplyMsg::Reads(reads))?;
@@ -433,7 +446,7 @@ impl<S: NodeStorage> Consensus<S> {
         hard_state: Option<raft_core::HardState>,
     ) -> Result<(), FatalError> {
         let m = &self.links.metrics;
-        m.readies.fetch_add(1, Ordering::Relaxed);
+        m.ready_processed();
         if !entries.is_empty() {
             let t0 = Instant::now();
             self.storage
@@ -442,9 +455,7 @@ impl<S: NodeStorage> Consensus<S> {
                     what: "WAL append",
                     source,
                 })?;
-            m.append_fsync.observe(t0.elapsed());
-            m.entries_appended
-                .fetch_add(entries.len() as u64, Ordering::Relaxed);
+            m.entries_appended(entries.len(), t0.elapsed());
         }
         if let Some(hs) = hard_state {
             let t0 = Instant::now();
@@ -454,7 +465,7 @@ impl<S: NodeStorage> Consensus<S> {
                     what: "hard state write",
                     source,
                 })?;
-            m.hard_state_write.observe(t0.elapsed());
+            m.hard_state_written(t0.elapsed());
         }
         Ok(())
     }

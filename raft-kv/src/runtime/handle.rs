@@ -322,7 +322,7 @@ impl MetricsSource for NodeHandle {
         NodeHandle::transport_stats(self)
     }
 
-    fn is_stopping(&self) -> bool {
-        NodeHandle::is_stopping(self)
+    fn pending_requests(&self) -> (usize, usize) {
+        NodeHandle::pending_requests(self)
     }
 }

@@ -36,11 +36,13 @@ enum ReadEnd {
 }
 
 /// The requests of one read, submitted and not yet answered, each with the
-/// protocol its reply is encoded in.
+/// protocol its reply is encoded in and the command's name (for
+/// `raft_commands_total`).
 struct Batch {
-    pending: Vec<(PendingReply, Protocol)>,
+    pending: Vec<(PendingReply, Protocol, &'static str)>,
     in_flight: Option<Kind>,
     out: Vec<u8>,
+    node: NodeHandle,
 }
 
 impl Batch {
@@ -58,8 +60,10 @@ impl Batch {
     }
 
     fn flush(&mut self) {
-        for (p, protocol) in self.pending.drain(..) {
-            reply_of(p.wait()).encode(protocol, &mut self.out);
+        for (p, protocol, command) in self.pending.drain(..) {
+            let reply = reply_of(p.wait());
+            count_command(&self.node, command, &reply);
+            reply.encode(protocol, &mut self.out);
         }
         self.in_flight = None;
     }
@@ -92,6 +96,7 @@ impl Connection {
             pending: Vec::new(),
             in_flight: None,
             out: Vec::with_capacity(16 << 10),
+            node: self.session.node.clone(),
         };
         let mut started: Option<Instant> = None;
         loop {
@@ -228,10 +233,16 @@ impl Connection {
                         continue;
                     }
                     let spec = lookup(&args[0]);
+                    let command = spec.map_or(UNKNOWN_COMMAND, |s| s.name);
                     batch.order(spec.map_or(Kind::Other, |s| self.session.kind_of(s)));
                     match self.session.dispatch(spec, args) {
-                        Outcome::Reply(p) => batch.pending.push((p, self.session.protocol())),
-                        Outcome::Close(r) => return (pos, Some(r)),
+                        Outcome::Reply(p) => {
+                            batch.pending.push((p, self.session.protocol(), command))
+                        }
+                        Outcome::Close(r) => {
+                            count_command(&self.session.node, command, &r);
+                            return (pos, Some(r));
+                        }
                     }
                 }
                 Ok(None) => return (pos, None),
@@ -239,6 +250,15 @@ impl Connection {
             }
         }
     }
+}
+
+/// The `command` label of requests whose name is not in the command table.
+const UNKNOWN_COMMAND: &str = "unknown";
+
+/// Counts one answered command by name and result.
+fn count_command(node: &NodeHandle, command: &'static str, reply: &Reply) {
+    let ok = !matches!(reply, Reply::Error(_));
+    node.metrics().command_answered(command, ok);
 }
 
 /// The client's and this end's addresses, for `CLIENT LIST`.

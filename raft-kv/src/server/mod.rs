@@ -71,28 +71,32 @@ fn accept_loop(
                 let max = node.config().max_connections;
                 if connections.fetch_add(1, Ordering::SeqCst) >= max {
                     connections.fetch_sub(1, Ordering::SeqCst);
+                    node.metrics().client_rejected();
                     let mut s = stream;
                     let _ = s.write_all(b"-ERR max number of clients reached\r\n");
                     continue;
                 }
-                let node = node.clone();
+                let (served_node, counted) = (node.clone(), node.clone());
                 let conns = connections.clone();
                 let budget = budget.clone();
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
                 let tls = tls.cloned();
+                node.metrics().client_connected();
                 let spawned = std::thread::Builder::new()
                     .name("raft-kv-client".into())
                     .spawn(move || {
                         let served = open_stream(stream, tls.as_ref()).and_then(|conn| {
-                            connection::Connection::new(conn, node, budget, id).run()
+                            connection::Connection::new(conn, served_node, budget, id).run()
                         });
                         if let Err(e) = served {
                             log::debug!("client connection ended: {e}");
                         }
+                        counted.metrics().client_disconnected();
                         conns.fetch_sub(1, Ordering::SeqCst);
                     });
                 if let Err(e) = spawned {
                     log::error!("cannot start a client thread: {e}");
+                    node.metrics().client_disconnected();
                     connections.fetch_sub(1, Ordering::SeqCst);
                 }
             }
