@@ -54,6 +54,8 @@ wait_for "a leader" bash -c "'$cli' status | grep -q leader"
 run put greeting hello
 run get greeting
 run status
+run top --count 2 --interval 0.3
+[ "$(grep -c 'healthy=' <<<"$out")" -eq 2 ] || fail "top printed no 2 refreshes: $out"
 
 echo "== node 4 joins as a learner, is promoted"
 RUST_LOG=warn "$cli" node --id 4 --join --data-dir "$work/data/n4" \

@@ -1,5 +1,5 @@
 //! `raft-cli`: run a node (`node`), a whole local cluster (`local`), talk to a
-//! cluster (`get`, `put`, `delete`, `status`) and load it (`bench`).
+//! cluster (`get`, `put`, `delete`, `status`, `top`) and load it (`bench`).
 
 /// Prints a line to stdout; a closed pipe (`raft-cli status | head -1`) ends the
 /// output quietly instead of panicking.
@@ -16,6 +16,7 @@ mod client_cmds;
 mod local;
 mod node_cmd;
 mod status_cmd;
+mod top;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -84,6 +85,10 @@ enum Cmd {
     /// The whole cluster, found from any one endpoint: one row per member with
     /// its address, role, term, commit and applied index, lag and health.
     Status(status_cmd::StatusArgs),
+    /// A live view of the whole cluster: per member role, term, commit and
+    /// applied index, lag, proposals/s, WAL fsync p99 and leader changes
+    /// (full screen on a terminal, `q` quits; one line per refresh otherwise).
+    Top(top::TopArgs),
     /// Change the cluster's membership (joint consensus; one change at a time).
     #[command(subcommand)]
     Member(MemberCmd),
@@ -153,6 +158,7 @@ fn main() -> ExitCode {
         Cmd::Put { key, value } => client_cmds::put(&t, &key, &value),
         Cmd::Delete { key } => client_cmds::delete(&t, &key),
         Cmd::Status(args) => status_cmd::run(&t, &args),
+        Cmd::Top(args) => top::run(&t, &args),
         Cmd::Member(MemberCmd::Add {
             id,
             peer_addr,

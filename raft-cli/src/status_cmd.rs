@@ -20,30 +20,34 @@ pub struct StatusArgs {
 
 /// One member as it reports itself.
 #[derive(Serialize, Debug)]
-struct Row {
-    id: u64,
+pub(crate) struct Row {
+    pub(crate) id: u64,
     /// `voter` or `learner`.
-    kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Its client address, if it advertised one.
-    address: Option<String>,
-    role: Option<String>,
-    term: Option<u64>,
-    commit: Option<u64>,
-    applied: Option<u64>,
+    pub(crate) address: Option<String>,
+    pub(crate) role: Option<String>,
+    pub(crate) term: Option<u64>,
+    pub(crate) commit: Option<u64>,
+    pub(crate) applied: Option<u64>,
     /// Entries the member has still to apply to reach the leader's commit.
-    lag: Option<u64>,
+    pub(crate) lag: Option<u64>,
     /// `ok`, or why the member could not be asked.
-    health: String,
+    pub(crate) health: String,
+    /// The member's whole `INFO` text, when it answered as itself.
+    #[serde(skip)]
+    pub(crate) info: Option<String>,
 }
 
+/// The membership as one endpoint tells it, and each member as it tells itself.
 #[derive(Serialize, Debug)]
-struct ClusterView {
-    members: Vec<Row>,
+pub(crate) struct ClusterView {
+    pub(crate) members: Vec<Row>,
     voters: String,
     learners: String,
     joint: String,
     /// The endpoint the membership came from.
-    asked: String,
+    pub(crate) asked: String,
 }
 
 fn parse_map(text: &str) -> BTreeMap<u64, String> {
@@ -59,12 +63,12 @@ fn parse_ids(text: &str) -> BTreeSet<u64> {
         .collect()
 }
 
-fn number(info: &str, key: &str) -> Option<u64> {
+pub(crate) fn number(info: &str, key: &str) -> Option<u64> {
     info_field(info, key).parse().ok()
 }
 
 /// The membership from the first endpoint that answers, then each member.
-fn gather(t: &Target) -> Result<ClusterView, String> {
+pub(crate) fn gather(t: &Target) -> Result<ClusterView, String> {
     let (asked, info) = t
         .endpoints
         .iter()
@@ -130,6 +134,7 @@ fn ask_member(t: &Target, id: u64, learner: bool, address: Option<&String>) -> R
         applied: None,
         lag: None,
         health: String::new(),
+        info: None,
     };
     let Some(addr) = address else {
         row.health = "no client address advertised yet".into();
@@ -142,6 +147,7 @@ fn ask_member(t: &Target, id: u64, learner: bool, address: Option<&String>) -> R
             row.commit = number(&info, "commit_index");
             row.applied = number(&info, "applied_index");
             row.health = "ok".into();
+            row.info = Some(info);
         }
         Ok(info) => {
             row.health = format!("answers as node {}", info_field(&info, "node_id"));

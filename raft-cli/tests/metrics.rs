@@ -1,5 +1,6 @@
-//! `/metrics` of a real 3-node cluster under load: every series an operator
-//! needs is there, with HELP and TYPE, and its value fits what the test did.
+//! What an operator watches on a real 3-node cluster under load: `/metrics`
+//! (every series there, with HELP and TYPE, its value fitting what the test
+//! did) and `raft-cli top`'s one-line-per-refresh view.
 
 mod common;
 
@@ -180,4 +181,81 @@ fn check_leader(l: &str, writes: usize) {
     assert!(sample(l, "raft_entries_appended_total") >= writes as f64);
     assert!(sample(l, "raft_snapshot_sends_total") >= 1.0);
     assert!(sample(l, "raft_snapshot_sent_bytes_total") > 0.0);
+}
+
+/// `raft-cli top` with stdout not a terminal prints one line per refresh,
+/// found from one follower endpoint: the leader, every member, rates.
+#[test]
+fn top_without_a_terminal_prints_one_line_per_refresh_for_the_whole_cluster() {
+    let c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let follower = (1..=3).find(|&i| i != leader).expect("three nodes");
+    common::wait_until(
+        "every member advertised its client address",
+        Duration::from_secs(10),
+        || {
+            c.info(follower, "member_clients")
+                .is_some_and(|m| m.matches('=').count() == 3)
+        },
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (mut w, stop) = (c.client_of(leader), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                w.set(format!("k{n}").as_bytes(), b"v").expect("write");
+                n += 1;
+            }
+        })
+    };
+    let endpoint = c.client[follower - 1].clone();
+    let args = [
+        "--endpoints",
+        &endpoint,
+        "top",
+        "--count",
+        "3",
+        "--interval",
+        "0.5",
+    ];
+    let out = common::run_cli(&args);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().expect("load thread");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for line in &lines {
+        assert!(line.starts_with("t="), "{line}");
+        let summary = format!("leader={leader} ");
+        assert!(line.contains(&summary), "{line}");
+        assert!(line.contains("members=3 healthy=3"), "{line}");
+        assert_eq!(line.matches(" | ").count(), 3, "a part per member: {line}");
+        assert!(!line.contains("fsync_p99=- "), "the leader fsyncs: {line}");
+    }
+    // From the second refresh on, the rates cover the interval.
+    let rate = lines[2]
+        .split("proposals/s=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.parse::<f64>().ok())
+        .expect("a rate");
+    assert!(rate > 0.0, "{}", lines[2]);
+}
+
+#[test]
+fn top_with_a_count_fails_when_no_endpoint_answers() {
+    let nobody = format!("127.0.0.1:{}", common::free_port());
+    let out = common::run_cli(&["--endpoints", &nobody, "top", "--count", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("error: no endpoint answered"), "{stdout}");
+    let bad = common::run_cli(&["top", "--interval", "0"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--interval 0 is out of range"));
 }

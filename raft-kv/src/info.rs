@@ -1,14 +1,28 @@
 //! The `INFO` text, in Redis's layout (`# Section` headers, `key:value` lines).
 
+use crate::metrics::Metrics;
 use crate::status::NodeStatus;
 
 fn join(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// Renders `status`; `section` limits it to one section (`server`, `raft`,
-/// `keyspace`) when given.
-pub fn render(status: &NodeStatus, section: Option<&Vec<u8>>) -> Vec<u8> {
+/// `le=count` pairs (seconds, cumulative), the last bound `+Inf`.
+fn fsync_buckets(metrics: &Metrics) -> String {
+    let pairs: Vec<String> = metrics
+        .fsync_buckets()
+        .into_iter()
+        .map(|(le, n)| match le.is_finite() {
+            true => format!("{le}={n}"),
+            false => format!("+Inf={n}"),
+        })
+        .collect();
+    pairs.join(",")
+}
+
+/// Renders `status` and the counters of `metrics` that `raft-cli top` reads;
+/// `section` limits it to one section (`server`, `raft`, `keyspace`) when given.
+pub fn render(status: &NodeStatus, metrics: &Metrics, section: Option<&Vec<u8>>) -> Vec<u8> {
     let want = section.map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
     let show = |name: &str| {
         want.as_deref()
@@ -59,6 +73,8 @@ pub fn render(status: &NodeStatus, section: Option<&Vec<u8>>) -> Vec<u8> {
             status.leader_elections
         ));
         out.push_str(&format!("proposals:{}\r\n", status.proposals));
+        out.push_str(&format!("leader_changes:{}\r\n", metrics.leader_changes()));
+        out.push_str(&format!("wal_fsync_buckets:{}\r\n", fsync_buckets(metrics)));
         out.push_str("\r\n");
     }
     out.into_bytes()

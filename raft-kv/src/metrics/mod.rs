@@ -125,6 +125,25 @@ impl Metrics {
         self.leader_changes.inc();
     }
 
+    /// Leader changes this node saw since start.
+    pub fn leader_changes(&self) -> u64 {
+        self.leader_changes.get()
+    }
+
+    /// WAL append+fsync latencies so far, as cumulative counts per bucket:
+    /// (upper bound in seconds, observations at or below it), the last bound
+    /// infinite. `INFO` carries it so that `raft-cli top` can compute a p99
+    /// over any interval from two readings.
+    pub fn fsync_buckets(&self) -> Vec<(f64, u64)> {
+        let mut registry = Registry::default();
+        registry.register("h", "", self.append_fsync.clone());
+        let mut text = String::new();
+        if prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).is_err() {
+            return Vec::new();
+        }
+        text.lines().filter_map(bucket_of_line).collect()
+    }
+
     /// An `InstallSnapshot` of `bytes` handed to the transport for a follower.
     pub(crate) fn snapshot_sent(&self, bytes: usize) {
         self.snapshot_sends.inc();
@@ -256,6 +275,17 @@ impl Metrics {
             r.register(name, help, c.clone());
         }
     }
+}
+
+/// One `h_bucket{le="B"} N` line of an encoded histogram as (B, N).
+fn bucket_of_line(line: &str) -> Option<(f64, u64)> {
+    let rest = line.strip_prefix("h_bucket{le=\"")?;
+    let (bound, count) = rest.split_once("\"} ")?;
+    let bound = match bound {
+        "+Inf" => f64::INFINITY,
+        b => b.parse().ok()?,
+    };
+    Some((bound, count.parse().ok()?))
 }
 
 /// What the metrics endpoint reads from a running node.

@@ -144,3 +144,17 @@ fn a_closed_connection_leaves_the_open_gauge() {
         Some(1.0)
     );
 }
+
+#[test]
+fn fsync_buckets_are_cumulative_and_end_with_infinity() {
+    let m = Metrics::default();
+    m.entries_appended(1, Duration::from_micros(50));
+    m.entries_appended(1, Duration::from_micros(700));
+    m.entries_appended(1, Duration::from_secs(9));
+    let b = m.fsync_buckets();
+    assert_eq!(b.len(), LATENCY_BUCKETS.len() + 1);
+    assert_eq!(b[0], (0.0001, 1));
+    assert_eq!(b[3], (0.001, 2));
+    assert_eq!(b[b.len() - 2], (5.0, 2));
+    assert_eq!(b[b.len() - 1], (f64::INFINITY, 3));
+}

@@ -153,6 +153,7 @@ static COMMANDS: &[CommandSpec] = &[
     spec("INFO", -1, Kind::Other, |s, a| {
         now(Reply::Bulk(Some(crate::info::render(
             &s.node.status(),
+            s.node.metrics(),
             a.first(),
         ))))
     }),
