@@ -862,9 +862,12 @@ impl Sim {
     }
 
     fn heal_all(&mut self) {
-        self.note("heal: network restored, every node restarted, no more faults".into());
+        self.note(
+            "heal: network restored and FIFO per link, every node restarted, no more faults".into(),
+        );
         self.chaos = false;
         self.net.heal();
+        self.net.keep_link_order();
         self.faults.drop_per_mille = 0;
         self.faults.dup_per_mille = 0;
         for i in 0..self.nodes.len() {
