@@ -21,7 +21,8 @@ if ! command -v cargo-mutants >/dev/null 2>&1; then
 fi
 args=()
 for f in "${files[@]}"; do
-    args+=(--file "$f")
+    # cargo-mutants matches --file against paths from the workspace root.
+    args+=(--file "raft-core/${f#raft-core/}")
 done
 cd "$root"
 timeout "$budget" cargo mutants -p raft-core "${args[@]}" \
