@@ -252,6 +252,27 @@ mod tests {
     }
 
     #[test]
+    fn majority_has_quorum_needs_more_than_half_of_the_voters() {
+        let cfg = MajorityConfig::new([1, 2, 3, 4].into());
+        assert_eq!(cfg.voters(), &BTreeSet::from([1, 2, 3, 4]));
+        assert!(cfg.has_quorum(|id| id != 4), "3 of 4 is a majority");
+        assert!(!cfg.has_quorum(|id| id <= 2), "2 of 4 is not");
+        assert!(!cfg.has_quorum(|_| false));
+        assert!(MajorityConfig::default().has_quorum(|_| false));
+    }
+
+    #[test]
+    fn joint_config_exposes_both_halves_and_their_union() {
+        let joint = JointConfig::new([1, 2, 3].into(), [3, 4].into());
+        assert_eq!(joint.incoming().voters(), &BTreeSet::from([1, 2, 3]));
+        assert_eq!(joint.outgoing().voters(), &BTreeSet::from([3, 4]));
+        assert_eq!(joint.ids(), BTreeSet::from([1, 2, 3, 4]));
+        let plain = JointConfig::new([5].into(), BTreeSet::new());
+        assert_eq!(plain.ids(), BTreeSet::from([5]));
+        assert!(plain.outgoing().voters().is_empty());
+    }
+
+    #[test]
     fn empty_config_commits_everything() {
         assert_eq!(
             MajorityConfig::default().committed_index(|_| None),

@@ -760,3 +760,18 @@ fn only_a_granted_vote_restarts_the_election_timer() {
         );
     }
 }
+
+#[test]
+fn single_voter_leader_serves_reads_without_a_heartbeat_round() {
+    let mut net = Net::new(1);
+    net.campaign(1);
+    assert_eq!(net.role(1), Role::Leader);
+    net.propose(1, b"a");
+    net.delivered.clear();
+    net.node(1).read_index(3).expect("leader accepts reads");
+    net.settle();
+    let reads = &net.nodes[&1].reads;
+    assert_eq!(reads.len(), 1, "no other voter to confirm: served at once");
+    assert_eq!((reads[0].request, reads[0].index), (3, 2));
+    assert!(net.delivered.is_empty(), "nothing to send on one node");
+}

@@ -169,7 +169,7 @@ impl Net {
         self.cut.clear();
     }
 
-    /// Runs readies and delivers until quiet.
+    /// Runs readies and delivers until no node has anything left to do.
     pub fn settle(&mut self) {
         for _ in 0..10_000 {
             let mut msgs = Vec::new();
@@ -177,7 +177,9 @@ impl Net {
             for id in ids {
                 msgs.extend(self.process_ready(id));
             }
-            if msgs.is_empty() {
+            // A lone voter sends nothing but may still have readies to run
+            // (its own ack commits; the commit releases reads).
+            if msgs.is_empty() && !self.nodes.values().any(|n| n.raw.has_ready()) {
                 return;
             }
             for m in msgs {
