@@ -5,6 +5,11 @@
 #   scripts/mutants.sh                 # the files the simulator issue names, 4 h budget
 #   MUTANTS_BUDGET=1800 scripts/mutants.sh src/quorum.rs   # one file, 30 min
 #
+# MUTANTS_JOBS (default 2) builds and tests that many mutants at once;
+# MUTANTS_TIMEOUT (default 60 s) ends a mutant's tests, which pass in about
+# 5 s unmutated, so a mutant that makes the simulator hang counts as caught
+# (cargo-mutants reports it under timeout.txt).
+#
 # Results (caught.txt, missed.txt, timeout.txt, unviable.txt) land in
 # target/mutants/mutants.out; every missed mutant needs a test or a written
 # reason in integration-tests/MUTANTS.md.
@@ -27,7 +32,8 @@ done
 cd "$root"
 timeout "$budget" cargo mutants -p raft-core "${args[@]}" \
     --test-package raft-core --test-package integration-tests \
-    --output target/mutants --timeout 300 || status=$?
+    --output target/mutants --timeout "${MUTANTS_TIMEOUT:-60}" \
+    --jobs "${MUTANTS_JOBS:-2}" || status=$?
 echo "cargo-mutants exit status: ${status:-0} (2: missed mutants, 3: timeouts, 124: budget spent)"
 for f in caught missed timeout unviable; do
     [ -f target/mutants/mutants.out/$f.txt ] && echo "$f: $(wc -l < target/mutants/mutants.out/$f.txt)"
