@@ -25,6 +25,9 @@ pub struct Coverage {
     pub ready_crashes: [u64; CrashPoint::ALL.len()],
     /// A ready's non-durable messages left only in part before a crash.
     pub partial_sends: u64,
+    /// An append conflicted with entries the receiver held but had not yet
+    /// handed out for persistence (its unstable suffix is cut).
+    pub append_over_unpersisted_entries: u64,
 }
 
 impl Coverage {
@@ -40,6 +43,7 @@ impl Coverage {
             *a += b;
         }
         self.partial_sends += other.partial_sends;
+        self.append_over_unpersisted_entries += other.append_over_unpersisted_entries;
     }
 
     /// Records a crash inside a ready at `point`.
@@ -79,6 +83,10 @@ impl Coverage {
             (
                 "non-durable messages sent in part, then a crash".into(),
                 self.partial_sends,
+            ),
+            (
+                "append conflicting with entries not yet persisted".into(),
+                self.append_over_unpersisted_entries,
             ),
         ];
         for (p, n) in CrashPoint::ALL.iter().zip(self.ready_crashes) {

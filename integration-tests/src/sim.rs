@@ -25,6 +25,9 @@ const TICK_EVERY: u64 = 10;
 /// Election timeout in ticks.
 const ELECTION_TICK: u64 = 10;
 
+/// How long the slow disk of a swarm stays on one node (time units).
+const SLOW_DISK_MOVES_EVERY: u64 = 1500;
+
 /// The shape of one run.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -520,18 +523,20 @@ impl Sim {
             for i in 0..self.nodes.len() {
                 if let Some(raw) = self.nodes[i].raw.as_mut() {
                     raw.tick();
-                    self.process_ready(i);
+                    self.process_ready_or_defer(i);
                 }
             }
         }
         if clients {
             self.run_clients();
         }
+        self.process_deferred_readies();
         self.now += 1;
     }
 
     fn deliver(&mut self, m: Message) {
         self.note_append_below_conflict(&m);
+        self.note_append_over_unpersisted(&m);
         let i = (m.to - 1) as usize;
         let Some(raw) = self.nodes.get_mut(i).and_then(|n| n.raw.as_mut()) else {
             return;
@@ -551,7 +556,46 @@ impl Sim {
         if let Some(l) = line {
             self.note(l);
         }
-        self.process_ready(i);
+        self.process_ready_or_defer(i);
+    }
+
+    /// Runs node `i`'s ready now, or (as the swarm says) leaves it for the next
+    /// ready period, so that more messages land on its unstable entries first.
+    fn process_ready_or_defer(&mut self, i: usize) {
+        if self.has_slow_disk(i) {
+            return;
+        }
+        let defer = self.swarm.deferred_ready_per_mille;
+        if defer == 0 || !self.chance(defer * 1_000) {
+            self.process_ready(i);
+        }
+    }
+
+    /// True if node `i` has the swarm's slow disk and the chaos goes on. The
+    /// disk moves to the next node every [`SLOW_DISK_MOVES_EVERY`] time units,
+    /// so leaders and followers alike get it.
+    fn has_slow_disk(&self, i: usize) -> bool {
+        let slow = (self.seed + self.now / SLOW_DISK_MOVES_EVERY) % self.nodes.len() as u64;
+        self.chaos && self.swarm.slow_disk_period > 0 && i as u64 == slow
+    }
+
+    /// Runs every deferred ready, once per ready period (the slow disk's ready
+    /// once per its own period).
+    fn process_deferred_readies(&mut self) {
+        for i in 0..self.nodes.len() {
+            let period = if self.has_slow_disk(i) {
+                self.swarm.slow_disk_period
+            } else if self.swarm.deferred_ready_per_mille > 0 {
+                self.swarm.ready_period
+            } else {
+                continue;
+            };
+            if self.now.is_multiple_of(period)
+                && self.nodes[i].raw.as_ref().is_some_and(RawNode::has_ready)
+            {
+                self.process_ready(i);
+            }
+        }
     }
 
     fn send_all(&mut self, msgs: Vec<Message>) {
@@ -727,7 +771,7 @@ impl Sim {
                 deadline,
             });
         }
-        self.process_ready(i);
+        self.process_ready_or_defer(i);
     }
 
     /// Two followers campaign at the same moment: competing candidates.
@@ -820,6 +864,32 @@ impl Sim {
         let ours = leader.raft().log().term(last + 1).ok();
         if theirs.is_some() && theirs != ours {
             self.cov.append_below_conflicting_suffix += 1;
+        }
+    }
+
+    /// Coverage: an append whose entries conflict with entries the receiver
+    /// holds beyond what its storage has (not yet handed out for persistence).
+    fn note_append_over_unpersisted(&mut self, m: &Message) {
+        let raft_core::MessageBody::Append { entries, .. } = &m.body else {
+            return;
+        };
+        let Some(n) = self.nodes.get((m.to - 1) as usize) else {
+            return;
+        };
+        let Some(raw) = n.raw.as_ref() else {
+            return;
+        };
+        let log = raw.raft().log();
+        let Ok(stable_last) = n.storage.last_index() else {
+            return;
+        };
+        let conflict = entries.iter().any(|e| {
+            e.index > stable_last
+                && e.index <= log.last_index()
+                && log.term(e.index).is_ok_and(|t| t != e.term)
+        });
+        if conflict {
+            self.cov.append_over_unpersisted_entries += 1;
         }
     }
 

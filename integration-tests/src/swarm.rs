@@ -54,6 +54,16 @@ pub struct Swarm {
     pub check_quorum: bool,
     /// Largest append payload (bytes): small ones split catch-ups into many.
     pub max_size_per_msg: u64,
+    /// A node that steps a message or takes a client request leaves its ready
+    /// for later, per mille, as a runtime does that drains its inbox before
+    /// each ready: several messages then land on one set of unstable entries.
+    pub deferred_ready_per_mille: u64,
+    /// Deferred readies run every this many time units (a tick is 10).
+    pub ready_period: u64,
+    /// A node with a stalling disk: until the network heals it runs its ready
+    /// only every this many time units (several election timeouts at most),
+    /// while it keeps stepping messages. 0: no such node.
+    pub slow_disk_period: u64,
 }
 
 /// On for about half of the seeds: a rate in `low..high`, else 0.
@@ -124,6 +134,13 @@ impl Swarm {
                 40 * rng.range(1, 4)
             } else {
                 4096
+            },
+            deferred_ready_per_mille: maybe(rng, 300, 1001),
+            ready_period: rng.range(1, 6),
+            slow_disk_period: if rng.range(0, 3) == 0 {
+                0
+            } else {
+                rng.range(50, 1000)
             },
         }
     }

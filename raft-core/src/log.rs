@@ -37,11 +37,12 @@ impl Unstable {
             .map(|e| e.term)
     }
 
+    /// Puts `ents` (contiguous, non-empty) at their indexes: everything
+    /// unstable at or after the first of them is replaced. Appending right
+    /// after the last entry is the case where nothing is cut.
     fn truncate_and_append(&mut self, ents: &[Entry]) {
         let first = ents[0].index;
-        if first == self.offset + self.entries.len() as u64 {
-            self.entries.extend_from_slice(ents);
-        } else if first <= self.offset {
+        if first <= self.offset {
             // Replace everything unstable; persisted entries at >= first are overwritten
             // when the caller persists these (the storage truncates its suffix).
             self.offset = first;
@@ -342,7 +343,8 @@ impl<S: Storage> RaftLog<S> {
         }
     }
 
-    /// The caller installed the snapshot at `index`.
+    /// The caller installed the snapshot at `index`, in storage and in the
+    /// application: it now counts as applied.
     pub fn stable_snapshot_to(&mut self, index: LogIndex) {
         if self
             .unstable
@@ -352,14 +354,20 @@ impl<S: Storage> RaftLog<S> {
         {
             self.unstable.snapshot = None;
         }
+        // The application installed the snapshot in the same ready.
+        if index > self.applied {
+            self.applied = index;
+        }
     }
 
-    /// Replaces the log with `snapshot` (the caller will install it).
+    /// Replaces the log with `snapshot` (the caller will install it). Nothing
+    /// at or below its index is handed out for applying any more, but
+    /// [`RaftLog::applied`] moves only once the ready carrying the snapshot is
+    /// advanced: until then the application has not installed it.
     pub fn restore(&mut self, snapshot: Snapshot) {
         let index = snapshot.meta.index;
         self.committed = index;
         self.applying = index;
-        self.applied = index;
         self.unstable.offset = index + 1;
         self.unstable.entries.clear();
         self.unstable.snapshot = Some(snapshot);
