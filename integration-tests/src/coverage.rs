@@ -26,7 +26,8 @@ pub struct Coverage {
     /// A ready's non-durable messages left only in part before a crash.
     pub partial_sends: u64,
     /// An append conflicted with entries the receiver held but had not yet
-    /// handed out for persistence (its unstable suffix is cut).
+    /// handed out for persistence, after the first of them (the unstable
+    /// suffix is cut in its middle).
     pub append_over_unpersisted_entries: u64,
 }
 

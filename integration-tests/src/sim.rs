@@ -269,7 +269,26 @@ impl Sim {
     }
 
     /// Runs chaos, then heals and checks liveness and linearizability.
+    /// A panic inside the run (an assertion of the core, say) is reported as
+    /// the violation, with the trace up to it.
     pub fn run(mut self) -> SimReport {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_to_the_end()));
+        let violation = match outcome {
+            Ok(()) => self.inv.violation().map(str::to_string),
+            Err(payload) => Some(format!("panicked: {}", panic_message(payload.as_ref()))),
+        };
+        SimReport {
+            violation,
+            trace: self.trace,
+            completed_ops: self.completed_ops,
+            committed: self.inv.committed_count(),
+            elections: self.inv.elections(),
+            coverage: self.cov,
+        }
+    }
+
+    fn run_to_the_end(&mut self) {
         let end = self.opts.chaos_time;
         while self.now < end && self.inv.violation().is_none() {
             self.chaos_step();
@@ -280,14 +299,6 @@ impl Sim {
         }
         if self.inv.violation().is_none() {
             self.check_linearizability();
-        }
-        SimReport {
-            violation: self.inv.violation().map(str::to_string),
-            trace: self.trace,
-            completed_ops: self.completed_ops,
-            committed: self.inv.committed_count(),
-            elections: self.inv.elections(),
-            coverage: self.cov,
         }
     }
 
@@ -884,7 +895,7 @@ impl Sim {
             return;
         };
         let conflict = entries.iter().any(|e| {
-            e.index > stable_last
+            e.index > stable_last + 1
                 && e.index <= log.last_index()
                 && log.term(e.index).is_ok_and(|t| t != e.term)
         });
@@ -1024,6 +1035,17 @@ impl Sim {
                 return;
             }
         }
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
     }
 }
 

@@ -45,6 +45,10 @@ fn replay_or_run_many_seeds() {
     let ops = AtomicU64::new(0);
     let coverage = std::sync::Mutex::new(Coverage::default());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // A panicking seed is reported below with the others (`Sim::run` catches
+    // it); the default hook would print each one as it happens.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -63,6 +67,7 @@ fn replay_or_run_many_seeds() {
             });
         }
     });
+    std::panic::set_hook(default_hook);
     let mut failures = failures.into_inner().expect("no poisoning");
     failures.sort();
     let coverage = coverage.into_inner().expect("no poisoning");
