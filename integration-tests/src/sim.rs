@@ -879,7 +879,8 @@ impl Sim {
     }
 
     /// Coverage: an append whose entries conflict with entries the receiver
-    /// holds beyond what its storage has (not yet handed out for persistence).
+    /// holds beyond what its storage has (not yet handed out for persistence),
+    /// after the first of them: the unstable suffix is cut in its middle.
     fn note_append_over_unpersisted(&mut self, m: &Message) {
         let raft_core::MessageBody::Append { entries, .. } = &m.body else {
             return;

@@ -354,10 +354,7 @@ impl<S: Storage> RaftLog<S> {
         {
             self.unstable.snapshot = None;
         }
-        // The application installed the snapshot in the same ready.
-        if index > self.applied {
-            self.applied = index;
-        }
+        self.applied_to(index);
     }
 
     /// Replaces the log with `snapshot` (the caller will install it). Nothing
