@@ -6,9 +6,11 @@
 #   MUTANTS_BUDGET=1800 scripts/mutants.sh src/quorum.rs   # one file, 30 min
 #
 # MUTANTS_JOBS (default 2) builds and tests that many mutants at once;
-# MUTANTS_TIMEOUT (default 60 s) ends a mutant's tests, which pass in about
-# 5 s unmutated, so a mutant that makes the simulator hang counts as caught
-# (cargo-mutants reports it under timeout.txt).
+# MUTANTS_TIMEOUT (default 25 s) ends a mutant's tests, which pass in about
+# 7 s unmutated with two jobs running, so a mutant that makes the simulator
+# hang counts as caught (cargo-mutants reports it under timeout.txt).
+# MUTANTS_ITERATE=1 skips the mutants a previous run in target/mutants
+# already caught, so an interrupted run resumes.
 #
 # Results (caught.txt, missed.txt, timeout.txt, unviable.txt) land in
 # target/mutants/mutants.out; every missed mutant needs a test or a written
@@ -25,6 +27,9 @@ if ! command -v cargo-mutants >/dev/null 2>&1; then
     cargo install --locked cargo-mutants
 fi
 args=()
+if [ "${MUTANTS_ITERATE:-0}" = 1 ]; then
+    args+=(--iterate)
+fi
 for f in "${files[@]}"; do
     # cargo-mutants matches --file against paths from the workspace root.
     args+=(--file "raft-core/${f#raft-core/}")
@@ -32,7 +37,7 @@ done
 cd "$root"
 timeout "$budget" cargo mutants -p raft-core "${args[@]}" \
     --test-package raft-core --test-package integration-tests \
-    --output target/mutants --timeout "${MUTANTS_TIMEOUT:-60}" \
+    --output target/mutants --timeout "${MUTANTS_TIMEOUT:-25}" \
     --jobs "${MUTANTS_JOBS:-2}" || status=$?
 echo "cargo-mutants exit status: ${status:-0} (2: missed mutants, 3: timeouts, 124: budget spent)"
 for f in caught missed timeout unviable; do

@@ -25,9 +25,9 @@ pub struct Coverage {
     pub ready_crashes: [u64; CrashPoint::ALL.len()],
     /// A ready's non-durable messages left only in part before a crash.
     pub partial_sends: u64,
-    /// An append conflicted with entries the receiver held but had not yet
-    /// handed out for persistence, after the first of them (the unstable
-    /// suffix is cut in its middle).
+    /// An append the receiver accepts conflicted with entries it held but
+    /// had not yet handed out for persistence, after the first of them (the
+    /// unstable suffix is cut in its middle).
     pub append_over_unpersisted_entries: u64,
 }
 

@@ -20,6 +20,8 @@ use raft_storage::{LogStore, MemStorage};
 use raft_testkit::{CrashPoint, Driven, ReadyHooks, drive_ready};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod stall;
+
 /// Time units per Raft tick; messages take 1..=~1.5 ticks.
 const TICK_EVERY: u64 = 10;
 /// Election timeout in ticks.
@@ -124,6 +126,10 @@ pub struct Sim {
     /// A node cut off while it led, and until when clients favour it (a stale
     /// leader must not serve what it no longer knows).
     focus: Option<(u64, u64)>,
+    /// The stalled split in progress, if any (see [`stall`]).
+    stalled_split: Option<stall::StalledSplit>,
+    /// The client a stalled split writes through, once one has run.
+    split_client: Option<usize>,
     /// Crashes scheduled as (time, node index, incarnation).
     scheduled_crashes: Vec<(u64, usize, u64)>,
     clients: Vec<Client>,
@@ -178,6 +184,8 @@ impl Sim {
             candidates: BTreeMap::new(),
             competing_terms: BTreeSet::new(),
             focus: None,
+            stalled_split: None,
+            split_client: None,
             scheduled_crashes: Vec::new(),
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             opts,
@@ -321,11 +329,14 @@ impl Sim {
                 self.crash_node(i, "new leader crash");
             }
         }
-        if self.chance(self.swarm.crash) {
+        // A stalled split owns the network and its two nodes while it runs.
+        let split = self.stalled_split.is_some();
+        if !split && self.chance(self.swarm.crash) {
             let i = self.rng.range(0, n as u64) as usize;
             self.crash_node(i, "random");
         }
-        if self.chance(self.swarm.leader_crash)
+        if !split
+            && self.chance(self.swarm.leader_crash)
             && let Some(l) = self.nodes.iter().position(|n| {
                 n.raw
                     .as_ref()
@@ -339,26 +350,27 @@ impl Sim {
                 self.start_node(i);
             }
         }
-        if self.chance(self.swarm.partition) {
+        if !split && self.chance(self.swarm.partition) {
             self.random_partition();
         }
-        if self.net.is_partitioned() && self.chance(self.swarm.heal) {
+        if !split && self.net.is_partitioned() && self.chance(self.swarm.heal) {
             self.note("network heals".into());
             self.net.heal();
         }
-        if self.chance(self.swarm.conf_change) {
+        if !split && self.chance(self.swarm.conf_change) {
             self.random_conf_change();
         }
         if self.chance(self.swarm.campaign_storm) {
             self.campaign_storm();
         }
-        if self.chance(self.swarm.remove_transferring_leader) {
+        if !split && self.chance(self.swarm.remove_transferring_leader) {
             self.remove_transferring_leader();
         }
         if self.chance(self.swarm.snapshot) {
             let i = self.rng.range(0, n as u64) as usize;
             self.take_snapshot(i);
         }
+        self.stalled_split_step();
     }
 
     fn random_partition(&mut self) {
@@ -623,6 +635,9 @@ impl Sim {
     /// One ready of node `i` through the shared driver, with the invariant
     /// checks and the crash points of [`SimReady`].
     fn process_ready(&mut self, i: usize) {
+        if self.disk_stalled(i) {
+            return;
+        }
         let id = self.nodes[i].id;
         self.inv.check_role(&self.nodes[i].raw, id);
         let Some(mut raw) = self.nodes[i].raw.take() else {
@@ -722,6 +737,7 @@ impl Sim {
             let any = 1 + self.rng.range(0, self.nodes.len() as u64);
             // While a leader is cut off, its reads race the others' writes.
             let node = match self.focus {
+                _ if write && let Some(n) = self.stalled_split_writer() => n,
                 Some((n, until)) if self.now < until && !write => n,
                 Some((n, until)) if self.now < until && any == n => 1 + n % self.nodes.len() as u64,
                 _ => any,
@@ -878,11 +894,18 @@ impl Sim {
         }
     }
 
-    /// Coverage: an append whose entries conflict with entries the receiver
-    /// holds beyond what its storage has (not yet handed out for persistence),
-    /// after the first of them: the unstable suffix is cut in its middle.
+    /// Coverage: an append the receiver accepts (current term, matching
+    /// `prev`) whose first conflicting entry lies past the first entry it holds
+    /// beyond its storage (not yet handed out for persistence): the unstable
+    /// suffix is cut in its middle.
     fn note_append_over_unpersisted(&mut self, m: &Message) {
-        let raft_core::MessageBody::Append { entries, .. } = &m.body else {
+        let raft_core::MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            ..
+        } = &m.body
+        else {
             return;
         };
         let Some(n) = self.nodes.get((m.to - 1) as usize) else {
@@ -895,12 +918,12 @@ impl Sim {
         let Ok(stable_last) = n.storage.last_index() else {
             return;
         };
-        let conflict = entries.iter().any(|e| {
-            e.index > stable_last + 1
-                && e.index <= log.last_index()
-                && log.term(e.index).is_ok_and(|t| t != e.term)
-        });
-        if conflict {
+        let accepted =
+            m.term >= raw.raft().term() && log.term(*prev_index).ok() == Some(*prev_term);
+        let first_conflict = entries
+            .iter()
+            .find(|e| e.index <= log.last_index() && log.term(e.index).is_ok_and(|t| t != e.term));
+        if accepted && first_conflict.is_some_and(|e| e.index > stable_last + 1) {
             self.cov.append_over_unpersisted_entries += 1;
         }
     }

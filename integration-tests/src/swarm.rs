@@ -64,6 +64,10 @@ pub struct Swarm {
     /// only every this many time units (several election timeouts at most),
     /// while it keeps stepping messages. 0: no such node.
     pub slow_disk_period: u64,
+    /// A stalled split starts: a follower's disk stalls, the leader is cut
+    /// off with only it and takes writes, the network heals while the disk is
+    /// still stalled (see `sim/stall.rs`).
+    pub stalled_split: u64,
 }
 
 /// On for about half of the seeds: a rate in `low..high`, else 0.
@@ -142,6 +146,7 @@ impl Swarm {
             } else {
                 rng.range(50, 1000)
             },
+            stalled_split: maybe(rng, 1000, 6000),
         }
     }
 
