@@ -255,12 +255,14 @@ impl Progress {
 
     /// Handles a rejection of the append at `rejected` (its prev index); `hint` is the
     /// index to retry from. Returns false if the rejection is stale and was ignored.
+    /// In Replicate the follower lacks what was streamed to it: fall back to
+    /// Probe from just after the match.
     pub fn maybe_decr_to(&mut self, rejected: LogIndex, hint: LogIndex) -> bool {
         if self.state == ProgressState::Replicate {
             if rejected <= self.matched {
                 return false;
             }
-            self.next = self.matched + 1;
+            self.become_probe();
             return true;
         }
         // Probe (or Snapshot): only the answer to the latest probe counts.
@@ -391,8 +393,99 @@ mod tests {
     fn snapshot_state_resumes_after_snapshot_index() {
         let mut p = Progress::new(3, 4, 0);
         p.become_snapshot(50);
+        assert_eq!(p.pending_snapshot(), 50);
         assert!(p.is_paused());
         p.become_probe();
+        assert_eq!(
+            p.pending_snapshot(),
+            0,
+            "no snapshot pending outside Snapshot"
+        );
         assert_eq!(p.next(), 51);
+    }
+
+    #[test]
+    fn free_to_frees_exactly_the_acknowledged_appends() {
+        let mut w = Inflights::new(4, 0);
+        w.add(1, 10);
+        w.add(2, 10);
+        w.add(3, 10);
+        assert_eq!(w.count(), 3);
+        w.free_to(0);
+        assert_eq!(w.count(), 3, "nothing acknowledged yet");
+        w.free_to(2);
+        assert_eq!(w.count(), 1, "appends ending at 1 and 2 are acknowledged");
+        w.free_to(3);
+        assert_eq!(w.count(), 0);
+    }
+
+    #[test]
+    fn freed_appends_give_their_bytes_back() {
+        let mut w = Inflights::new(10, 25);
+        w.add(1, 10);
+        w.add(2, 10);
+        assert!(!w.full(), "20 of 25 bytes");
+        w.add(3, 10);
+        assert!(w.full(), "30 of 25 bytes");
+        w.free_to(1);
+        assert!(!w.full(), "20 of 25 bytes after the first ack");
+        w.add(4, 10);
+        assert!(w.full());
+        w.free_first_one();
+        assert!(!w.full(), "20 of 25 bytes after a heartbeat frees one");
+    }
+
+    #[test]
+    fn learner_flag_follows_the_configuration() {
+        let mut p = Progress::new(1, 4, 0);
+        assert!(!p.is_learner(), "a new follower is a voter");
+        p.set_learner(true);
+        assert!(p.is_learner());
+        p.set_learner(false);
+        assert!(!p.is_learner());
+    }
+
+    #[test]
+    fn a_repeated_ack_is_not_news_and_keeps_a_probe_paused() {
+        let mut p = Progress::new(5, 4, 0);
+        assert!(p.maybe_update(4));
+        p.sent_entries(6, 2, 1);
+        assert!(p.is_paused());
+        assert!(!p.maybe_update(4), "the same match again");
+        assert!(p.is_paused(), "only news unpauses a probe");
+        assert!(!p.maybe_update(3), "an older match");
+        assert_eq!(p.matched(), 4);
+    }
+
+    #[test]
+    fn a_caught_up_follower_stays_in_replicate_across_quiet_heartbeats() {
+        let mut p = Progress::new(1, 8, 0);
+        p.maybe_update(6);
+        p.become_replicate();
+        p.on_heartbeat_response(6);
+        p.on_heartbeat_response(6);
+        p.on_heartbeat_response(6);
+        assert_eq!(
+            p.state(),
+            ProgressState::Replicate,
+            "nothing to send is no stall"
+        );
+    }
+
+    #[test]
+    fn a_rejection_in_replicate_falls_back_to_probe_after_the_match() {
+        let mut p = Progress::new(1, 8, 0);
+        p.maybe_update(4);
+        p.become_replicate();
+        p.sent_entries(9, 5, 1);
+        assert_eq!(p.next(), 10);
+        assert!(p.maybe_decr_to(7, 2));
+        assert_eq!(p.state(), ProgressState::Probe);
+        assert_eq!(
+            p.next(),
+            5,
+            "resend from after the match, not from the hint"
+        );
+        assert!(!p.is_paused(), "the probe goes out at once");
     }
 }

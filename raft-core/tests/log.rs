@@ -243,6 +243,29 @@ fn slices_span_storage_and_unstable_within_a_byte_limit() {
     assert_eq!(indexes_and_terms(&limited), [(2, 1), (3, 2)]);
     let one = log.slice(3, 5, Some(1)).expect("3..5 in 1 byte");
     assert_eq!(indexes_and_terms(&one), [(3, 2)], "never empty");
+    let exact = log.slice(2, 5, Some(32)).expect("2..5 in 32 bytes");
+    assert_eq!(
+        indexes_and_terms(&exact),
+        [(2, 1), (3, 2)],
+        "entries that fill the limit exactly fit"
+    );
+}
+
+#[test]
+fn a_slice_that_hits_the_byte_limit_in_storage_leaves_no_gap() {
+    let storage = MemStorage::with_conf_state(ConfState::with_voters([1]));
+    let big = Entry {
+        index: 2,
+        term: 1,
+        payload: EntryPayload::Normal(vec![0; 100]),
+    };
+    storage.append(&[ent(1, 1), big]).expect("append to memory");
+    let mut log = RaftLog::new(storage).expect("log over memory");
+    log.append(&[ent(3, 1)]);
+    // Entry 1 (16 bytes) fits in 40, entry 2 (116) does not; entry 3 (16)
+    // would fit the bytes left, but must not follow entry 1.
+    let got = log.slice(1, 4, Some(40)).expect("1..4 in 40 bytes");
+    assert_eq!(indexes_and_terms(&got), [(1, 1)]);
 }
 
 #[test]

@@ -336,9 +336,6 @@ impl<S: Storage> Raft<S> {
                 return;
             };
             if p.maybe_decr_to(index, next_probe) {
-                if p.state() == ProgressState::Replicate {
-                    p.become_probe();
-                }
                 self.send_append(from, false);
             }
             return;
