@@ -3,29 +3,8 @@
 
 mod common;
 
-use common::{Net, config, msg, storage_with_log};
+use common::{Net, config, drain, msg, single_node, storage_with_log};
 use raft_core::{DetRng, Error, MessageBody, RawNode, Role, VoteKind};
-
-fn single_node(
-    id: u64,
-    voters: &[u64],
-    terms: &[u64],
-    term: u64,
-) -> RawNode<raft_storage::MemStorage> {
-    RawNode::new(config(id), storage_with_log(voters, terms, term)).expect("node")
-}
-
-/// Takes every message a node wants to send now or after persisting.
-fn drain(raw: &mut RawNode<raft_storage::MemStorage>) -> Vec<raft_core::Message> {
-    if !raw.has_ready() {
-        return vec![];
-    }
-    let rd = raw.ready();
-    let mut out = rd.messages;
-    out.extend(rd.persisted_messages);
-    raw.advance().expect("advance");
-    out
-}
 
 #[test]
 fn start_as_follower() {

@@ -98,6 +98,7 @@ impl<S: Storage> Raft<S> {
 
     /// Leader tick: heartbeats, CheckQuorum, transfer timeout, snapshot timeouts.
     pub(super) fn tick_heartbeat(&mut self) {
+        debug_assert_eq!(self.role, Role::Leader, "only a leader ticks heartbeats");
         self.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
         self.tick_snapshot_timeouts();
@@ -125,7 +126,8 @@ impl<S: Storage> Raft<S> {
                 );
             }
         }
-        if self.role == Role::Leader && self.heartbeat_elapsed >= self.config.heartbeat_tick {
+        // Still the leader: stepping down above returns.
+        if self.heartbeat_elapsed >= self.config.heartbeat_tick {
             self.heartbeat_elapsed = 0;
             self.bcast_heartbeat();
         }

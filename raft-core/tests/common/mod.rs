@@ -272,6 +272,23 @@ impl Net {
     }
 }
 
+/// One node with the test configuration over a log of the given terms.
+pub fn single_node(id: u64, voters: &[u64], terms: &[u64], term: u64) -> RawNode<MemStorage> {
+    RawNode::new(config(id), storage_with_log(voters, terms, term)).expect("node")
+}
+
+/// Takes every message a node wants to send now or after persisting.
+pub fn drain(raw: &mut RawNode<MemStorage>) -> Vec<Message> {
+    if !raw.has_ready() {
+        return vec![];
+    }
+    let rd = raw.ready();
+    let mut out = rd.messages;
+    out.extend(rd.persisted_messages);
+    raw.advance().expect("advance");
+    out
+}
+
 /// A message for `to` from `from` at `term`.
 pub fn msg(from: u64, to: u64, term: u64, body: MessageBody) -> Message {
     Message {
