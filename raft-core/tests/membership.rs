@@ -4,8 +4,12 @@
 
 mod common;
 
-use common::Net;
-use raft_core::{ConfChange, ConfChangeStep, Error, Role};
+use common::{Net, msg, storage_with_log};
+use raft_core::{
+    ConfChange, ConfChangeStep, ConfState, Entry, EntryPayload, Error, MessageBody, RawNode, Role,
+    Snapshot, SnapshotMeta,
+};
+use raft_storage::LogStore;
 
 fn change(steps: Vec<ConfChangeStep>) -> ConfChange {
     ConfChange {
@@ -241,4 +245,156 @@ fn a_removed_follower_is_told_the_joint_configuration_committed_before_it_is_dro
         "the last message to node 3 announces the commit: {last_to_3:?}"
     );
     assert_eq!(voters(&net, 1), vec![1, 2]);
+}
+
+/// A membership entry whose resulting configuration is `conf`.
+fn conf_entry(index: u64, term: u64, conf: ConfState) -> Entry {
+    Entry {
+        index,
+        term,
+        payload: EntryPayload::ConfChange(ConfChange {
+            result: Some(conf),
+            ..change(vec![ConfChangeStep::AddLearner(4)])
+        }),
+    }
+}
+
+fn with_learner(voters: [u64; 3], learner: u64) -> ConfState {
+    let mut c = ConfState::with_voters(voters);
+    c.learners.insert(learner);
+    c
+}
+
+#[test]
+fn a_change_is_refused_until_the_leave_joint_entry_commits() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.add_empty_node(5);
+    net.campaign(1);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(4)]))
+        .expect("accepted");
+    // Run until the joint configuration committed and the leader appended
+    // the entry that leaves it; then hold that entry uncommitted.
+    for _ in 0..100 {
+        let conf = net.nodes[&1].raw.raft().conf_in_force().clone();
+        if !conf.is_joint() && conf.learners.contains(&4) {
+            break;
+        }
+        assert!(
+            net.round(),
+            "the cluster went quiet in the joint configuration"
+        );
+    }
+    net.drop_kinds.insert("AppendResponse");
+    net.settle();
+    let last_conf_index = net.last_index(1);
+    assert!(
+        net.committed(1) < last_conf_index,
+        "the leave entry is uncommitted"
+    );
+    let err = net
+        .node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(5)]))
+        .expect_err("refused");
+    assert!(
+        matches!(err, Error::ConfChange(ref m) if m.contains("in progress")),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_configuration_at_an_index_is_the_newest_at_or_before_it() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.campaign(1);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(4)]))
+        .expect("accepted");
+    net.settle();
+    // 1: the leader's noop, 2: the joint entry, 3: the entry leaving it.
+    let raw = &net.nodes[&1].raw;
+    assert_eq!(raw.conf_state_at(1), ConfState::with_voters([1, 2, 3]));
+    let joint = raw.conf_state_at(2);
+    assert!(joint.is_joint() && joint.learners.contains(&4), "{joint:?}");
+    assert_eq!(raw.conf_state_at(3), with_learner([1, 2, 3], 4));
+    assert_eq!(raw.conf_state_at(9), with_learner([1, 2, 3], 4));
+}
+
+#[test]
+fn a_new_member_is_sent_entries_from_after_the_membership_entry() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.campaign(1);
+    net.isolate(4);
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(4)]))
+        .expect("accepted");
+    net.process_ready(1);
+    let st = net.nodes[&1].raw.status();
+    assert_eq!(st.last_index, 2);
+    assert_eq!(
+        st.progress[&4].next, 3,
+        "optimistically after the joint entry"
+    );
+}
+
+#[test]
+fn overwriting_a_membership_entry_restores_the_configuration_before_it() {
+    let mut raw = common::single_node(1, &[1, 2, 3], &[1], 1);
+    let append = |from, term, entry| {
+        msg(
+            from,
+            1,
+            term,
+            MessageBody::Append {
+                prev_index: 1,
+                prev_term: 1,
+                entries: vec![entry],
+                commit: 1,
+            },
+        )
+    };
+    raw.step(append(2, 2, conf_entry(2, 2, with_learner([1, 2, 3], 4))))
+        .expect("step");
+    assert_eq!(raw.raft().conf_in_force(), &with_learner([1, 2, 3], 4));
+    assert_eq!(raw.status().conf_state, with_learner([1, 2, 3], 4));
+    let plain = Entry {
+        index: 2,
+        term: 3,
+        payload: EntryPayload::Normal(b"x".to_vec()),
+    };
+    raw.step(append(3, 3, plain)).expect("step");
+    let base = ConfState::with_voters([1, 2, 3]);
+    assert_eq!(raw.raft().conf_in_force(), &base, "entry 2 is gone");
+    assert_eq!(raw.status().conf_state, base, "and the tracker follows");
+}
+
+#[test]
+fn a_restarted_node_uses_a_membership_entry_at_the_end_of_its_log() {
+    let storage = storage_with_log(&[1, 2, 3], &[1], 1);
+    storage
+        .append(&[conf_entry(2, 1, with_learner([1, 2, 3], 4))])
+        .expect("append");
+    let raw = RawNode::new(common::config(1), storage).expect("node");
+    assert_eq!(raw.raft().conf_in_force(), &with_learner([1, 2, 3], 4));
+    assert_eq!(raw.status().conf_state, with_learner([1, 2, 3], 4));
+}
+
+#[test]
+fn an_installed_snapshot_brings_its_configuration() {
+    let mut raw = common::single_node(1, &[1, 2, 3], &[1], 1);
+    let snapshot = Snapshot {
+        meta: SnapshotMeta {
+            index: 10,
+            term: 2,
+            conf_state: with_learner([1, 2, 3], 5),
+        },
+        data: vec![],
+    };
+    raw.step(msg(2, 1, 2, MessageBody::InstallSnapshot { snapshot }))
+        .expect("step");
+    common::drain(&mut raw);
+    assert_eq!(raw.raft().conf_in_force(), &with_learner([1, 2, 3], 5));
+    assert_eq!(raw.conf_state_at(10), with_learner([1, 2, 3], 5));
 }

@@ -172,26 +172,8 @@ impl Net {
     /// Runs readies and delivers until no node has anything left to do.
     pub fn settle(&mut self) {
         for _ in 0..10_000 {
-            let mut msgs = Vec::new();
-            let ids: Vec<u64> = self.nodes.keys().copied().collect();
-            for id in ids {
-                msgs.extend(self.process_ready(id));
-            }
-            // A lone voter sends nothing but may still have readies to run
-            // (its own ack commits; the commit releases reads).
-            if msgs.is_empty() && !self.nodes.values().any(|n| n.raw.has_ready()) {
+            if !self.round() {
                 return;
-            }
-            for m in msgs {
-                if self.cut.contains(&(m.from, m.to)) || self.drop_kinds.contains(m.body.name()) {
-                    continue;
-                }
-                self.delivered.push(m.clone());
-                if let Some(n) = self.nodes.get_mut(&m.to) {
-                    n.raw
-                        .step(m)
-                        .expect("step never fails on a well-formed message");
-                }
             }
         }
         let tail: Vec<String> = self
@@ -205,6 +187,33 @@ impl Net {
             "the cluster never went quiet; last messages:\n{}",
             tail.join("\n")
         );
+    }
+
+    /// One round: every node runs its ready, then what they sent is delivered.
+    /// Returns false if the cluster was quiet.
+    pub fn round(&mut self) -> bool {
+        let mut msgs = Vec::new();
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            msgs.extend(self.process_ready(id));
+        }
+        // A lone voter sends nothing but may still have readies to run
+        // (its own ack commits; the commit releases reads).
+        if msgs.is_empty() && !self.nodes.values().any(|n| n.raw.has_ready()) {
+            return false;
+        }
+        for m in msgs {
+            if self.cut.contains(&(m.from, m.to)) || self.drop_kinds.contains(m.body.name()) {
+                continue;
+            }
+            self.delivered.push(m.clone());
+            if let Some(n) = self.nodes.get_mut(&m.to) {
+                n.raw
+                    .step(m)
+                    .expect("step never fails on a well-formed message");
+            }
+        }
+        true
     }
 
     /// One ready cycle of `id`, returning the messages it sends.
