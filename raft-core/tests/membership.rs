@@ -398,3 +398,25 @@ fn an_installed_snapshot_brings_its_configuration() {
     assert_eq!(raw.raft().conf_in_force(), &with_learner([1, 2, 3], 5));
     assert_eq!(raw.conf_state_at(10), with_learner([1, 2, 3], 5));
 }
+
+#[test]
+fn the_joint_configuration_is_left_only_once_it_commits() {
+    let mut net = Net::new(3);
+    net.add_empty_node(4);
+    net.campaign(1);
+    net.node(1).propose(b"x".to_vec()).expect("leader");
+    assert!(net.round(), "the append of entry 2 reaches the followers");
+    net.node(1)
+        .propose_conf_change(change(vec![ConfChangeStep::AddLearner(4)]))
+        .expect("accepted");
+    // The joint entry (3) never leaves; the acks for entry 2 come back.
+    net.drop_kinds.insert("Append");
+    net.settle();
+    assert_eq!(net.committed(1), 2);
+    assert_eq!(
+        net.last_index(1),
+        3,
+        "no entry leaving the joint configuration"
+    );
+    assert!(net.nodes[&1].raw.raft().conf_in_force().is_joint());
+}
