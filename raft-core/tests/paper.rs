@@ -754,3 +754,33 @@ fn single_voter_leader_serves_reads_without_a_heartbeat_round() {
     assert_eq!((reads[0].request, reads[0].index), (3, 2));
     assert!(net.delivered.is_empty(), "nothing to send on one node");
 }
+
+#[test]
+fn an_ack_of_a_heartbeat_sent_before_a_read_does_not_confirm_it() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    let term = net.term(1);
+    net.node(1).read_index(7).expect("read queued");
+    // The read's heartbeat round goes out, and its answers are lost.
+    net.drop_kinds.insert("Heartbeat");
+    net.settle();
+    // Answers to heartbeats without a read round (sent before the read) arrive.
+    for from in [2, 3] {
+        net.node(1)
+            .step(msg(
+                from,
+                1,
+                term,
+                MessageBody::HeartbeatResponse { read_round: 0 },
+            ))
+            .expect("step");
+    }
+    net.settle();
+    assert!(
+        net.nodes[&1].reads.is_empty(),
+        "only acks of the read's own round (or later) confirm it"
+    );
+    net.drop_kinds.clear();
+    net.tick_all(1);
+    assert_eq!(net.nodes[&1].reads.len(), 1, "a fresh round confirms it");
+}
