@@ -4,7 +4,8 @@
 mod common;
 
 use common::{Net, config, drain, msg, single_node, storage_with_log};
-use raft_core::{DetRng, Error, MessageBody, RawNode, Role, VoteKind};
+use raft_core::{ConfState, DetRng, Error, MessageBody, ProgressState, RawNode, Role, VoteKind};
+use raft_storage::LogStore;
 
 #[test]
 fn start_as_follower() {
@@ -783,4 +784,80 @@ fn an_ack_of_a_heartbeat_sent_before_a_read_does_not_confirm_it() {
     net.drop_kinds.clear();
     net.tick_all(1);
     assert_eq!(net.nodes[&1].reads.len(), 1, "a fresh round confirms it");
+}
+
+#[test]
+fn a_departed_member_hears_the_commit_only_of_what_it_acknowledged() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.propose(1, b"x");
+    let term = net.term(1);
+    drain(net.node(1));
+    let response = |accepted| {
+        msg(
+            4,
+            1,
+            term,
+            MessageBody::AppendResponse {
+                accepted,
+                index: 2,
+                hint_index: 0,
+                hint_term: 0,
+            },
+        )
+    };
+    // Node 4 is in no configuration: a rejection says nothing it could commit.
+    net.node(1).step(response(false)).expect("step");
+    assert_eq!(
+        drain(net.node(1)),
+        vec![],
+        "no commit for a rejected append"
+    );
+    net.node(1).step(response(true)).expect("step");
+    let out = drain(net.node(1));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].to, 4);
+    assert!(
+        matches!(out[0].body, MessageBody::Heartbeat { commit: 2, .. }),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_snapshot_in_flight_is_retried_only_after_the_snapshot_timeout() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.isolate(3);
+    for i in 0..5u8 {
+        net.propose(1, &[i]);
+    }
+    let committed = net.committed(1);
+    net.nodes[&1]
+        .storage
+        .create_snapshot(committed, ConfState::with_voters([1, 2, 3]), vec![])
+        .expect("snapshot");
+    net.heal();
+    net.drop_kinds.insert("InstallSnapshot");
+    let state = |net: &Net| net.nodes[&1].raw.status().progress[&3].state;
+    // Heartbeats show node 3 behind; probing finds its entries compacted.
+    for _ in 0..5 {
+        if state(&net) == ProgressState::Snapshot {
+            break;
+        }
+        net.tick(1, 1);
+    }
+    assert_eq!(state(&net), ProgressState::Snapshot);
+    let timeout = config(1).snapshot_timeout_ticks;
+    for _ in 1..timeout {
+        net.node(1).tick();
+        net.settle();
+        assert_eq!(state(&net), ProgressState::Snapshot, "still waiting");
+    }
+    net.node(1).tick();
+    net.settle();
+    assert_ne!(
+        state(&net),
+        ProgressState::Snapshot,
+        "retried after the timeout"
+    );
 }
