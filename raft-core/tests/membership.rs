@@ -420,3 +420,29 @@ fn the_joint_configuration_is_left_only_once_it_commits() {
     );
     assert!(net.nodes[&1].raw.raft().conf_in_force().is_joint());
 }
+
+#[test]
+fn leadership_transfer_to_a_lagging_follower_waits_until_it_catches_up() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.isolate(3);
+    for i in 0..3u8 {
+        net.propose(1, &[i]);
+    }
+    net.node(1).transfer_leader(3);
+    net.settle();
+    assert!(
+        net.delivered_named("TimeoutNow").is_empty(),
+        "node 3 lacks entries: no TimeoutNow yet"
+    );
+    net.heal();
+    // Heartbeats show node 3 behind; it catches up; then it is told to run.
+    for _ in 0..5 {
+        if net.role(3) == Role::Leader {
+            break;
+        }
+        net.tick(1, 1);
+    }
+    assert_eq!(net.delivered_named("TimeoutNow").len(), 1);
+    assert_eq!(net.role(3), Role::Leader, "caught up, then took over");
+}

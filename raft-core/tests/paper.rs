@@ -861,3 +861,66 @@ fn a_snapshot_in_flight_is_retried_only_after_the_snapshot_timeout() {
         "retried after the timeout"
     );
 }
+
+#[test]
+fn the_ack_of_a_snapshot_resumes_replication_but_an_older_ack_does_not() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.isolate(3);
+    for i in 0..5u8 {
+        net.propose(1, &[i]);
+    }
+    let committed = net.committed(1);
+    net.nodes[&1]
+        .storage
+        .create_snapshot(committed, ConfState::with_voters([1, 2, 3]), vec![])
+        .expect("snapshot");
+    net.heal();
+    net.drop_kinds.insert("InstallSnapshot");
+    let progress = |net: &Net| net.nodes[&1].raw.status().progress[&3];
+    for _ in 0..5 {
+        if progress(&net).state == ProgressState::Snapshot {
+            break;
+        }
+        net.tick(1, 1);
+    }
+    assert_eq!(progress(&net).state, ProgressState::Snapshot);
+    let term = net.term(1);
+    let ack = |index| {
+        msg(
+            3,
+            1,
+            term,
+            MessageBody::AppendResponse {
+                accepted: true,
+                index,
+                hint_index: 0,
+                hint_term: 0,
+            },
+        )
+    };
+    // Node 3 held the first entry before it was cut off: an ack of it is
+    // news, but it is below the snapshot being sent.
+    let matched = progress(&net).matched;
+    assert!(matched < committed);
+    net.node(1).step(ack(matched + 1)).expect("step");
+    assert_eq!(
+        progress(&net).state,
+        ProgressState::Snapshot,
+        "still sending"
+    );
+    let resent: Vec<_> = drain(net.node(1))
+        .into_iter()
+        .filter(|m| matches!(m.body, MessageBody::InstallSnapshot { .. }))
+        .collect();
+    assert!(
+        resent.is_empty(),
+        "the snapshot in flight is not sent again"
+    );
+    net.node(1).step(ack(committed)).expect("step");
+    assert_eq!(
+        progress(&net).state,
+        ProgressState::Replicate,
+        "the snapshot is acknowledged"
+    );
+}
