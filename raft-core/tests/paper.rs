@@ -924,3 +924,20 @@ fn the_ack_of_a_snapshot_resumes_replication_but_an_older_ack_does_not() {
         "the snapshot is acknowledged"
     );
 }
+
+#[test]
+fn a_commit_does_not_confirm_a_read_its_round_has_not() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.drop_kinds.insert("Heartbeat");
+    net.node(1).read_index(7).expect("read queued");
+    net.propose(1, b"w");
+    assert_eq!(net.committed(1), 2, "the write commits");
+    assert!(
+        net.nodes[&1].reads.is_empty(),
+        "only the read's heartbeat round confirms it"
+    );
+    net.drop_kinds.clear();
+    net.tick_all(1);
+    assert_eq!(net.nodes[&1].reads.len(), 1);
+}
