@@ -823,8 +823,10 @@ fn a_departed_member_hears_the_commit_only_of_what_it_acknowledged() {
     );
 }
 
-#[test]
-fn a_snapshot_in_flight_is_retried_only_after_the_snapshot_timeout() {
+/// Node 3 misses five writes, the leader compacts them away, and once
+/// heartbeats show node 3 behind the leader sends it a snapshot (which the
+/// network drops). Returns the cluster and the snapshot's index.
+fn leader_sending_a_snapshot_to_node_3() -> (Net, u64) {
     let mut net = Net::new(3);
     net.campaign(1);
     net.isolate(3);
@@ -838,15 +840,19 @@ fn a_snapshot_in_flight_is_retried_only_after_the_snapshot_timeout() {
         .expect("snapshot");
     net.heal();
     net.drop_kinds.insert("InstallSnapshot");
-    let state = |net: &Net| net.nodes[&1].raw.status().progress[&3].state;
-    // Heartbeats show node 3 behind; probing finds its entries compacted.
     for _ in 0..5 {
-        if state(&net) == ProgressState::Snapshot {
-            break;
+        if net.nodes[&1].raw.status().progress[&3].state == ProgressState::Snapshot {
+            return (net, committed);
         }
         net.tick(1, 1);
     }
-    assert_eq!(state(&net), ProgressState::Snapshot);
+    panic!("node 3 never entered the Snapshot state");
+}
+
+#[test]
+fn a_snapshot_in_flight_is_retried_only_after_the_snapshot_timeout() {
+    let (mut net, _) = leader_sending_a_snapshot_to_node_3();
+    let state = |net: &Net| net.nodes[&1].raw.status().progress[&3].state;
     let timeout = config(1).snapshot_timeout_ticks;
     for _ in 1..timeout {
         net.node(1).tick();
@@ -864,27 +870,8 @@ fn a_snapshot_in_flight_is_retried_only_after_the_snapshot_timeout() {
 
 #[test]
 fn the_ack_of_a_snapshot_resumes_replication_but_an_older_ack_does_not() {
-    let mut net = Net::new(3);
-    net.campaign(1);
-    net.isolate(3);
-    for i in 0..5u8 {
-        net.propose(1, &[i]);
-    }
-    let committed = net.committed(1);
-    net.nodes[&1]
-        .storage
-        .create_snapshot(committed, ConfState::with_voters([1, 2, 3]), vec![])
-        .expect("snapshot");
-    net.heal();
-    net.drop_kinds.insert("InstallSnapshot");
+    let (mut net, committed) = leader_sending_a_snapshot_to_node_3();
     let progress = |net: &Net| net.nodes[&1].raw.status().progress[&3];
-    for _ in 0..5 {
-        if progress(&net).state == ProgressState::Snapshot {
-            break;
-        }
-        net.tick(1, 1);
-    }
-    assert_eq!(progress(&net).state, ProgressState::Snapshot);
     let term = net.term(1);
     let ack = |index| {
         msg(
