@@ -186,3 +186,67 @@ fn unfinished_requests_beyond_the_shared_buffer_limit_are_refused() {
     c.set(b"after", &vec![b'y'; 3 << 20])
         .expect("a 3 MB value fits again");
 }
+
+/// A field of `/proc/PID/status` (`Threads`, `VmRSS` in KiB).
+fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+#[test]
+fn idle_clients_cost_no_thread_and_little_memory() {
+    const CLIENTS: usize = 2000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (node, client) = one_node(dir.path(), Some(4096), &[]);
+    let pid = node.0.id();
+    let (threads_before, rss_before) = (proc_status(pid, "Threads"), proc_status(pid, "VmRSS"));
+    let mut open = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut s = TcpStream::connect(&client).expect("the listener accepts");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        assert_eq!(
+            ask(&mut s, &mut r, b"PING\r\n"),
+            Some(Reply::Simple("PONG".into()))
+        );
+        open.push((s, r));
+    }
+    let threads = proc_status(pid, "Threads");
+    let rss_kib = proc_status(pid, "VmRSS").saturating_sub(rss_before);
+    assert!(
+        threads <= threads_before + 2,
+        "{CLIENTS} clients are served by the I/O threads, not a thread each ({threads_before} -> {threads} threads)"
+    );
+    assert!(
+        rss_kib < (CLIENTS as u64) * 8,
+        "an idle client costs a few KiB at most ({rss_kib} KiB for {CLIENTS})"
+    );
+    // Every one of them is still served, in its own program order.
+    for (i, (s, r)) in open.iter_mut().enumerate().step_by(97) {
+        let key = format!("k{i}");
+        let cmds = format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n${}\r\n{key}\r\n*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n",
+            key.len(),
+            key.len(),
+            key.len()
+        );
+        s.write_all(cmds.as_bytes()).expect("send");
+        let replies: Vec<Option<Reply>> = (0..3)
+            .map(|_| raft_kv::client::read_reply(r).ok())
+            .collect();
+        assert_eq!(
+            replies,
+            [
+                Some(Reply::Simple("OK".into())),
+                Some(Reply::Int(2)),
+                Some(Reply::Bulk(Some(b"2".to_vec())))
+            ],
+            "a pipelined read sees the writes sent before it"
+        );
+    }
+}

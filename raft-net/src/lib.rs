@@ -9,6 +9,7 @@
 //! partitions. [`tls`] adds mutual TLS between peers and TLS on client ports.
 
 pub mod frame;
+pub mod mailbox;
 mod mem;
 mod snapshot_rx;
 mod tcp;

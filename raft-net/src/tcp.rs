@@ -15,11 +15,11 @@ use crate::frame::{
     Frame, LENGTH_PREFIX_BYTES, PROTOCOL_VERSION, SnapshotChunk, encode_into, read_frame,
     write_frame,
 };
+use crate::mailbox::{MailReceiver, MailSender, bounded};
 use crate::snapshot_rx::{SnapshotReceiver, prepare_spool_dir};
 use crate::tls::{Conn, PeerTls};
 use crate::traffic::{PeerBytes, Traffic};
 use crate::{Inbox, NetError, Transport, TransportStats};
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
 use raft_core::{Message, MessageBody, NodeId};
 use std::collections::HashMap;
@@ -103,7 +103,7 @@ struct Shared {
 }
 
 struct PeerSender {
-    queue: Sender<Message>,
+    queue: MailSender<Message>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -113,6 +113,8 @@ pub struct TcpTransport {
     shared: Arc<Shared>,
     senders: Mutex<HashMap<NodeId, PeerSender>>,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the accept thread's poll (to stop it).
+    accept_waker: mio::Waker,
     local_addr: SocketAddr,
 }
 
@@ -148,15 +150,21 @@ impl TcpTransport {
             traffic: Traffic::default(),
             stopping: AtomicBool::new(false),
         });
+        let poll = mio::Poll::new()?;
+        let accept_waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTEN_TOKEN, mio::Interest::READABLE)?;
         let s = shared.clone();
         let handle = std::thread::Builder::new()
             .name("raft-net-accept".into())
-            .spawn(move || accept_loop(listener, s, inbox))?;
+            .spawn(move || accept_loop(poll, &listener, &s, &inbox))?;
         log::info!("node {} listening for peers on {local_addr}", shared.cfg.id);
         Ok(TcpTransport {
             shared,
             senders: Mutex::new(HashMap::new()),
             listener: Mutex::new(Some(handle)),
+            accept_waker,
             local_addr,
         })
     }
@@ -187,12 +195,15 @@ impl TcpTransport {
                 let _ = t.join();
             }
         }
+        if let Err(e) = self.accept_waker.wake() {
+            log::error!("cannot wake the peer accept thread: {e}");
+        }
         if let Some(t) = self.listener.lock().take() {
             let _ = t.join();
         }
     }
 
-    fn sender_for(&self, to: NodeId) -> Option<Sender<Message>> {
+    fn sender_for(&self, to: NodeId) -> Option<MailSender<Message>> {
         let mut senders = self.senders.lock();
         if let Some(s) = senders.get(&to) {
             return Some(s.queue.clone());
@@ -235,11 +246,8 @@ impl Transport for TcpTransport {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        match queue.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                c.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if queue.try_send(msg).is_err() {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -411,7 +419,7 @@ impl SnapshotStream {
     }
 }
 
-fn send_loop(shared: Arc<Shared>, to: NodeId, rx: Receiver<Message>) {
+fn send_loop(shared: Arc<Shared>, to: NodeId, rx: MailReceiver<Message>) {
     let mut sender = PeerLink {
         backoff: shared.cfg.min_backoff,
         bytes: shared.traffic.of(to),
@@ -447,18 +455,13 @@ impl PeerLink {
     /// The next messages to send; `None` once the queue is closed. While a
     /// snapshot streams it does not block: one chunk goes out per round,
     /// between whatever else is queued.
-    fn next_batch(&mut self, rx: &Receiver<Message>) -> Option<Vec<Message>> {
+    fn next_batch(&mut self, rx: &MailReceiver<Message>) -> Option<Vec<Message>> {
         const MAX_BATCH: usize = 1024;
-        loop {
-            let mut batch = Vec::new();
-            if self.stream.is_none() {
-                batch.push(rx.recv().ok()?);
-            }
-            batch.extend(rx.try_iter().take(MAX_BATCH - batch.len()));
-            if !(rx.is_empty() && batch.is_empty() && self.stream.is_none()) {
-                return Some(batch);
-            }
-        }
+        let mut batch = Vec::new();
+        // While a snapshot streams, only what is already queued (no wait).
+        let deadline = self.stream.as_ref().map(|_| Instant::now());
+        rx.recv_batch(&mut batch, MAX_BATCH, deadline).ok()?;
+        Some(batch)
     }
 
     /// Connects if needed; false (the `pending` messages dropped) if the peer
@@ -584,10 +587,45 @@ fn encode_frame(buf: &mut Vec<u8>, frame: &Frame, limit: u64) -> bool {
     true
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>, inbox: Inbox) {
+const LISTEN_TOKEN: mio::Token = mio::Token(0);
+const WAKE_TOKEN: mio::Token = mio::Token(1);
+
+/// Blocks in `poll` until a peer connects or the transport stops (no polling
+/// accept, no sleep), and serves each connection on a thread of its own.
+fn accept_loop(
+    mut poll: mio::Poll,
+    listener: &mio::net::TcpListener,
+    shared: &Arc<Shared>,
+    inbox: &Inbox,
+) {
+    let mut events = mio::Events::with_capacity(8);
+    // After a failed accept (out of descriptors), the connection stays queued
+    // and brings no new event: try again after a pause.
+    let mut retry: Option<Duration> = None;
     while !shared.stopping.load(Ordering::SeqCst) {
+        if let Err(e) = poll.poll(&mut events, retry.take())
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            log::error!("the peer accept thread stopped: {e}");
+            return;
+        }
+        retry = accept_all(listener, shared, inbox);
+    }
+}
+
+/// Accepts every queued connection; a pause before the next try if one failed.
+fn accept_all(
+    listener: &mio::net::TcpListener,
+    shared: &Arc<Shared>,
+    inbox: &Inbox,
+) -> Option<Duration> {
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
         match listener.accept() {
             Ok((stream, peer)) => {
+                let stream = TcpStream::from(stream);
                 let s = shared.clone();
                 let inbox = inbox.clone();
                 let spawned = std::thread::Builder::new()
@@ -601,12 +639,11 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, inbox: Inbox) {
                     log::error!("cannot start a receiver thread: {e}");
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 log::warn!("accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(50));
+                return Some(Duration::from_millis(50));
             }
         }
     }

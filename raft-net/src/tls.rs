@@ -356,6 +356,16 @@ impl Conn {
         }
     }
 
+    /// True if TLS records are buffered for the socket (written out by
+    /// [`Write::flush`] once the socket takes them); never on plain TCP.
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Conn::Plain(_) => false,
+            Conn::Server(s) => s.conn.wants_write(),
+            Conn::Client(s) => s.conn.wants_write(),
+        }
+    }
+
     /// Ends the write side: a TLS close_notify, then a TCP half-close.
     pub fn shutdown_write(&mut self) -> std::io::Result<()> {
         match self {

@@ -13,9 +13,10 @@ use crate::command::{Proposal, ProposalId, Reply};
 use crate::error::{FatalError, RequestError};
 use crate::metrics::Metrics;
 use crate::store::KvStore;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::RwLock;
 use raft_core::{ConfChange, ConfState, Entry, EntryPayload, NodeId, ReadState, Snapshot};
+use raft_net::mailbox::{MailReceiver, MailSender};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -28,7 +29,7 @@ pub(crate) struct ApplierLinks<S> {
     pub(crate) members: Arc<Members>,
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) events: Sender<Event>,
+    pub(crate) events: MailSender<Event>,
 }
 
 /// The applier thread's state.
@@ -71,8 +72,20 @@ impl<S: NodeStorage> Applier<S> {
     }
 
     /// Runs until [`ApplyMsg::Stop`] or a fatal error.
-    pub(crate) fn run(mut self, rx: Receiver<ApplyMsg>) {
-        for msg in rx {
+    pub(crate) fn run(mut self, rx: MailReceiver<ApplyMsg>) {
+        let mut batch = Vec::new();
+        while rx.recv_batch(&mut batch, 64, None).is_ok() {
+            for msg in batch.drain(..) {
+                if !self.handle(msg) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One message; false once the thread must stop.
+    fn handle(&mut self, msg: ApplyMsg) -> bool {
+        {
             let outcome = match msg {
                 ApplyMsg::Entries(entries, handed) => self.apply(entries, handed),
                 ApplyMsg::Reads(states) => {
@@ -84,13 +97,14 @@ impl<S: NodeStorage> Applier<S> {
                     self.snapshot(Some(reply));
                     Ok(())
                 }
-                ApplyMsg::Stop => return,
+                ApplyMsg::Stop => return false,
             };
             if let Err(e) = outcome {
                 self.links.lifecycle.fail(e);
-                return;
+                return false;
             }
         }
+        true
     }
 
     fn apply(&mut self, entries: Vec<Entry>, handed: Instant) -> Result<(), FatalError> {

@@ -13,10 +13,11 @@ use crate::error::{FatalError, RequestError};
 use crate::metrics::Metrics;
 use crate::status::NodeStatus;
 use crate::store::KvStore;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use raft_core::{Entry, Message, MessageBody, NodeId, RawNode, ReadState, Ready, Role, Snapshot};
 use raft_net::Transport;
+use raft_net::mailbox::{MailReceiver, MailSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,7 @@ pub(crate) struct ConsensusLinks {
     pub(crate) members: Arc<Members>,
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) apply_tx: Sender<ApplyMsg>,
+    pub(crate) apply_tx: MailSender<ApplyMsg>,
 }
 
 /// A request that found no leader, retried until its deadline.
@@ -136,16 +137,16 @@ impl<S: NodeStorage> Consensus<S> {
     }
 
     /// Runs until [`Event::Shutdown`] or a fatal error.
-    pub(crate) fn run(mut self, events: Receiver<Event>) {
+    pub(crate) fn run(mut self, events: MailReceiver<Event>) {
         let mut next_tick = Instant::now() + self.tick;
         loop {
             let mut batch = Vec::new();
-            match events.recv_deadline(next_tick) {
-                Ok(ev) => batch.push(ev),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            if events
+                .recv_batch(&mut batch, MAX_EVENTS_PER_READY, Some(next_tick))
+                .is_err()
+            {
+                break;
             }
-            batch.extend(events.try_iter().take(MAX_EVENTS_PER_READY));
             if self.handle_events(batch) || self.links.lifecycle.has_failed() {
                 break;
             }

@@ -4,16 +4,17 @@
 use super::consensus::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
-use super::requests::{Outcome, ReadId, Requests, WriteKind};
+use super::requests::{Notifier, Outcome, ReadId, ReplySender, Requests, WriteKind};
 use crate::command::{Command, Proposal, ProposalId, ReadCommand, Reply};
 use crate::config::NodeConfig;
 use crate::error::RequestError;
 use crate::metrics::{Metrics, MetricsSource};
 use crate::status::NodeStatus;
 use crate::store::KvStore;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use parking_lot::{Mutex, RwLock};
 use raft_core::{ConfChangeStep, NodeId};
+use raft_net::mailbox::MailSender;
 use raft_net::{Transport, TransportStats};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +22,8 @@ use std::time::{Duration, Instant};
 /// Everything a handle reaches. Built once by the runtime.
 pub(crate) struct HandleParts {
     pub(crate) cfg: NodeConfig,
-    pub(crate) events: Sender<Event>,
-    pub(crate) apply_tx: Sender<ApplyMsg>,
+    pub(crate) events: MailSender<Event>,
+    pub(crate) apply_tx: MailSender<ApplyMsg>,
     pub(crate) requests: Arc<Requests>,
     pub(crate) store: Arc<RwLock<KvStore>>,
     pub(crate) status: Arc<Mutex<NodeStatus>>,
@@ -36,21 +37,29 @@ pub(crate) struct HandleParts {
 #[derive(Clone)]
 pub struct NodeHandle {
     parts: Arc<HandleParts>,
+    /// Told when a reply of a request submitted through this handle is ready.
+    notify: Option<Notifier>,
 }
 
-/// A reply that will arrive later; [`PendingReply::wait`] blocks for it.
+/// A reply that will arrive later; [`PendingReply::wait`] blocks for it, and
+/// an event loop polls it with [`PendingReply::try_take`] when its notifier
+/// says it is there and expires it with [`PendingReply::expire`] at its
+/// [deadline](PendingReply::deadline).
 pub struct PendingReply {
     inner: PendingInner,
 }
 
 enum PendingInner {
-    Ready(Outcome),
+    Ready(Option<Outcome>),
     Waiting {
         key: Registration,
         rx: Receiver<Outcome>,
         deadline: Instant,
         requests: Arc<Requests>,
     },
+    /// Registered nowhere: work on a thread of its own, with its own timeouts
+    /// (or a registered request whose deadline passed just as it was answered).
+    Background(Receiver<Outcome>),
 }
 
 /// Where a waiting request is registered, so that a timeout can unregister it.
@@ -63,8 +72,43 @@ impl PendingReply {
     /// A reply that is already known.
     pub fn ready(outcome: Result<Reply, RequestError>) -> Self {
         PendingReply {
-            inner: PendingInner::Ready(outcome),
+            inner: PendingInner::Ready(Some(outcome)),
         }
+    }
+
+    /// The outcome if it is there, without blocking; `None` until then (and
+    /// after it was taken once).
+    pub fn try_take(&mut self) -> Option<Result<Reply, RequestError>> {
+        match &mut self.inner {
+            PendingInner::Ready(r) => r.take(),
+            PendingInner::Waiting { rx, .. } | PendingInner::Background(rx) => rx.try_recv().ok(),
+        }
+    }
+
+    /// When [`PendingReply::expire`] must be called if no outcome came;
+    /// `None` if there is no deadline (the outcome is known, or comes from
+    /// work with timeouts of its own).
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.inner {
+            PendingInner::Waiting { deadline, .. } => Some(*deadline),
+            PendingInner::Ready(_) | PendingInner::Background(_) => None,
+        }
+    }
+
+    /// Gives up at the deadline: from now on the reply is the error a
+    /// blocking [`PendingReply::wait`] returns at its deadline. If the answer
+    /// raced the deadline it stands, and arrives (and is notified) as usual.
+    pub fn expire(&mut self) {
+        let inner = std::mem::replace(&mut self.inner, PendingInner::Ready(None));
+        self.inner = match inner {
+            PendingInner::Waiting {
+                key, rx, requests, ..
+            } => match give_up(&key, &requests) {
+                Some(error) => PendingInner::Ready(Some(Err(error))),
+                None => PendingInner::Background(rx),
+            },
+            other => other,
+        };
     }
 
     /// Waits for the outcome. At the deadline a write not yet proposed is
@@ -72,7 +116,10 @@ impl PendingReply {
     /// [`RequestError::OutcomeUnknown`], a read [`RequestError::ReadTimedOut`].
     pub fn wait(self) -> Result<Reply, RequestError> {
         let (key, rx, deadline, requests) = match self.inner {
-            PendingInner::Ready(r) => return r,
+            PendingInner::Ready(r) => return r.unwrap_or(Err(RequestError::OutcomeUnknown)),
+            PendingInner::Background(rx) => {
+                return rx.recv().unwrap_or(Err(RequestError::Shutdown));
+            }
             PendingInner::Waiting {
                 key,
                 rx,
@@ -83,19 +130,24 @@ impl PendingReply {
         if let Ok(r) = rx.recv_deadline(deadline) {
             return r;
         }
-        match key {
-            // Removing the registration under the registry's lock settles the
-            // race with the consensus thread.
-            Registration::Write(id) => match requests.expire_write(id) {
-                Some(error) => Err(error),
-                // Answered just after the deadline: the answer stands.
-                None => rx.try_recv().unwrap_or(Err(RequestError::OutcomeUnknown)),
-            },
-            Registration::Read(id) => {
-                requests.expire_read(id);
-                rx.try_recv().unwrap_or(Err(RequestError::ReadTimedOut))
-            }
+        match give_up(&key, &requests) {
+            Some(error) => Err(error),
+            // Answered just as the deadline passed: the answer stands, and
+            // whoever removed the registration sends it now.
+            None => rx.recv().unwrap_or(Err(RequestError::OutcomeUnknown)),
         }
+    }
+}
+
+/// Removes the registration of a request whose deadline passed, under the
+/// registry's lock (which settles the race with the consensus thread): the
+/// error its client gets, or `None` if it was answered meanwhile.
+fn give_up(key: &Registration, requests: &Requests) -> Option<RequestError> {
+    match *key {
+        Registration::Write(id) => requests.expire_write(id),
+        Registration::Read(id) => requests
+            .expire_read(id)
+            .then_some(RequestError::ReadTimedOut),
     }
 }
 
@@ -103,6 +155,41 @@ impl NodeHandle {
     pub(crate) fn new(parts: HandleParts) -> Self {
         NodeHandle {
             parts: Arc::new(parts),
+            notify: None,
+        }
+    }
+
+    /// A handle to the same node whose requests tell `notify` when their
+    /// replies are ready (for an event loop that never blocks on a reply).
+    pub fn notifying(&self, notify: Notifier) -> NodeHandle {
+        NodeHandle {
+            parts: self.parts.clone(),
+            notify: Some(notify),
+        }
+    }
+
+    /// Runs `work` (which may block, with timeouts of its own) off the
+    /// caller's thread when this handle notifies, so that an event loop is
+    /// never blocked by it; inline otherwise.
+    pub fn in_background(
+        &self,
+        work: impl FnOnce() -> Result<Reply, RequestError> + Send + 'static,
+    ) -> PendingReply {
+        let Some(notify) = self.notify.clone() else {
+            return PendingReply::ready(work());
+        };
+        let (tx, rx) = ReplySender::new(Some(notify));
+        let spawned = std::thread::Builder::new()
+            .name("raft-kv-admin".into())
+            .spawn(move || tx.send(work()));
+        match spawned {
+            Ok(_) => PendingReply {
+                inner: PendingInner::Background(rx),
+            },
+            Err(e) => {
+                log::error!("cannot start a thread for an admin command: {e}");
+                PendingReply::ready(Err(RequestError::Overloaded))
+            }
         }
     }
 
@@ -161,7 +248,7 @@ impl NodeHandle {
         if p.lifecycle.is_stopping() {
             return PendingReply::ready(Err(RequestError::Shutdown));
         }
-        let (id, rx) = p.requests.register_write(kind);
+        let (id, rx) = p.requests.register_write(kind, self.notify.clone());
         let deadline = Instant::now() + p.cfg.request_timeout;
         if p.events
             .send_deadline(event(id, deadline), deadline)
@@ -186,7 +273,7 @@ impl NodeHandle {
         if p.lifecycle.is_stopping() {
             return PendingReply::ready(Err(RequestError::Shutdown));
         }
-        let (id, rx) = p.requests.register_read(command);
+        let (id, rx) = p.requests.register_read(command, self.notify.clone());
         let deadline = Instant::now() + p.cfg.request_timeout;
         if p.events
             .send_deadline(Event::Read { id, deadline }, deadline)

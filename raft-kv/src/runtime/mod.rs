@@ -29,6 +29,7 @@ mod storage;
 pub use bootstrap::{data_dir_initialized, random_u64, write_new_cluster_meta};
 pub use handle::{NodeHandle, PendingReply};
 pub use members::AdminContext;
+pub use requests::{Notifier, ReplyNotify};
 pub use storage::NodeStorage;
 
 use crate::config::NodeConfig;
@@ -44,6 +45,7 @@ use lifecycle::Lifecycle;
 use members::Members;
 use parking_lot::{Mutex, RwLock};
 use raft_core::{ConfState, Config, NodeId, RawNode, Snapshot};
+use raft_net::mailbox;
 use raft_net::{Inbox, NetError, Transport};
 use raft_storage::StoreError;
 use requests::Requests;
@@ -205,7 +207,7 @@ impl Shared {
     fn applier_links<S: NodeStorage>(
         &self,
         storage: S,
-        events: crossbeam_channel::Sender<Event>,
+        events: mailbox::MailSender<Event>,
     ) -> ApplierLinks<S> {
         ApplierLinks {
             storage,
@@ -220,7 +222,7 @@ impl Shared {
 
     fn consensus_links(
         &self,
-        apply_tx: crossbeam_channel::Sender<consensus::ApplyMsg>,
+        apply_tx: mailbox::MailSender<consensus::ApplyMsg>,
     ) -> ConsensusLinks {
         ConsensusLinks {
             requests: self.requests.clone(),
@@ -244,7 +246,7 @@ impl<S: NodeStorage> Runtime<S> {
     ) -> Result<Runtime<S>, NodeError> {
         cfg.validate()?;
         let rec = recover(&cfg, open_storage)?;
-        let (events_tx, events_rx) = bounded(EVENT_QUEUE);
+        let (events_tx, events_rx) = mailbox::bounded(EVENT_QUEUE);
         let inbox_tx = events_tx.clone();
         let inbox: Inbox = Arc::new(move |m| {
             // A full queue drops the message: Raft tolerates loss.
@@ -272,7 +274,7 @@ impl<S: NodeStorage> Runtime<S> {
         let shared = Shared::new(&cfg, &rec.meta, rec.store, &transport);
         // Unbounded: the consensus thread must never block on the applier (the
         // applier itself sends apply progress back to the consensus thread).
-        let (apply_tx, apply_rx) = crossbeam_channel::unbounded();
+        let (apply_tx, apply_rx) = mailbox::unbounded();
         let applier = Applier::new(
             cfg.id,
             cfg.snapshot_every,

@@ -13,10 +13,45 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 use raft_core::NodeId;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The outcome a waiting client receives.
 pub(crate) type Outcome = Result<Reply, RequestError>;
+
+/// Told when a reply is ready, so that an event loop which never blocks on
+/// a reply learns which of its requests to collect. Called on the consensus
+/// or applier thread, after the reply was sent and outside every lock of the
+/// registry: it must be quick and must not block.
+pub trait ReplyNotify: Send + Sync {
+    /// The reply of a request submitted with `tag` is ready to collect.
+    fn reply_ready(&self, tag: u64);
+}
+
+/// Whom to tell, and with which tag, when a reply is ready.
+pub type Notifier = (Arc<dyn ReplyNotify>, u64);
+
+/// Where one request's reply goes: its channel, then its notifier.
+pub(crate) struct ReplySender {
+    tx: Sender<Outcome>,
+    notify: Option<Notifier>,
+}
+
+impl ReplySender {
+    /// A channel for one reply, and its sender.
+    pub(crate) fn new(notify: Option<Notifier>) -> (ReplySender, Receiver<Outcome>) {
+        let (tx, rx) = bounded(1);
+        (ReplySender { tx, notify }, rx)
+    }
+
+    /// Sends the reply and tells the notifier.
+    pub(crate) fn send(self, outcome: Outcome) {
+        let _ = self.tx.try_send(outcome);
+        if let Some((n, tag)) = self.notify {
+            n.reply_ready(tag);
+        }
+    }
+}
 
 /// What kind of write waits: ordinary commands fail on a leader change, a
 /// membership change waits through it (removing the leader changes the leader
@@ -28,7 +63,7 @@ pub(crate) enum WriteKind {
 }
 
 struct PendingWrite {
-    reply: Sender<Outcome>,
+    reply: ReplySender,
     /// True once handed to Raft (appended as leader or forwarded).
     proposed: bool,
     kind: WriteKind,
@@ -36,7 +71,7 @@ struct PendingWrite {
 
 struct PendingRead {
     command: ReadCommand,
-    reply: Sender<Outcome>,
+    reply: ReplySender,
 }
 
 /// The id of a pending linearizable read (the ReadIndex request id).
@@ -67,14 +102,19 @@ impl Requests {
         }
     }
 
-    /// Registers a write; its client waits on the receiver.
-    pub(crate) fn register_write(&self, kind: WriteKind) -> (ProposalId, Receiver<Outcome>) {
+    /// Registers a write; its client waits on the receiver (and is told by
+    /// `notify`, if given, once the reply is there).
+    pub(crate) fn register_write(
+        &self,
+        kind: WriteKind,
+        notify: Option<Notifier>,
+    ) -> (ProposalId, Receiver<Outcome>) {
         let id = ProposalId {
             node: self.node,
             nonce: self.nonce,
             seq: self.next_write.fetch_add(1, Ordering::Relaxed),
         };
-        let (tx, rx) = bounded(1);
+        let (tx, rx) = ReplySender::new(notify);
         let pending = PendingWrite {
             reply: tx,
             proposed: false,
@@ -84,10 +124,15 @@ impl Requests {
         (id, rx)
     }
 
-    /// Registers a read of `command`; its client waits on the receiver.
-    pub(crate) fn register_read(&self, command: ReadCommand) -> (ReadId, Receiver<Outcome>) {
+    /// Registers a read of `command`; its client waits on the receiver (and
+    /// is told by `notify`, if given).
+    pub(crate) fn register_read(
+        &self,
+        command: ReadCommand,
+        notify: Option<Notifier>,
+    ) -> (ReadId, Receiver<Outcome>) {
         let id = self.next_read.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = bounded(1);
+        let (tx, rx) = ReplySender::new(notify);
         self.reads
             .lock()
             .insert(id, PendingRead { command, reply: tx });
@@ -127,28 +172,32 @@ impl Requests {
 
     /// Answers the client of write `id`, if it still waits.
     pub(crate) fn complete_write(&self, id: ProposalId, outcome: Outcome) {
-        if let Some(w) = self.writes.lock().remove(&id) {
-            let _ = w.reply.try_send(outcome);
+        let removed = self.writes.lock().remove(&id);
+        if let Some(w) = removed {
+            w.reply.send(outcome);
         }
     }
 
     /// Serves read `id` from `store`, if its client still waits.
     pub(crate) fn complete_read(&self, id: ReadId, store: &KvStore) {
-        if let Some(r) = self.reads.lock().remove(&id) {
-            let _ = r.reply.try_send(Ok(store.read(&r.command)));
+        let removed = self.reads.lock().remove(&id);
+        if let Some(r) = removed {
+            r.reply.send(Ok(store.read(&r.command)));
         }
     }
 
     /// Answers read `id` with `error`, if its client still waits.
     pub(crate) fn fail_read(&self, id: ReadId, error: RequestError) {
-        if let Some(r) = self.reads.lock().remove(&id) {
-            let _ = r.reply.try_send(Err(error));
+        let removed = self.reads.lock().remove(&id);
+        if let Some(r) = removed {
+            r.reply.send(Err(error));
         }
     }
 
     /// The client of write `id` stops waiting at its deadline. `None` if the
-    /// write was answered meanwhile (the answer is in the client's channel);
-    /// otherwise what the client is told: never proposed, or outcome unknown.
+    /// write was answered meanwhile (the answer is in the client's channel, or
+    /// on its way there); otherwise what the client is told: never proposed,
+    /// or outcome unknown.
     pub(crate) fn expire_write(&self, id: ProposalId) -> Option<RequestError> {
         let w = self.writes.lock().remove(&id)?;
         Some(if w.proposed {
@@ -158,30 +207,38 @@ impl Requests {
         })
     }
 
-    /// The client of read `id` stops waiting at its deadline.
-    pub(crate) fn expire_read(&self, id: ReadId) {
-        self.reads.lock().remove(&id);
+    /// The client of read `id` stops waiting at its deadline; false if the
+    /// read was answered meanwhile (the answer is on its way).
+    pub(crate) fn expire_read(&self, id: ReadId) -> bool {
+        self.reads.lock().remove(&id).is_some()
     }
 
     /// Answers every proposed ordinary write with `error` (a leader change);
     /// writes still waiting for a leader, and membership changes, keep waiting.
     pub(crate) fn fail_proposed_writes(&self, error: &RequestError) {
-        self.writes.lock().retain(|_, w| {
-            let fail = w.proposed && w.kind == WriteKind::Command;
-            if fail {
-                let _ = w.reply.try_send(Err(error.clone()));
-            }
-            !fail
-        });
+        let failed: Vec<PendingWrite> = {
+            let mut writes = self.writes.lock();
+            let ids: Vec<ProposalId> = writes
+                .iter()
+                .filter(|(_, w)| w.proposed && w.kind == WriteKind::Command)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| writes.remove(id)).collect()
+        };
+        for w in failed {
+            w.reply.send(Err(error.clone()));
+        }
     }
 
     /// Answers every waiting write and read with `error` (the node stops).
     pub(crate) fn fail_all(&self, error: &RequestError) {
-        for (_, w) in self.writes.lock().drain() {
-            let _ = w.reply.try_send(Err(error.clone()));
+        let writes: Vec<PendingWrite> = self.writes.lock().drain().map(|(_, w)| w).collect();
+        for w in writes {
+            w.reply.send(Err(error.clone()));
         }
-        for (_, r) in self.reads.lock().drain() {
-            let _ = r.reply.try_send(Err(error.clone()));
+        let reads: Vec<PendingRead> = self.reads.lock().drain().map(|(_, r)| r).collect();
+        for r in reads {
+            r.reply.send(Err(error.clone()));
         }
     }
 
@@ -202,7 +259,7 @@ mod tests {
     #[test]
     fn a_write_expired_before_it_was_proposed_is_never_proposed() {
         let r = registry();
-        let (id, _rx) = r.register_write(WriteKind::Command);
+        let (id, _rx) = r.register_write(WriteKind::Command, None);
         assert_eq!(r.expire_write(id), Some(RequestError::NotProposed));
         assert!(
             !r.mark_proposed(id),
@@ -213,7 +270,7 @@ mod tests {
     #[test]
     fn a_proposed_write_that_expires_has_an_unknown_outcome() {
         let r = registry();
-        let (id, _rx) = r.register_write(WriteKind::Command);
+        let (id, _rx) = r.register_write(WriteKind::Command, None);
         assert!(r.mark_proposed(id));
         assert_eq!(r.expire_write(id), Some(RequestError::OutcomeUnknown));
     }
@@ -221,7 +278,7 @@ mod tests {
     #[test]
     fn an_answer_that_raced_the_deadline_stands() {
         let r = registry();
-        let (id, rx) = r.register_write(WriteKind::Command);
+        let (id, rx) = r.register_write(WriteKind::Command, None);
         r.complete_write(id, Ok(Reply::ok()));
         assert_eq!(r.expire_write(id), None);
         assert_eq!(rx.try_recv().ok(), Some(Ok(Reply::ok())));
@@ -230,9 +287,9 @@ mod tests {
     #[test]
     fn a_leader_change_fails_only_proposed_ordinary_writes() {
         let r = registry();
-        let (waiting, waiting_rx) = r.register_write(WriteKind::Command);
-        let (proposed, proposed_rx) = r.register_write(WriteKind::Command);
-        let (membership, membership_rx) = r.register_write(WriteKind::Membership);
+        let (waiting, waiting_rx) = r.register_write(WriteKind::Command, None);
+        let (proposed, proposed_rx) = r.register_write(WriteKind::Command, None);
+        let (membership, membership_rx) = r.register_write(WriteKind::Membership, None);
         assert_eq!(
             r.mark_batch_proposed([(proposed, ()), (membership, ())])
                 .len(),
@@ -258,9 +315,9 @@ mod tests {
     #[test]
     fn write_and_read_ids_are_separate_and_reads_start_at_the_given_point() {
         let r = registry();
-        let (w, _) = r.register_write(WriteKind::Command);
-        let (first, _) = r.register_read(ReadCommand::DbSize);
-        let (second, _) = r.register_read(ReadCommand::DbSize);
+        let (w, _) = r.register_write(WriteKind::Command, None);
+        let (first, _) = r.register_read(ReadCommand::DbSize, None);
+        let (second, _) = r.register_read(ReadCommand::DbSize, None);
         assert_eq!(w.seq, 0);
         assert_eq!((first, second), (1000, 1001));
     }
@@ -268,13 +325,49 @@ mod tests {
     #[test]
     fn reads_are_served_from_the_store_or_failed() {
         let r = registry();
-        let (a, a_rx) = r.register_read(ReadCommand::DbSize);
-        let (b, b_rx) = r.register_read(ReadCommand::DbSize);
+        let (a, a_rx) = r.register_read(ReadCommand::DbSize, None);
+        let (b, b_rx) = r.register_read(ReadCommand::DbSize, None);
         r.complete_read(a, &KvStore::new());
         r.fail_read(b, RequestError::ReadAborted);
         assert_eq!(a_rx.try_recv().ok(), Some(Ok(Reply::Int(0))));
         assert_eq!(b_rx.try_recv().ok(), Some(Err(RequestError::ReadAborted)));
         r.fail_all(&RequestError::Shutdown);
         assert_eq!(r.pending(), (0, 0));
+    }
+
+    /// Records the tags it was told, and whether the reply was already there.
+    struct Recorder {
+        told: Mutex<Vec<u64>>,
+    }
+
+    impl ReplyNotify for Recorder {
+        fn reply_ready(&self, tag: u64) {
+            self.told.lock().push(tag);
+        }
+    }
+
+    #[test]
+    fn a_notifier_is_told_once_per_reply_after_the_reply_is_there() {
+        let r = registry();
+        let rec = Arc::new(Recorder {
+            told: Mutex::new(Vec::new()),
+        });
+        let notify = || Some((rec.clone() as Arc<dyn ReplyNotify>, 7));
+        let (w, w_rx) = r.register_write(WriteKind::Command, notify());
+        let (read, read_rx) = r.register_read(ReadCommand::DbSize, notify());
+        let (gone, _) = r.register_write(WriteKind::Command, notify());
+        assert!(rec.told.lock().is_empty(), "nothing is ready yet");
+        r.complete_write(w, Ok(Reply::ok()));
+        assert_eq!(*rec.told.lock(), [7]);
+        assert_eq!(w_rx.try_recv().ok(), Some(Ok(Reply::ok())));
+        r.complete_read(read, &KvStore::new());
+        assert_eq!(read_rx.try_recv().ok(), Some(Ok(Reply::Int(0))));
+        assert_eq!(r.expire_write(gone), Some(RequestError::NotProposed));
+        r.complete_write(gone, Ok(Reply::ok()));
+        assert_eq!(
+            *rec.told.lock(),
+            [7, 7],
+            "an expired request is not answered, so not notified"
+        );
     }
 }

@@ -170,7 +170,13 @@ static COMMANDS: &[CommandSpec] = &[
     spec("RAFT.REMOVENODE", 2, Kind::Write, remove_node),
     spec("RAFT.TRANSFER", 2, Kind::Other, |s, a| {
         match parse_id(&a[0]) {
-            Some(id) => now_result(s.node.transfer(id).map(|()| Reply::ok())),
+            Some(id) => {
+                let node = s.node.clone();
+                Outcome::Reply(
+                    s.node
+                        .in_background(move || node.transfer(id).map(|()| Reply::ok())),
+                )
+            }
             None => now(bad_id()),
         }
     }),
@@ -178,7 +184,11 @@ static COMMANDS: &[CommandSpec] = &[
         s.read(ReadCommand::Backup)
     }),
     spec("RAFT.SNAPSHOT", 1, Kind::Other, |s, _| {
-        now_result(s.node.snapshot().map(|()| Reply::ok()))
+        let node = s.node.clone();
+        Outcome::Reply(
+            s.node
+                .in_background(move || node.snapshot().map(|()| Reply::ok())),
+        )
     }),
 ];
 

@@ -1,72 +1,106 @@
-//! One client connection: reads what arrives, parses every complete pipelined
-//! request, submits them all before it waits for the first reply, and writes
-//! the replies in request order.
+//! One client connection as a non-blocking state machine, moved along by its
+//! I/O thread ([`super::event_loop`]) whenever its socket is ready, one of its
+//! replies is ready, or one of its deadlines passes. It reads what is there,
+//! submits every complete pipelined request before it waits for any reply,
+//! and writes replies in request order.
+//!
+//! Program order per connection: a read waits until this connection's earlier
+//! writes are answered, and a write for its earlier reads; requests of one
+//! kind stay in flight together. A request that must wait is parked, and
+//! nothing more is read until it is submitted.
 
 use super::budget::BufferBudget;
-use super::commands::lookup;
-use super::outcome::{Kind, Outcome};
+use super::commands::{CommandSpec, lookup};
+use super::outcome::{Kind, Outcome, UNKNOWN_COMMAND, count_command};
 use super::reply::reply_of;
 use super::session::Session;
 use crate::command::{Protocol, Reply};
 use crate::error::ErrorCode;
 use crate::resp::{ParseLimits, parse_request};
 use crate::runtime::{NodeHandle, PendingReply};
+use mio::{Interest, Registry, Token};
 use raft_net::Conn;
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Most bytes read from one connection in one pass (others get their turn).
+const READ_PER_PASS: usize = 256 << 10;
+/// Replies not yet taken by the client beyond which nothing more is read.
+const OUT_LIMIT: usize = 1 << 20;
+/// Buffers larger than this are given back once empty (idle connections
+/// stay small).
+const KEEP_CAPACITY: usize = 16 << 10;
+/// How long the last replies of a closing connection may take to go out.
+const CLOSE_WRITE_TIME: Duration = Duration::from_secs(30);
+/// How long a closing connection reads and drops what the client still sends.
+const CLOSE_DRAIN_TIME: Duration = Duration::from_secs(2);
+/// Most bytes read and dropped while closing.
+const CLOSE_DRAIN_BYTES: usize = 256 << 20;
+
+/// What a pass left the connection as.
+pub(super) enum Progress {
+    /// Still open; `more` if it has input left to read now (fairness cut it off).
+    Open { more: bool },
+    /// Done: drop it.
+    Closed,
+}
+
+/// A submitted request: its reply, the protocol the reply is encoded in, and
+/// the command's name (for `raft_commands_total`).
+struct Submitted {
+    reply: PendingReply,
+    protocol: Protocol,
+    command: &'static str,
+}
+
+/// A parsed request waiting for the requests in flight.
+struct Parked {
+    spec: Option<&'static CommandSpec>,
+    args: Vec<Vec<u8>>,
+    kind: Kind,
+}
+
+/// The end of a connection: its last replies go out, then the write side is
+/// shut and what the client still sends is read and dropped for a moment
+/// (closing with unread input would reset the connection and lose the last
+/// reply, say the error for a 100 MB value refused at the limit).
+struct Closing {
+    shut: bool,
+    deadline: Instant,
+    drained: usize,
+}
 
 pub(super) struct Connection {
     stream: Conn,
     session: Session,
     limits: ParseLimits,
     budget: Arc<BufferBudget>,
-    /// Bytes of `buf` taken from the budget.
+    /// Bytes of `inbuf` taken from the budget.
     held: usize,
     idle_timeout: Option<Duration>,
     request_timeout: Duration,
-}
-
-/// Why a connection stops reading.
-enum ReadEnd {
-    /// The client closed it, or stayed idle past the idle timeout.
-    Quiet,
-    /// The last reply before closing.
-    Reply(Reply),
-}
-
-/// The requests of one read, submitted and not yet answered, each with the
-/// protocol its reply is encoded in and the command's name (for
-/// `raft_commands_total`).
-struct Batch {
-    pending: Vec<(PendingReply, Protocol, &'static str)>,
-    in_flight: Option<Kind>,
+    inbuf: Vec<u8>,
     out: Vec<u8>,
-    node: NodeHandle,
-}
-
-impl Batch {
-    /// Program order per connection: reads wait for this connection's earlier
-    /// writes and writes for its earlier reads; requests of one kind stay in
-    /// flight together.
-    fn order(&mut self, kind: Kind) {
-        if kind == Kind::Other {
-            return;
-        }
-        if self.in_flight.is_some_and(|k| k != kind) {
-            self.flush();
-        }
-        self.in_flight = Some(kind);
-    }
-
-    fn flush(&mut self) {
-        for (p, protocol, command) in self.pending.drain(..) {
-            let reply = reply_of(p.wait());
-            count_command(&self.node, command, &reply);
-            reply.encode(protocol, &mut self.out);
-        }
-        self.in_flight = None;
-    }
+    /// Bytes of `out` already written.
+    written: usize,
+    pending: VecDeque<Submitted>,
+    in_flight: Option<Kind>,
+    parked: Option<Parked>,
+    /// The socket may have input (edge-triggered: until a read would block).
+    readable: bool,
+    /// The client closed its side.
+    eof: bool,
+    /// The reply to send once every earlier one is out, before closing.
+    last: Option<Reply>,
+    closing: Option<Closing>,
+    /// When the first byte of the unfinished request arrived.
+    started: Option<Instant>,
+    last_active: Instant,
+    /// The deadline this connection has in its thread's timer heap.
+    pub(super) armed: Option<Instant>,
+    watching_writable: bool,
 }
 
 impl Connection {
@@ -85,180 +119,368 @@ impl Connection {
             limits,
             budget,
             held: 0,
-        }
-    }
-
-    pub(super) fn run(mut self) -> std::io::Result<()> {
-        self.stream.tcp().set_nodelay(true)?;
-        let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
-        let mut chunk = vec![0u8; 64 << 10];
-        let mut batch = Batch {
-            pending: Vec::new(),
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            written: 0,
+            pending: VecDeque::new(),
             in_flight: None,
-            out: Vec::with_capacity(16 << 10),
-            node: self.session.node.clone(),
-        };
-        let mut started: Option<Instant> = None;
-        loop {
-            let n = match self.read_some(&mut chunk, &buf, started)? {
-                Ok(n) => n,
-                Err(ReadEnd::Quiet) => return Ok(()),
-                Err(ReadEnd::Reply(r)) => {
-                    r.encode_into(&mut batch.out);
-                    return self.close_after(&batch.out);
-                }
-            };
-            buf.extend_from_slice(&chunk[..n]);
-            let (used, close) = self.submit_all(&buf, &mut batch);
-            buf.drain(..used);
-            self.account(&mut buf);
-            // The clock runs from the first byte of the request still unfinished.
-            started = match (buf.is_empty(), used > 0) {
-                (true, _) => None,
-                (false, true) => Some(Instant::now()),
-                (false, false) => started.or_else(|| Some(Instant::now())),
-            };
-            batch.flush();
-            if let Some(r) = &close {
-                r.encode_into(&mut batch.out);
-            }
-            if close.is_some() {
-                return self.close_after(&batch.out);
-            }
-            self.stream.write_all(&batch.out)?;
-            self.stream.flush()?;
-            batch.out.clear();
+            parked: None,
+            readable: true,
+            eof: false,
+            last: None,
+            closing: None,
+            started: None,
+            last_active: Instant::now(),
+            armed: None,
+            watching_writable: false,
         }
     }
 
-    /// Writes the last replies and closes so that the client reads them: the
-    /// write side is shut first and what the client still sends is read and
-    /// dropped for a moment, since closing with unread input would reset the
-    /// connection and lose the error (a 100 MB value refused at the limit).
-    fn close_after(&mut self, last: &[u8]) -> std::io::Result<()> {
-        self.budget.give_back(std::mem::take(&mut self.held));
-        self.stream.write_all(last)?;
-        self.stream.flush()?;
-        self.stream.shutdown_write()?;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut sink = [0u8; 64 << 10];
-        let mut drained = 0usize;
-        while drained < 256 << 20 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+    pub(super) fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(self.stream.tcp())
+    }
+
+    /// Registered for readable events only.
+    pub(super) fn registered(&mut self) {
+        self.watching_writable = false;
+    }
+
+    pub(super) fn on_event(&mut self, readable: bool, _writable: bool) {
+        self.readable |= readable;
+    }
+
+    /// Moves the connection as far as it goes without blocking.
+    pub(super) fn progress(&mut self, scratch: &mut [u8]) -> Progress {
+        if self.closing.is_some() {
+            return self.drive_close(scratch);
+        }
+        let mut allowance = READ_PER_PASS;
+        loop {
+            self.collect();
+            self.submit_buffered();
+            self.collect();
+            if self.parked.as_ref().is_some_and(|p| self.admits(p.kind)) {
+                continue; // its predecessors were answered at once
+            }
+            if self.pending.is_empty()
+                && (self.last.is_some() || (self.eof && self.parked.is_none()))
+            {
+                return self.begin_close(scratch);
+            }
+            if !self.may_read() || allowance == 0 {
                 break;
             }
-            self.stream.tcp().set_read_timeout(Some(left))?;
-            match self.stream.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
+            match self.read_some(scratch) {
+                Ok(0) => {}
+                Ok(n) => allowance = allowance.saturating_sub(n),
+                Err(e) => {
+                    log::debug!("client connection ended: {e}");
+                    return Progress::Closed;
+                }
             }
         }
-        Ok(())
+        if let Err(e) = self.flush_out() {
+            log::debug!("client connection ended: {e}");
+            return Progress::Closed;
+        }
+        Progress::Open {
+            more: self.may_read() && allowance == 0,
+        }
     }
 
-    /// Reads what arrives, within the idle timeout (nothing buffered) or what
-    /// is left of the request timeout (a request started at `started`), and
-    /// within the shared buffer budget.
-    fn read_some(
-        &mut self,
-        chunk: &mut [u8],
-        buf: &[u8],
-        started: Option<Instant>,
-    ) -> std::io::Result<Result<usize, ReadEnd>> {
-        let deadline = match started {
-            Some(t) => Some(self.request_timeout.saturating_sub(t.elapsed())),
-            None => self.idle_timeout,
-        };
-        if deadline.is_some_and(|d| d.is_zero()) {
-            return Ok(Err(self.timed_out(started)));
-        }
-        self.stream.tcp().set_read_timeout(deadline)?;
-        let n = match self.stream.read(chunk) {
-            Ok(0) => return Ok(Err(ReadEnd::Quiet)),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Ok(Err(self.timed_out(started)));
+    fn may_read(&self) -> bool {
+        self.readable
+            && !self.eof
+            && self.last.is_none()
+            && self.parked.is_none()
+            && self.out.len() - self.written < OUT_LIMIT
+    }
+
+    /// One read into `inbuf`, within the shared buffer budget; 0 if nothing
+    /// was there (or the client closed its side).
+    fn read_some(&mut self, scratch: &mut [u8]) -> std::io::Result<usize> {
+        let n = match self.stream.read(scratch) {
+            Ok(0) => {
+                self.eof = true;
+                return Ok(0);
             }
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.readable = false;
+                return Ok(0);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(e),
         };
-        let grown = (buf.len() + n).saturating_sub(self.held);
+        self.last_active = Instant::now();
+        let grown = (self.inbuf.len() + n).saturating_sub(self.held);
         if grown > 0 && !self.budget.take(grown) {
-            return Ok(Err(ReadEnd::Reply(Reply::error(
+            self.last = Some(Reply::error(
                 ErrorCode::Err,
                 format!(
                     "the server's request buffers are full ({} bytes across all clients); retry later",
                     self.budget.limit()
                 ),
-            ))));
+            ));
+            return Ok(n);
         }
         self.held += grown;
-        Ok(Ok(n))
+        self.inbuf.extend_from_slice(&scratch[..n]);
+        Ok(n)
     }
 
-    fn timed_out(&self, started: Option<Instant>) -> ReadEnd {
-        match started {
-            Some(_) => ReadEnd::Reply(Reply::error(
-                ErrorCode::Err,
-                format!(
-                    "the request was not completed within {:?}; closing the connection",
-                    self.request_timeout
-                ),
-            )),
-            None => ReadEnd::Quiet,
+    /// Admits the parked request if it may go now, then parses and submits
+    /// what `inbuf` holds until a request must wait.
+    fn submit_buffered(&mut self) {
+        if let Some(p) = self.parked.take() {
+            if !self.admits(p.kind) {
+                self.parked = Some(p);
+                return;
+            }
+            self.dispatch(p.spec, p.args, p.kind);
         }
-    }
-
-    /// Gives back the budget of what `buf` no longer holds, and the memory of
-    /// a buffer that grew large for one request.
-    fn account(&mut self, buf: &mut Vec<u8>) {
-        if self.held > buf.len() {
-            self.budget.give_back(self.held - buf.len());
-            self.held = buf.len();
-        }
-        if buf.capacity() > 1 << 20 && buf.len() < 64 << 10 {
-            buf.shrink_to(64 << 10);
-        }
-    }
-
-    /// Submits every complete request in `buf`; returns the bytes used and the
-    /// last reply if the connection must close.
-    fn submit_all(&mut self, buf: &[u8], batch: &mut Batch) -> (usize, Option<Reply>) {
         let mut pos = 0;
-        loop {
-            match parse_request(&buf[pos..], &self.limits) {
+        while self.last.is_none() && self.parked.is_none() {
+            match parse_request(&self.inbuf[pos..], &self.limits) {
                 Ok(Some((args, used))) => {
                     pos += used;
                     if args.is_empty() {
                         continue;
                     }
                     let spec = lookup(&args[0]);
-                    let command = spec.map_or(UNKNOWN_COMMAND, |s| s.name);
-                    batch.order(spec.map_or(Kind::Other, |s| self.session.kind_of(s)));
-                    match self.session.dispatch(spec, args) {
-                        Outcome::Reply(p) => {
-                            batch.pending.push((p, self.session.protocol(), command))
-                        }
-                        Outcome::Close(r) => {
-                            count_command(&self.session.node, command, &r);
-                            return (pos, Some(r));
-                        }
+                    let kind = spec.map_or(Kind::Other, |s| self.session.kind_of(s));
+                    if self.admits(kind) {
+                        self.dispatch(spec, args, kind);
+                    } else {
+                        self.parked = Some(Parked { spec, args, kind });
                     }
                 }
-                Ok(None) => return (pos, None),
-                Err(e) => return (pos, Some(Reply::error(ErrorCode::Err, e))),
+                Ok(None) => break,
+                Err(e) => self.last = Some(Reply::error(ErrorCode::Err, e)),
+            }
+        }
+        self.inbuf.drain(..pos);
+        self.account();
+        // The clock runs from the first byte of the request still unfinished.
+        self.started = match (self.inbuf.is_empty() || self.parked.is_some(), pos > 0) {
+            (true, _) => None,
+            (false, true) => Some(Instant::now()),
+            (false, false) => self.started.or_else(|| Some(Instant::now())),
+        };
+    }
+
+    fn admits(&self, kind: Kind) -> bool {
+        kind == Kind::Other || self.in_flight.is_none_or(|k| k == kind)
+    }
+
+    fn dispatch(&mut self, spec: Option<&'static CommandSpec>, args: Vec<Vec<u8>>, kind: Kind) {
+        if kind != Kind::Other {
+            self.in_flight = Some(kind);
+        }
+        let command = spec.map_or(UNKNOWN_COMMAND, |s| s.name);
+        match self.session.dispatch(spec, args) {
+            Outcome::Reply(reply) => self.pending.push_back(Submitted {
+                reply,
+                protocol: self.session.protocol(),
+                command,
+            }),
+            Outcome::Close(r) => {
+                count_command(&self.session.node, command, &r);
+                self.last = Some(r);
             }
         }
     }
-}
 
-/// The `command` label of requests whose name is not in the command table.
-const UNKNOWN_COMMAND: &str = "unknown";
+    /// Encodes the replies that are ready, in request order.
+    fn collect(&mut self) {
+        while let Some(front) = self.pending.front_mut() {
+            let Some(outcome) = front.reply.try_take() else {
+                break;
+            };
+            let reply = reply_of(outcome);
+            count_command(&self.session.node, front.command, &reply);
+            reply.encode(front.protocol, &mut self.out);
+            self.pending.pop_front();
+        }
+        if self.pending.is_empty() {
+            self.in_flight = None;
+        }
+    }
 
-/// Counts one answered command by name and result.
-fn count_command(node: &NodeHandle, command: &'static str, reply: &Reply) {
-    let ok = !matches!(reply, Reply::Error(_));
-    node.metrics().command_answered(command, ok);
+    /// Gives back the budget of what `inbuf` no longer holds, and the memory
+    /// of a buffer that grew for one request.
+    fn account(&mut self) {
+        if self.held > self.inbuf.len() {
+            self.budget.give_back(self.held - self.inbuf.len());
+            self.held = self.inbuf.len();
+        }
+        if self.inbuf.is_empty() && self.inbuf.capacity() > KEEP_CAPACITY {
+            self.inbuf = Vec::new();
+        } else if self.inbuf.capacity() > 1 << 20 && self.inbuf.len() < 64 << 10 {
+            self.inbuf.shrink_to(64 << 10);
+        }
+    }
+
+    /// Writes what the socket takes; the rest waits for it to be writable.
+    fn flush_out(&mut self) -> std::io::Result<()> {
+        while self.written < self.out.len() {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+            if self.out.capacity() > KEEP_CAPACITY {
+                self.out = Vec::new();
+            }
+        }
+        if self.stream.wants_write() {
+            match self.stream.flush() {
+                Err(e) if e.kind() != ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn wants_write(&self) -> bool {
+        self.written < self.out.len() || self.stream.wants_write()
+    }
+
+    /// Watches for writability exactly while output waits for the socket.
+    pub(super) fn update_interest(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+    ) -> std::io::Result<()> {
+        let want = self.wants_write();
+        if want != self.watching_writable {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.reregister(&mut mio::unix::SourceFd(&self.fd()), token, interest)?;
+            self.watching_writable = want;
+        }
+        Ok(())
+    }
+
+    fn begin_close(&mut self, scratch: &mut [u8]) -> Progress {
+        if let Some(r) = self.last.take() {
+            r.encode_into(&mut self.out);
+        }
+        self.parked = None;
+        self.budget.give_back(std::mem::take(&mut self.held));
+        self.inbuf = Vec::new();
+        self.closing = Some(Closing {
+            shut: false,
+            deadline: Instant::now() + CLOSE_WRITE_TIME,
+            drained: 0,
+        });
+        self.drive_close(scratch)
+    }
+
+    fn drive_close(&mut self, scratch: &mut [u8]) -> Progress {
+        let now = Instant::now();
+        let Some(closing) = self.closing.as_ref() else {
+            return Progress::Closed;
+        };
+        if now >= closing.deadline {
+            return Progress::Closed;
+        }
+        if !closing.shut {
+            if self.flush_out().is_err() {
+                return Progress::Closed;
+            }
+            if self.wants_write() {
+                return Progress::Open { more: false };
+            }
+            if self.eof || self.stream.shutdown_write().is_err() {
+                return Progress::Closed;
+            }
+            self.closing = Some(Closing {
+                shut: true,
+                deadline: now + CLOSE_DRAIN_TIME,
+                drained: 0,
+            });
+        }
+        let Some(closing) = self.closing.as_mut() else {
+            return Progress::Closed;
+        };
+        while closing.drained < CLOSE_DRAIN_BYTES {
+            match self.stream.read(scratch) {
+                Ok(0) => return Progress::Closed,
+                Ok(n) => closing.drained += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return Progress::Open { more: false };
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Progress::Closed,
+            }
+        }
+        Progress::Closed
+    }
+
+    /// The earliest moment something must happen without any event.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        if let Some(c) = &self.closing {
+            return Some(c.deadline);
+        }
+        let reply = self.pending.iter().find_map(|p| p.reply.deadline());
+        let request = self
+            .started
+            .filter(|_| self.last.is_none())
+            .map(|t| t + self.request_timeout);
+        let idle = self
+            .idle_timeout
+            .filter(|_| self.pending.is_empty() && self.inbuf.is_empty() && self.last.is_none())
+            .map(|d| self.last_active + d);
+        [reply, request, idle].into_iter().flatten().min()
+    }
+
+    /// A deadline passed: replies give up, a half-sent request is cut off
+    /// with an error, an idle connection closes quietly.
+    pub(super) fn on_deadline(&mut self, now: Instant) {
+        for p in self.pending.iter_mut() {
+            if p.reply.deadline().is_some_and(|d| d <= now) {
+                p.reply.expire();
+            }
+        }
+        if self.closing.is_some() || self.last.is_some() {
+            return;
+        }
+        if self
+            .started
+            .is_some_and(|t| now >= t + self.request_timeout)
+        {
+            self.last = Some(Reply::error(
+                ErrorCode::Err,
+                format!(
+                    "the request was not completed within {:?}; closing the connection",
+                    self.request_timeout
+                ),
+            ));
+        } else if self.pending.is_empty()
+            && self.inbuf.is_empty()
+            && self
+                .idle_timeout
+                .is_some_and(|d| now >= self.last_active + d)
+        {
+            self.eof = true; // closes quietly, as if the client had
+        }
+    }
+
+    /// At stop: the replies that are ready go out if the socket takes them.
+    pub(super) fn write_what_is_ready(&mut self) {
+        self.collect();
+        let _ = self.flush_out();
+    }
 }
 
 /// The client's and this end's addresses, for `CLIENT LIST`.

@@ -25,6 +25,19 @@ pub(super) enum Outcome {
     Close(Reply),
 }
 
+/// The `command` label of requests whose name is not in the command table.
+pub(super) const UNKNOWN_COMMAND: &str = "unknown";
+
+/// Counts one answered command by name and result.
+pub(super) fn count_command(
+    node: &crate::runtime::NodeHandle,
+    command: &'static str,
+    reply: &Reply,
+) {
+    let ok = !matches!(reply, Reply::Error(_));
+    node.metrics().command_answered(command, ok);
+}
+
 /// A reply known now.
 pub(super) fn now(reply: Reply) -> Outcome {
     Outcome::Reply(PendingReply::ready(Ok(reply)))
