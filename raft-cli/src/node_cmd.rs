@@ -171,15 +171,26 @@ pub fn run(flags: NodeSettings) -> Result<(), String> {
     crate::init_logging();
     die_with_local_parent()?;
     fit_connections_to_fd_limit(&mut cfg)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone())
-            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    }
+    // Registered before the node starts: a signal during start-up is kept
+    // and stops the node as soon as it runs.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let node = Node::start(cfg).map_err(|e| e.to_string())?;
-    while !stop.load(Ordering::SeqCst) && !node.has_failed() && !node.was_removed() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, wake) = (stop.clone(), node.stop_request());
+    std::thread::Builder::new()
+        .name("raft-cli-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                flag.store(true, Ordering::SeqCst);
+                wake.request();
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    node.wait_until_stop_needed();
     if stop.load(Ordering::SeqCst) {
         log::info!("signal received: stopping gracefully");
     } else if node.was_removed() {

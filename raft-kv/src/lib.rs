@@ -33,6 +33,6 @@ pub use error::{ErrorCode, FatalError, NodeError, RequestError};
 pub use node::Node;
 pub use raft_net::{ClientTls, TlsError, TlsFiles};
 pub use runtime::{
-    NodeHandle, NodeStorage, PeerSetup, PendingReply, Runtime, data_dir_initialized,
+    NodeHandle, NodeStorage, PeerSetup, PendingReply, Runtime, StopRequest, data_dir_initialized,
 };
 pub use status::NodeStatus;

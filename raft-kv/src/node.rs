@@ -118,6 +118,17 @@ impl Node {
         self.runtime.fatal_error()
     }
 
+    /// Blocks until the node needs its owner: it failed, was removed, or a
+    /// [`StopRequest`](crate::StopRequest) was made.
+    pub fn wait_until_stop_needed(&self) {
+        self.runtime.wait_until_stop_needed();
+    }
+
+    /// What wakes [`Node::wait_until_stop_needed`] from another thread.
+    pub fn stop_request(&self) -> crate::StopRequest {
+        self.runtime.stop_request()
+    }
+
     /// True if the node stopped itself after a fatal error.
     pub fn has_failed(&self) -> bool {
         self.runtime.has_failed()

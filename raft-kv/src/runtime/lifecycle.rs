@@ -3,7 +3,7 @@
 //! [`Lifecycle::begin_stop`] change it.
 
 use crate::error::FatalError;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use raft_core::NodeId;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,6 +14,10 @@ pub(crate) struct Lifecycle {
     fatal: Mutex<Option<FatalError>>,
     failed: AtomicBool,
     removed: AtomicBool,
+    /// True once the owner must act: a fatal error, a removal, or a stop
+    /// asked for by [`Lifecycle::ask_owner_to_stop`].
+    owner_needed: Mutex<bool>,
+    owner_woken: Condvar,
 }
 
 impl Lifecycle {
@@ -24,6 +28,23 @@ impl Lifecycle {
             fatal: Mutex::new(None),
             failed: AtomicBool::new(false),
             removed: AtomicBool::new(false),
+            owner_needed: Mutex::new(false),
+            owner_woken: Condvar::new(),
+        }
+    }
+
+    /// Wakes [`Lifecycle::wait_for_owner`] (a signal asked the node to stop).
+    pub(crate) fn ask_owner_to_stop(&self) {
+        *self.owner_needed.lock() = true;
+        self.owner_woken.notify_all();
+    }
+
+    /// Blocks until the owner must act: the node failed, was removed, or
+    /// [`Lifecycle::ask_owner_to_stop`] was called. Sleeps; never polls.
+    pub(crate) fn wait_for_owner(&self) {
+        let mut needed = self.owner_needed.lock();
+        while !*needed {
+            self.owner_woken.wait(&mut needed);
         }
     }
 
@@ -51,6 +72,8 @@ impl Lifecycle {
         }
         self.failed.store(true, Ordering::SeqCst);
         self.stopping.store(true, Ordering::SeqCst);
+        drop(fatal);
+        self.ask_owner_to_stop();
     }
 
     /// This node is no longer a member: it stops serving (`-SHUTDOWN`), and
@@ -63,6 +86,7 @@ impl Lifecycle {
             );
         }
         self.stopping.store(true, Ordering::SeqCst);
+        self.ask_owner_to_stop();
     }
 
     /// True once this node learned it was removed from the cluster.

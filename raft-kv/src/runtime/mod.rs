@@ -337,6 +337,17 @@ impl<S: NodeStorage> Runtime<S> {
         self.lifecycle.fatal_text()
     }
 
+    /// Blocks until the node needs its owner: it failed, was removed, or
+    /// [`StopRequest::request`] was called (from a signal handler thread, say).
+    pub fn wait_until_stop_needed(&self) {
+        self.lifecycle.wait_for_owner();
+    }
+
+    /// What wakes [`Runtime::wait_until_stop_needed`] from another thread.
+    pub fn stop_request(&self) -> StopRequest {
+        StopRequest(self.lifecycle.clone())
+    }
+
     /// True if the node stopped itself after a fatal error.
     pub fn has_failed(&self) -> bool {
         self.lifecycle.has_failed()
@@ -403,6 +414,18 @@ impl<S: NodeStorage> Runtime<S> {
             Some(e) => Err(NodeError::Fatal(e)),
             None => Ok(()),
         }
+    }
+}
+
+/// Asks the owner of a running node to stop it (wakes
+/// [`Runtime::wait_until_stop_needed`]); the stop itself is the owner's.
+#[derive(Clone)]
+pub struct StopRequest(Arc<Lifecycle>);
+
+impl StopRequest {
+    /// Wakes the owner.
+    pub fn request(&self) {
+        self.0.ask_owner_to_stop();
     }
 }
 
