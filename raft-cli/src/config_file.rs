@@ -68,8 +68,9 @@ pub struct NodeSettings {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_timeout_ms: Option<u64>,
-    /// Snapshot and compact the log every this many applied entries (default
-    /// 10000; 0 disables automatic snapshots).
+    /// Snapshot and compact the log once this many entries (default 10000;
+    /// 0 disables automatic snapshots) and at least as many bytes as the last
+    /// snapshot's size were applied since the last one.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_every: Option<u64>,

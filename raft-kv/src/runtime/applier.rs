@@ -1,8 +1,8 @@
 //! The applier thread: applies committed entries to the state machine in log
 //! order, answers the clients waiting on them, serves reads that became safe,
-//! installs snapshots received from the leader, and takes snapshots (every
-//! `snapshot_every` entries or on request) from a consistent copy of the state,
-//! written by a background thread so that client writes never stall.
+//! installs snapshots received from the leader, and takes snapshots (when
+//! [`snapshot_due`] says so, or on request) from a consistent copy of the
+//! state, written by a background thread so that client writes never stall.
 
 use super::consensus::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
@@ -45,6 +45,10 @@ pub(crate) struct Applier<S: NodeStorage> {
     snapshotting: Arc<AtomicBool>,
     /// No automatic snapshot before this index (set after a failure).
     retry_at: Arc<AtomicU64>,
+    /// Size of the newest snapshot taken or installed, in bytes.
+    last_snapshot_bytes: Arc<AtomicU64>,
+    /// Command bytes applied since the newest snapshot began.
+    log_bytes_since: u64,
     /// This node's membership requests whose joint configuration is applied but
     /// not yet left: they are answered once the configuration is simple again,
     /// so that the next change a client sends is not refused as "in progress".
@@ -57,7 +61,7 @@ impl<S: NodeStorage> Applier<S> {
         snapshot_every: u64,
         links: ApplierLinks<S>,
         conf: ConfState,
-        last_snapshot: u64,
+        (last_snapshot, last_snapshot_bytes): (u64, u64),
     ) -> Self {
         Applier {
             id,
@@ -67,6 +71,8 @@ impl<S: NodeStorage> Applier<S> {
             last_snapshot: Arc::new(AtomicU64::new(last_snapshot)),
             snapshotting: Arc::new(AtomicBool::new(false)),
             retry_at: Arc::new(AtomicU64::new(0)),
+            last_snapshot_bytes: Arc::new(AtomicU64::new(last_snapshot_bytes)),
+            log_bytes_since: 0,
             awaiting_leave: Vec::new(),
         }
     }
@@ -123,7 +129,10 @@ impl<S: NodeStorage> Applier<S> {
                     self.id
                 );
                 match &e.payload {
-                    EntryPayload::Normal(data) => self.apply_command(&mut store, e.index, data)?,
+                    EntryPayload::Normal(data) => {
+                        self.log_bytes_since += data.len() as u64;
+                        self.apply_command(&mut store, e.index, data)?
+                    }
                     EntryPayload::ConfChange(cc) => self.apply_conf_change(&mut store, cc)?,
                     EntryPayload::Noop => {}
                 }
@@ -134,11 +143,14 @@ impl<S: NodeStorage> Applier<S> {
             .metrics
             .entries_applied(entries.len(), handed.elapsed());
         let _ = self.links.events.send(Event::Applied(last));
-        let every = self.snapshot_every;
         let busy = self.snapshotting.load(Ordering::SeqCst);
-        let due = last >= self.last_snapshot.load(Ordering::SeqCst) + every
-            && last >= self.retry_at.load(Ordering::SeqCst);
-        if every > 0 && !busy && due {
+        let due = snapshot_due(
+            self.snapshot_every,
+            last.saturating_sub(self.last_snapshot.load(Ordering::SeqCst)),
+            self.log_bytes_since,
+            self.last_snapshot_bytes.load(Ordering::SeqCst),
+        ) && last >= self.retry_at.load(Ordering::SeqCst);
+        if !busy && due {
             self.snapshot(None);
         }
         Ok(())
@@ -213,6 +225,9 @@ impl<S: NodeStorage> Applier<S> {
         self.conf = snap.meta.conf_state.clone();
         self.answer_if_left_joint();
         self.last_snapshot.store(snap.meta.index, Ordering::SeqCst);
+        self.last_snapshot_bytes
+            .store(snap.data.len() as u64, Ordering::SeqCst);
+        self.log_bytes_since = 0;
         self.links.metrics.snapshot_made();
         log::info!(
             "node {} installed the leader's snapshot at {}",
@@ -232,6 +247,7 @@ impl<S: NodeStorage> Applier<S> {
             }
             return;
         }
+        self.log_bytes_since = 0;
         let job = SnapshotJob {
             id: self.id,
             every: self.snapshot_every.max(1),
@@ -242,6 +258,7 @@ impl<S: NodeStorage> Applier<S> {
             metrics: self.links.metrics.clone(),
             busy: self.snapshotting.clone(),
             last_snapshot: self.last_snapshot.clone(),
+            last_snapshot_bytes: self.last_snapshot_bytes.clone(),
         };
         let spawned = std::thread::Builder::new()
             .name("raft-kv-snapshot".into())
@@ -264,6 +281,7 @@ struct SnapshotJob<S> {
     metrics: Arc<Metrics>,
     busy: Arc<AtomicBool>,
     last_snapshot: Arc<AtomicU64>,
+    last_snapshot_bytes: Arc<AtomicU64>,
 }
 
 impl<S: NodeStorage> SnapshotJob<S> {
@@ -275,6 +293,8 @@ impl<S: NodeStorage> SnapshotJob<S> {
         let outcome = match self.storage.create_snapshot(index, self.conf, data) {
             Ok(_) => {
                 self.last_snapshot.fetch_max(index, Ordering::SeqCst);
+                self.last_snapshot_bytes
+                    .store(bytes as u64, Ordering::SeqCst);
                 self.metrics.snapshot_made();
                 log::info!(
                     "node {} took a snapshot at {index} ({bytes} bytes, {} keys) in {:?} and compacted its log",
@@ -310,5 +330,41 @@ impl<S: NodeStorage> SnapshotJob<S> {
         if let Some(r) = reply {
             let _ = r.send(outcome);
         }
+    }
+}
+
+/// Whether an automatic snapshot is due: at least `floor` entries (the
+/// `--snapshot-every` setting; 0 disables automatic snapshots) and at least
+/// as many command bytes as the last snapshot's size were applied since the
+/// last one. Writing a snapshot then costs at most as many bytes as the log
+/// since the one before, however large the state grows, so snapshots stay a
+/// bounded share of the write cost (with a fixed interval they took over as
+/// the data grew).
+pub(crate) fn snapshot_due(
+    floor: u64,
+    entries_since: u64,
+    bytes_since: u64,
+    last_bytes: u64,
+) -> bool {
+    floor > 0 && entries_since >= floor && bytes_since >= last_bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_due;
+
+    #[test]
+    fn a_snapshot_waits_for_the_entry_floor_and_for_a_log_as_large_as_the_last_snapshot() {
+        assert!(!snapshot_due(0, 1 << 30, 1 << 40, 0), "0 disables them");
+        assert!(!snapshot_due(100, 99, 1 << 20, 0), "below the floor");
+        assert!(
+            snapshot_due(100, 100, 1, 0),
+            "the first one: the floor alone"
+        );
+        assert!(
+            !snapshot_due(100, 5000, 999_999, 1_000_000),
+            "the log since is smaller than the last snapshot"
+        );
+        assert!(snapshot_due(100, 5000, 1_000_000, 1_000_000));
     }
 }

@@ -111,6 +111,7 @@ struct Recovered<S> {
     storage: S,
     store: KvStore,
     snapshot_index: u64,
+    snapshot_bytes: u64,
     /// The membership in force at the start (from the storage).
     conf: ConfState,
 }
@@ -155,6 +156,7 @@ fn recover<S: NodeStorage>(
         storage,
         store,
         snapshot_index: snapshot.meta.index,
+        snapshot_bytes: snapshot.data.len() as u64,
         conf,
     })
 }
@@ -280,7 +282,7 @@ impl<S: NodeStorage> Runtime<S> {
             cfg.snapshot_every,
             shared.applier_links(rec.storage.clone(), events_tx.clone()),
             rec.conf.clone(),
-            rec.snapshot_index,
+            (rec.snapshot_index, rec.snapshot_bytes),
         );
         let links = shared.consensus_links(apply_tx.clone());
         // Two election timeouts for a removed follower to hear of the commit.
