@@ -99,7 +99,23 @@ ours() {
   preload "650$leader"
   echo "# this store: 3 nodes, leader node $leader ($(git rev-parse --short HEAD))"
   run_all ours "650$leader" "${PIDS[@]}"
+  if [ "${IDLE:-0}" -gt 0 ]; then idle_clients "$leader" "${PIDS[@]}"; fi
   cleanup; PIDS=()
+}
+
+# IDLE=N (at most 9,900: the default client limit is 10,000): N idle connections to the leader; its RSS before and after, and a
+# 64-client SET run while they are held.
+idle_clients() {  # LEADER PIDS...
+  local leader=$1; shift
+  local pid=${PIDS[$((leader - 1))]} rss0 rss1 ipid
+  rss0=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+  scripts/idle-clients.py "127.0.0.1:650$leader" "$IDLE" > "$ROOT/idle.out" &
+  ipid=$!
+  for _ in $(seq 600); do grep -q ready "$ROOT/idle.out" 2>/dev/null && break; sleep 0.1; done
+  rss1=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+  echo "# $IDLE idle clients: leader RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MB, threads $(awk '/Threads/{print $2}' "/proc/$pid/status")"
+  one_run "ours-set-c64-idle" "650$leader" set 64 "$@" || true
+  kill "$ipid" 2>/dev/null || true
 }
 
 redis() {
