@@ -119,13 +119,13 @@ impl Node {
     }
 
     /// Blocks until the node needs its owner: it failed, was removed, or a
-    /// [`StopRequest`](crate::StopRequest) was made.
+    /// [`StopRequest`](crate::runtime::StopRequest) was made.
     pub fn wait_until_stop_needed(&self) {
         self.runtime.wait_until_stop_needed();
     }
 
     /// What wakes [`Node::wait_until_stop_needed`] from another thread.
-    pub fn stop_request(&self) -> crate::StopRequest {
+    pub fn stop_request(&self) -> crate::runtime::StopRequest {
         self.runtime.stop_request()
     }
 
