@@ -40,6 +40,25 @@ impl<T> Shared<T> {
     }
 }
 
+/// Sleeps on `cv` until woken or `deadline` (none: no limit); `Err` with the
+/// guard back, without sleeping, if the deadline has passed.
+fn sleep_until<'a, T>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, State<T>>,
+    deadline: Option<Instant>,
+) -> Result<MutexGuard<'a, State<T>>, MutexGuard<'a, State<T>>> {
+    let Some(deadline) = deadline else {
+        return Ok(cv.wait(guard).unwrap_or_else(PoisonError::into_inner));
+    };
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(cv
+            .wait_timeout(guard, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0),
+        _ => Err(guard),
+    }
+}
+
 /// The sending side; clone it for more senders.
 pub struct MailSender<T> {
     shared: Arc<Shared<T>>,
@@ -122,24 +141,14 @@ impl<T> MailSender<T> {
             if st.items.len() < sh.capacity {
                 break;
             }
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(SendError::Full(item)),
-                },
-                None => None,
-            };
             st.senders_wait += 1;
-            st = match left {
-                Some(left) => {
-                    sh.room
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-                None => sh.room.wait(st).unwrap_or_else(PoisonError::into_inner),
-            };
+            let woken = sleep_until(&sh.room, st, deadline);
+            let timed_out = woken.is_err();
+            st = woken.unwrap_or_else(|g| g);
             st.senders_wait -= 1;
+            if timed_out {
+                return Err(SendError::Full(item));
+            }
         }
         st.items.push_back(item);
         let wake = std::mem::take(&mut st.receiver_waits);
@@ -189,24 +198,14 @@ impl<T> MailReceiver<T> {
             if st.senders == 0 {
                 return Err(Disconnected);
             }
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Ok(()),
-                },
-                None => None,
-            };
             st.receiver_waits = true;
-            st = match left {
-                Some(left) => {
-                    sh.arrived
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-                None => sh.arrived.wait(st).unwrap_or_else(PoisonError::into_inner),
-            };
+            let woken = sleep_until(&sh.arrived, st, deadline);
+            let timed_out = woken.is_err();
+            st = woken.unwrap_or_else(|g| g);
             st.receiver_waits = false;
+            if timed_out {
+                return Ok(());
+            }
         }
         let n = st.items.len().min(max);
         out.extend(st.items.drain(..n));

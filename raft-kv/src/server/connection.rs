@@ -140,13 +140,9 @@ impl Connection {
         std::os::fd::AsRawFd::as_raw_fd(self.stream.tcp())
     }
 
-    /// Registered for readable events only.
-    pub(super) fn registered(&mut self) {
-        self.watching_writable = false;
-    }
-
-    pub(super) fn on_event(&mut self, readable: bool, _writable: bool) {
-        self.readable |= readable;
+    /// The socket reported input (or its end).
+    pub(super) fn mark_readable(&mut self) {
+        self.readable = true;
     }
 
     /// Moves the connection as far as it goes without blocking.

@@ -46,18 +46,6 @@ pub(super) struct Completions {
 }
 
 impl Completions {
-    /// Wakes the thread, unless a wake is already owed.
-    fn push_ready(&self, tag: u64) {
-        let first = {
-            let mut q = self.ready.lock();
-            q.push(tag);
-            q.len() == 1
-        };
-        if first {
-            self.wake();
-        }
-    }
-
     pub(super) fn hand_over(&self, stream: std::net::TcpStream) {
         self.incoming.lock().push(stream);
         self.wake();
@@ -71,8 +59,17 @@ impl Completions {
 }
 
 impl ReplyNotify for Completions {
+    /// Queues `tag` and wakes the thread, unless a wake is already owed (the
+    /// queue was not empty).
     fn reply_ready(&self, tag: u64) {
-        self.push_ready(tag);
+        let first = {
+            let mut q = self.ready.lock();
+            q.push(tag);
+            q.len() == 1
+        };
+        if first {
+            self.wake();
+        }
     }
 }
 
@@ -184,7 +181,9 @@ impl Loop {
                     LISTENER => self.accept(),
                     Token(t) => {
                         if let Some(c) = self.conns.get_mut(&t) {
-                            c.on_event(ev.is_readable() || ev.is_read_closed(), ev.is_writable());
+                            if ev.is_readable() || ev.is_read_closed() {
+                                c.mark_readable();
+                            }
                             touched.push(t);
                         }
                     }
@@ -305,7 +304,7 @@ impl Loop {
             .notifying((self.completions.clone(), token as u64));
         let opened = open_stream(stream, shared.tls.as_ref())
             .map(|conn| Connection::new(conn, node, shared.budget.clone(), id));
-        let mut c = match opened {
+        let c = match opened {
             Ok(c) => c,
             Err(e) => {
                 log::debug!("client connection ended: {e}");
@@ -325,7 +324,6 @@ impl Loop {
             shared.connections.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        c.registered();
         self.conns.insert(token, c);
         self.progress(token);
     }
