@@ -91,26 +91,26 @@ impl<S: NodeStorage> Applier<S> {
 
     /// One message; false once the thread must stop.
     fn handle(&mut self, msg: ApplyMsg) -> bool {
-        {
-            let outcome = match msg {
-                ApplyMsg::Entries(entries, handed) => self.apply(entries, handed),
-                ApplyMsg::Reads(states) => {
-                    self.serve_reads(states);
-                    Ok(())
-                }
-                ApplyMsg::Restore(snap) => self.restore(snap),
-                ApplyMsg::SnapshotNow(reply) => {
-                    self.snapshot(Some(reply));
-                    Ok(())
-                }
-                ApplyMsg::Stop => return false,
-            };
-            if let Err(e) = outcome {
+        let outcome = match msg {
+            ApplyMsg::Entries(entries, handed) => self.apply(entries, handed),
+            ApplyMsg::Reads(states) => {
+                self.serve_reads(states);
+                Ok(())
+            }
+            ApplyMsg::Restore(snap) => self.restore(snap),
+            ApplyMsg::SnapshotNow(reply) => {
+                self.snapshot(Some(reply));
+                Ok(())
+            }
+            ApplyMsg::Stop => return false,
+        };
+        match outcome {
+            Ok(()) => true,
+            Err(e) => {
                 self.links.lifecycle.fail(e);
-                return false;
+                false
             }
         }
-        true
     }
 
     fn apply(&mut self, entries: Vec<Entry>, handed: Instant) -> Result<(), FatalError> {
