@@ -83,6 +83,10 @@ run put after-removal yes
 run get after-removal
 run --endpoints 127.0.0.1:6004 status
 run transfer-leader 2
+# A member records its client address once it is in and a leader is known;
+# `snapshot` reaches every member through those records.
+wait_for "every member's client address" \
+    bash -c "out=\$('$cli' status) && ! grep -q 'no client address' <<<\"\$out\""
 run snapshot
 
 echo "== backup, restore into a new one-node cluster"

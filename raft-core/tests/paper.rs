@@ -823,6 +823,57 @@ fn a_departed_member_hears_the_commit_only_of_what_it_acknowledged() {
     );
 }
 
+#[test]
+fn a_departed_member_asking_for_votes_is_told_the_commit_and_never_counted() {
+    let mut net = Net::new(3);
+    net.campaign(1);
+    net.propose(1, b"x");
+    let term = net.term(1);
+    drain(net.node(1));
+    let vote = |kind, at: u64, last_index| {
+        msg(
+            4,
+            1,
+            at,
+            MessageBody::RequestVote {
+                kind,
+                last_index,
+                last_term: term,
+            },
+        )
+    };
+    // Node 4 is in no configuration, its log ends at entry 1: it is sent the
+    // rest with the commit index, so that it learns what committed.
+    net.node(1)
+        .step(vote(VoteKind::PreVote, term + 1, 1))
+        .expect("step");
+    let out = drain(net.node(1));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].to, 4);
+    match &out[0].body {
+        MessageBody::Append {
+            prev_index: 1,
+            entries,
+            commit: 2,
+            ..
+        } => assert_eq!(entries.iter().map(|e| e.index).collect::<Vec<_>>(), [2]),
+        other => panic!("expected an append after entry 1, got {other:?}"),
+    }
+    // A real vote at a newer term: no answer (the leader is stale for it),
+    // and the leader neither steps down nor changes its term.
+    net.node(1)
+        .step(vote(VoteKind::Vote, term + 1, 2))
+        .expect("step");
+    assert_eq!(drain(net.node(1)), vec![]);
+    assert_eq!(net.role(1), Role::Leader);
+    assert_eq!(net.term(1), term);
+    // A log past the leader's says nothing it could match: no answer.
+    net.node(1)
+        .step(vote(VoteKind::PreVote, term + 1, 9))
+        .expect("step");
+    assert_eq!(drain(net.node(1)), vec![]);
+}
+
 /// Node 3 misses five writes, the leader compacts them away, and once
 /// heartbeats show node 3 behind the leader sends it a snapshot (which the
 /// network drops). Returns the cluster and the snapshot's index.

@@ -176,6 +176,9 @@ fn advertised_client_addr(client: SocketAddr, peer: SocketAddr) -> String {
 /// member and a leader is known, so that any node can point clients at every
 /// member (`member_clients:` in INFO, `raft-cli status`). Retries every half
 /// second until the record is there or the node stops; then the thread ends.
+/// An attempt waits at most a second, not the clients' request timeout: a
+/// proposal forwarded before the peer links are up may be lost, and the
+/// record is idempotent.
 fn advertise_client_addr(node: &NodeHandle, id: raft_core::NodeId, addr: &str) {
     let pause = std::time::Duration::from_millis(500);
     while !node.is_stopping() {
@@ -190,7 +193,7 @@ fn advertise_client_addr(node: &NodeHandle, id: raft_core::NodeId, addr: &str) {
                 id,
                 addr: addr.to_string(),
             };
-            if let Err(e) = node.write(advertise).wait() {
+            if let Err(e) = node.write(advertise).wait_within(pause * 2) {
                 log::debug!("node {id}: advertising client address {addr}: {e}");
             }
         }

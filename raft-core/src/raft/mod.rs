@@ -279,6 +279,10 @@ impl<S: Storage> Raft<S> {
             log::debug!("raft {} ignores a message for {}", self.id, m.to);
             return Ok(());
         }
+        if self.is_vote_request_from_departed_member(&m) {
+            self.catch_up_departed_member(&m);
+            return Ok(());
+        }
         if m.term > 0 && m.term != self.term && !self.step_term(&m) {
             return Ok(());
         }

@@ -3,7 +3,7 @@
 
 use super::Raft;
 use crate::error::{Error, Result, StorageError};
-use crate::message::MessageBody;
+use crate::message::{Message, MessageBody, VoteKind};
 use crate::progress::ProgressState;
 use crate::storage::Storage;
 use crate::types::{ConfChange, Entry, EntryPayload, LogIndex, NodeId, Role, Snapshot, Term};
@@ -232,6 +232,63 @@ impl<S: Storage> Raft<S> {
         let commit = index.min(self.log.committed());
         let read_round = self.reads.latest_round();
         self.send(from, MessageBody::Heartbeat { commit, read_round });
+    }
+
+    /// True for a leader's view of a vote request from a node it does not
+    /// track: a member removed by a configuration it has moved to. Such a node
+    /// cannot win an election here, so the request is never counted; it only
+    /// shows that the node still runs without knowing its removal committed.
+    pub(super) fn is_vote_request_from_departed_member(&self, m: &Message) -> bool {
+        self.role == Role::Leader
+            && m.from != self.id
+            && self.tracker.get(m.from).is_none()
+            && matches!(m.body, MessageBody::RequestVote { .. })
+    }
+
+    /// Answers a departed member's vote request (see
+    /// [`Raft::is_vote_request_from_departed_member`]) with an append after
+    /// its last entry, carrying the commit index: if its log matches ours
+    /// there, it learns what committed (its removal included) and stops; if
+    /// not, it refuses and nothing changes. A real vote at a newer term gets
+    /// no answer, as the leader would be stale for it.
+    pub(super) fn catch_up_departed_member(&mut self, m: &Message) {
+        let MessageBody::RequestVote {
+            kind, last_index, ..
+        } = m.body
+        else {
+            return;
+        };
+        if kind != VoteKind::PreVote && m.term > self.term {
+            return;
+        }
+        let prev_term = self.log.term(last_index);
+        let entries = self
+            .log
+            .entries_from(last_index + 1, Some(self.config.max_size_per_msg));
+        let (Ok(prev_term), Ok(entries)) = (prev_term, entries) else {
+            log::debug!(
+                "raft {} cannot catch up departed member {} from {last_index}",
+                self.id,
+                m.from
+            );
+            return;
+        };
+        log::debug!(
+            "raft {} tells departed member {} the commit index {}",
+            self.id,
+            m.from,
+            self.log.committed()
+        );
+        let commit = self.log.committed();
+        self.send(
+            m.from,
+            MessageBody::Append {
+                prev_index: last_index,
+                prev_term,
+                entries,
+                commit,
+            },
+        );
     }
 
     /// Sends a heartbeat to every follower.

@@ -158,6 +158,7 @@ impl<S: NodeStorage> Consensus<S> {
                     next_tick = now + self.tick; // fell behind (slow disk): no tick bursts
                 }
                 self.retry_waiting(now);
+                self.links.members.drop_departed_links(now);
                 let leading = self.raw.raft().role() == Role::Leader;
                 let applied = self.raw.conf_state_at(self.raw.raft().log().applied());
                 if self.removal.removed(&applied, leading) {

@@ -115,6 +115,17 @@ impl PendingReply {
     /// [`RequestError::NotProposed`] (and never will be), a proposed one
     /// [`RequestError::OutcomeUnknown`], a read [`RequestError::ReadTimedOut`].
     pub fn wait(self) -> Result<Reply, RequestError> {
+        self.wait_at_most(None)
+    }
+
+    /// [`PendingReply::wait`], but gives up by `limit` if that comes before
+    /// the request's own deadline (with the same errors as at the deadline),
+    /// for a caller that retries an idempotent write sooner than clients do.
+    pub fn wait_within(self, limit: Duration) -> Result<Reply, RequestError> {
+        self.wait_at_most(Some(Instant::now() + limit))
+    }
+
+    fn wait_at_most(self, limit: Option<Instant>) -> Result<Reply, RequestError> {
         let (key, rx, deadline, requests) = match self.inner {
             PendingInner::Ready(r) => return r.unwrap_or(Err(RequestError::OutcomeUnknown)),
             PendingInner::Background(rx) => {
@@ -125,7 +136,12 @@ impl PendingReply {
                 rx,
                 deadline,
                 requests,
-            } => (key, rx, deadline, requests),
+            } => (
+                key,
+                rx,
+                limit.map_or(deadline, |l| l.min(deadline)),
+                requests,
+            ),
         };
         if let Ok(r) = rx.recv_deadline(deadline) {
             return r;

@@ -5,7 +5,11 @@
 //! Addresses are learned as soon as a membership entry is appended (a new
 //! member must be reachable before its entry commits) and retired once a
 //! simple configuration without the member is applied (an outgoing voter is
-//! still needed while the configuration is joint).
+//! still needed while the configuration is joint). A retired member leaves the
+//! book (and `members:`) at once, but the transport keeps its link for a
+//! while: a removed node may not have heard yet that its removal committed,
+//! and the leader's answers to its acknowledgements and vote requests (see
+//! raft-core's departed-member handling) are how it hears.
 
 use super::bootstrap::{ClusterMeta, write_meta};
 use crate::command::ProposalId;
@@ -18,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The context of a membership entry: who proposed it (for the reply) and the
 /// peer address of every member after the change, so that every node, a new one
@@ -47,6 +52,8 @@ struct Book {
     /// The members named by the newest membership entry seen appended: never
     /// retired while that entry may still take effect.
     announced: BTreeSet<NodeId>,
+    /// Retired members whose transport link stays open until the instant.
+    departing: BTreeMap<NodeId, Instant>,
 }
 
 /// The member addresses of one node.
@@ -56,6 +63,7 @@ pub(crate) struct Members {
     book: Mutex<Book>,
     transport: Arc<dyn Transport>,
     status: Arc<Mutex<NodeStatus>>,
+    linger: Duration,
 }
 
 impl Members {
@@ -65,10 +73,12 @@ impl Members {
         initial: BTreeMap<NodeId, String>,
         transport: Arc<dyn Transport>,
         status: Arc<Mutex<NodeStatus>>,
+        linger: Duration,
     ) -> Self {
         let book = Book {
             announced: initial.keys().copied().collect(),
             known: initial,
+            departing: BTreeMap::new(),
         };
         Members {
             me,
@@ -76,6 +86,7 @@ impl Members {
             book: Mutex::new(book),
             transport,
             status,
+            linger,
         }
     }
 
@@ -114,6 +125,7 @@ impl Members {
         for (&id, addr) in members {
             if book.known.get(&id) != Some(addr) {
                 book.known.insert(id, addr.clone());
+                book.departing.remove(&id);
                 changed = true;
                 if id != self.me {
                     self.transport.set_peer(id, addr.clone());
@@ -165,8 +177,8 @@ impl Members {
     }
 
     /// Forgets the members that the applied, simple configuration `conf` no
-    /// longer holds (and no newer entry announces): the transport closes their
-    /// connections and ends their sender threads.
+    /// longer holds (and no newer entry announces); the transport drops their
+    /// links `linger` later ([`Members::drop_departed_links`]).
     pub(crate) fn retire(&self, conf: &ConfState) -> Result<(), FatalError> {
         if conf.is_joint() {
             return Ok(());
@@ -182,15 +194,36 @@ impl Members {
         if gone.is_empty() {
             return Ok(());
         }
+        let until = Instant::now() + self.linger;
         for id in &gone {
             book.known.remove(id);
-            self.transport.remove_peer(*id);
+            book.departing.insert(*id, until);
             log::info!(
                 "node {}: node {id} left the cluster; its address is forgotten",
                 self.me
             );
         }
         self.persist(&book)
+    }
+
+    /// Closes the transport links of retired members whose linger is over
+    /// (their connections and sender threads end). Cheap when none linger.
+    pub(crate) fn drop_departed_links(&self, now: Instant) {
+        let mut book = self.book.lock();
+        if book.departing.is_empty() {
+            return;
+        }
+        let due: Vec<NodeId> = book
+            .departing
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            book.departing.remove(&id);
+            self.transport.remove_peer(id);
+            log::debug!("node {}: the link to departed node {id} is closed", self.me);
+        }
     }
 
     fn persist(&self, book: &Book) -> Result<(), FatalError> {
@@ -288,6 +321,63 @@ mod tests {
             !leader.removed(&ConfState::with_voters([1, 2]), true),
             "a leader waits to apply its removal"
         );
+    }
+
+    /// Records which peers the transport was told to forget.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<NodeId>>);
+
+    impl Transport for Recording {
+        fn send(&self, _msg: raft_core::Message) {}
+        fn set_peer(&self, _id: NodeId, _addr: String) {}
+        fn remove_peer(&self, id: NodeId) {
+            self.0.lock().push(id);
+        }
+        fn stats(&self) -> raft_net::TransportStats {
+            raft_net::TransportStats::default()
+        }
+        fn cluster_id(&self) -> u64 {
+            1
+        }
+        fn refuse_unknown_peers(&self) {}
+        fn shutdown(&self) {}
+    }
+
+    #[test]
+    fn a_retired_member_leaves_the_book_at_once_and_its_link_after_the_linger() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let transport = Arc::new(Recording::default());
+        let initial = (1..=3).map(|i| (i, format!("127.0.0.1:{i}"))).collect();
+        let members = Members::new(
+            1,
+            dir.path().to_path_buf(),
+            initial,
+            transport.clone(),
+            Arc::new(Mutex::new(NodeStatus::starting(1, 1, BTreeMap::new()))),
+            Duration::from_secs(60),
+        );
+        members
+            .learn_appended(
+                &members
+                    .addresses()
+                    .into_iter()
+                    .filter(|(i, _)| *i != 3)
+                    .collect(),
+            )
+            .expect("learn");
+        members
+            .retire(&ConfState::with_voters([1, 2]))
+            .expect("retire");
+        assert_eq!(
+            members.addresses().keys().copied().collect::<Vec<_>>(),
+            [1, 2]
+        );
+        members.drop_departed_links(Instant::now());
+        assert!(transport.0.lock().is_empty(), "the link lingers");
+        members.drop_departed_links(Instant::now() + Duration::from_secs(61));
+        assert_eq!(*transport.0.lock(), [3], "closed after the linger");
+        members.drop_departed_links(Instant::now() + Duration::from_secs(120));
+        assert_eq!(*transport.0.lock(), [3], "closed once");
     }
 
     #[test]

@@ -189,6 +189,7 @@ impl Shared {
             meta.members.clone(),
             transport.clone(),
             status.clone(),
+            cfg.tick * (10 * cfg.election_ticks as u32),
         ));
         Shared {
             status,
