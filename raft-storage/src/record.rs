@@ -7,8 +7,9 @@
 //!
 //! Scanning a file classifies its end the way fjall's journal does: a record cut
 //! short by the end of the file, a zero-filled remainder, or a last record whose
-//! payload checksum fails is a *torn tail* (a crash mid-write) and is truncated;
-//! any other mismatch is *corruption*, reported with the offset.
+//! checksum fails with nothing but zeros after it is a *torn tail* (a crash
+//! mid-write: in a preallocated file the unwritten rest reads as zeros) and is
+//! cut off; any other mismatch is *corruption*, reported with the offset.
 
 /// Bytes of a record header.
 pub const HEADER_LEN: usize = 12;
@@ -69,7 +70,7 @@ pub fn scan(buf: &[u8]) -> (Vec<(usize, &[u8])>, ScanEnd) {
     let mut pos = 0;
     while pos < buf.len() {
         let rest = &buf[pos..];
-        if rest.iter().all(|&b| b == 0) {
+        if all_zero(rest) {
             return (records, ScanEnd::TornTail { valid_len: pos });
         }
         if rest.len() < HEADER_LEN {
@@ -78,6 +79,10 @@ pub fn scan(buf: &[u8]) -> (Vec<(usize, &[u8])>, ScanEnd) {
         let len_bytes: [u8; 4] = rest[0..4].try_into().expect("slice of 4 bytes");
         let header_crc = u32::from_le_bytes(rest[4..8].try_into().expect("slice of 4 bytes"));
         if crc32c::crc32c(&len_bytes) != header_crc {
+            if all_zero(&rest[HEADER_LEN..]) {
+                // A header only partly written, and nothing after it.
+                return (records, ScanEnd::TornTail { valid_len: pos });
+            }
             let reason = "record header checksum mismatch";
             return (
                 records,
@@ -104,8 +109,8 @@ pub fn scan(buf: &[u8]) -> (Vec<(usize, &[u8])>, ScanEnd) {
         let payload_crc = u32::from_le_bytes(rest[8..12].try_into().expect("slice of 4 bytes"));
         let payload = &rest[HEADER_LEN..HEADER_LEN + len];
         if crc32c::crc32c(payload) != payload_crc {
-            if rest.len() == HEADER_LEN + len {
-                // The last record of the file: its payload was only partly written.
+            if all_zero(&rest[HEADER_LEN + len..]) {
+                // The last record written: its payload was only partly written.
                 return (records, ScanEnd::TornTail { valid_len: pos });
             }
             let reason = "record payload checksum mismatch";
@@ -121,6 +126,10 @@ pub fn scan(buf: &[u8]) -> (Vec<(usize, &[u8])>, ScanEnd) {
         pos += HEADER_LEN + len;
     }
     (records, ScanEnd::Clean)
+}
+
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
 }
 
 #[cfg(test)]
@@ -187,6 +196,33 @@ mod tests {
                 "flip at {at}: {end:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_damaged_last_record_followed_by_zeros_is_a_torn_tail() {
+        let clean = three_records();
+        let last_start = clean.len() - (HEADER_LEN + 11);
+        for cut in last_start + 1..clean.len() {
+            // Written up to `cut`; the preallocated rest reads as zeros.
+            let mut buf = clean[..cut].to_vec();
+            buf.resize(clean.len() + 64, 0);
+            let (recs, end) = scan(&buf);
+            assert_eq!(recs.len(), 2, "cut at {cut}");
+            assert_eq!(
+                end,
+                ScanEnd::TornTail {
+                    valid_len: last_start
+                },
+                "cut at {cut}"
+            );
+        }
+        let mut buf = clean;
+        buf[last_start + HEADER_LEN] ^= 1;
+        buf.extend_from_slice(&[0, 0, 1]);
+        assert!(
+            matches!(scan(&buf).1, ScanEnd::Corrupt { offset, .. } if offset == last_start),
+            "data after the damaged record makes it corruption"
+        );
     }
 
     #[test]

@@ -33,6 +33,16 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The written part of a segment: segments are preallocated, and the
+/// reserved rest reads as zeros (the entries written here end in non-zero
+/// bytes).
+fn written_part(seg: &Path) -> Vec<u8> {
+    let mut bytes = fs::read(seg).expect("read segment");
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    bytes.truncate(end);
+    bytes
+}
+
 fn all_entries(s: &FileStorage) -> Vec<Entry> {
     let first = s.first_index().expect("first");
     let last = s.last_index().expect("last");
@@ -78,20 +88,60 @@ fn torn_last_record_is_truncated_at_every_byte_offset() {
         s.append(&written[4..]).expect("append");
     }
     let seg = segments(dir.path()).pop().expect("one segment");
-    let full = fs::read(&seg).expect("read segment");
+    let full = written_part(&seg);
     let last_len = raft_storage::record::HEADER_LEN + postcard_len(&written[4]);
     let last_start = full.len() - last_len;
-    for cut in last_start..full.len() {
-        fs::write(&seg, &full[..cut]).expect("cut segment");
-        let s = open(dir.path(), 1 << 20).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
-        assert_eq!(all_entries(&s), written[..4].to_vec(), "cut at {cut}");
-        drop(s);
-        assert_eq!(
-            fs::metadata(&seg).expect("meta").len(),
-            last_start as u64,
-            "tail truncated on disk"
-        );
+    // Cut short as an extending file is, and as a preallocated one is (the
+    // bytes never written read as zeros).
+    for zeros in [0, 4096] {
+        for cut in last_start..full.len() {
+            let mut torn = full[..cut].to_vec();
+            torn.resize(cut + zeros, 0);
+            fs::write(&seg, &torn).expect("cut segment");
+            let s = open(dir.path(), 1 << 20).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+            assert_eq!(all_entries(&s), written[..4].to_vec(), "cut at {cut}");
+            drop(s);
+            assert_eq!(
+                written_part(&seg).len(),
+                last_start,
+                "tail cut off on disk (cut at {cut}, {zeros} zeros)"
+            );
+        }
     }
+}
+
+#[test]
+fn segments_are_preallocated_and_appends_continue_after_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let written: Vec<Entry> = (1..=6).map(|i| ent(i, 1, 40)).collect();
+    {
+        let s = open(dir.path(), 1 << 20).expect("open");
+        s.append(&written[..3]).expect("append");
+    }
+    let seg = segments(dir.path()).pop().expect("one segment");
+    assert_eq!(
+        fs::metadata(&seg).expect("meta").len(),
+        1 << 20,
+        "the segment is reserved at its full size"
+    );
+    let data = written_part(&seg).len();
+    {
+        let s = open(dir.path(), 1 << 20).expect("reopen");
+        assert_eq!(all_entries(&s), written[..3].to_vec());
+        s.append(&written[3..])
+            .expect("append after the records, not the file's end");
+    }
+    assert!(written_part(&seg).len() > data);
+    assert_eq!(fs::metadata(&seg).expect("meta").len(), 1 << 20);
+    let s = open(dir.path(), 1 << 20).expect("reopen");
+    assert_eq!(all_entries(&s), written);
+    // A conflicting suffix is removed, and later appends land after what stays.
+    s.append(&[ent(5, 2, 40)]).expect("overwrite from 5");
+    drop(s);
+    let s = open(dir.path(), 1 << 20).expect("reopen");
+    let mut expected = written[..4].to_vec();
+    expected.push(ent(5, 2, 40));
+    assert_eq!(all_entries(&s), expected);
 }
 
 fn postcard_len(e: &Entry) -> usize {
@@ -102,7 +152,7 @@ fn postcard_len(e: &Entry) -> usize {
     e.index = 1;
     s.append(&[e]).expect("append");
     let seg = segments(dir.path()).pop().expect("segment");
-    fs::metadata(seg).expect("meta").len() as usize - raft_storage::record::HEADER_LEN
+    written_part(&seg).len() - raft_storage::record::HEADER_LEN
 }
 
 #[test]
@@ -115,7 +165,7 @@ fn flipped_byte_in_a_middle_record_is_a_clear_error() {
     }
     let seg = segments(dir.path()).pop().expect("segment");
     let mut bytes = fs::read(&seg).expect("read");
-    let middle = bytes.len() / 2;
+    let middle = written_part(&seg).len() / 2;
     bytes[middle] ^= 0x01;
     fs::write(&seg, &bytes).expect("write");
     let err = open(dir.path(), 1 << 20).expect_err("corruption must stop recovery");
