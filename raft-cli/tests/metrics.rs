@@ -55,7 +55,7 @@ fn families(body: &str) -> BTreeMap<String, String> {
 }
 
 /// Every family a node exposes.
-const EXPECTED: [&str; 34] = [
+const EXPECTED: [&str; 36] = [
     "raft_term",
     "raft_role",
     "raft_leader_id",
@@ -88,6 +88,8 @@ const EXPECTED: [&str; 34] = [
     "raft_peer_messages_dropped_total",
     "raft_peer_messages_received_total",
     "raft_peer_connections_refused_total",
+    "raft_peer_frames_compressed_total",
+    "raft_peer_compression_saved_bytes_total",
     "raft_peer_sent_bytes_total",
     "raft_peer_received_bytes_total",
 ];

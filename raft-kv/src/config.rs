@@ -61,6 +61,9 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Peer frames of at least this many bytes go LZ4-compressed to peers
+    /// that read LZ4 (`None`: every frame plain).
+    pub peer_compress_from: Option<usize>,
     /// Close a client connection idle this long (`None`: never, like Redis's
     /// `timeout 0`).
     pub client_idle_timeout: Option<Duration>,
@@ -107,6 +110,7 @@ impl NodeConfig {
             limits: Limits::default(),
             max_connections: 10_000,
             snapshot_every: 10_000,
+            peer_compress_from: Some(raft_net::DEFAULT_COMPRESS_FROM),
             requirepass: None,
             peer_tls: None,
             client_tls: None,

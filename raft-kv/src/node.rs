@@ -50,6 +50,7 @@ impl Node {
         let raft_dir = cfg.data_dir.join("raft");
         let spool_dir = cfg.data_dir.join("incoming-snapshots");
         let listen_peer = cfg.listen_peer.clone();
+        let compress_from = cfg.peer_compress_from;
         let mut peer_addr = None;
         let runtime = Runtime::start(
             cfg.clone(),
@@ -58,6 +59,7 @@ impl Node {
                 let mut net_cfg = TcpTransportConfig::new(setup.id, setup.cluster_id, listen_peer);
                 net_cfg.spool_dir = Some(spool_dir);
                 net_cfg.tls = peer_tls;
+                net_cfg.compress_from = compress_from;
                 let t = TcpTransport::start(net_cfg, setup.peers, setup.inbox)?;
                 peer_addr = Some(t.local_addr());
                 Ok(Arc::new(t) as Arc<dyn Transport>)

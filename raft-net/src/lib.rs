@@ -19,7 +19,7 @@ mod traffic;
 pub use mem::{MemNetwork, MemTransport};
 #[cfg(fuzzing)]
 pub use tcp::fuzz_peer_stream;
-pub use tcp::{TcpTransport, TcpTransportConfig};
+pub use tcp::{DEFAULT_COMPRESS_FROM, TcpTransport, TcpTransportConfig};
 pub use tls::{ClientTls, Conn, PeerTls, ServerTls, TlsError, TlsFiles};
 pub use traffic::PeerTraffic;
 
@@ -40,6 +40,10 @@ pub struct TransportStats {
     pub received: u64,
     /// Connections refused at the handshake (wrong cluster, unknown node).
     pub refused: u64,
+    /// Frames sent LZ4-compressed.
+    pub compressed_frames: u64,
+    /// Bytes compression kept off the wire.
+    pub compression_saved_bytes: u64,
     /// Bytes on the wire per peer, by id (empty for transports without a wire).
     pub peers: Vec<PeerTraffic>,
 }

@@ -189,6 +189,88 @@ fn a_large_snapshot_is_streamed_in_chunks_between_heartbeats() {
     );
 }
 
+fn append_of(from: u64, to: u64, bytes: usize) -> Message {
+    Message {
+        from,
+        to,
+        term: 2,
+        body: MessageBody::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries: vec![raft_core::Entry {
+                index: 1,
+                term: 2,
+                payload: raft_core::EntryPayload::Normal(b"value-".repeat(bytes / 6)),
+            }],
+            commit: 0,
+        },
+    }
+}
+
+#[test]
+fn large_frames_cross_compressed_to_a_peer_that_reads_lz4() {
+    let (a, _a_rx) = start(1, 7, HashMap::new());
+    let (b, b_rx) = start(2, 7, HashMap::from([(1, a.local_addr().to_string())]));
+    a.set_peer(2, b.local_addr().to_string());
+    let big = append_of(1, 2, 256 << 10);
+    a.send(big.clone());
+    a.send(msg(1, 2, 5));
+    let got = b_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("delivered");
+    assert_eq!(got, big, "decompressed intact");
+    assert_eq!(
+        b_rx.recv_timeout(Duration::from_secs(10))
+            .expect("delivered"),
+        msg(1, 2, 5)
+    );
+    let stats = a.stats();
+    assert_eq!(
+        stats.compressed_frames, 1,
+        "only the large frame: {stats:?}"
+    );
+    assert!(stats.compression_saved_bytes > 200 << 10, "{stats:?}");
+    let wire = stats
+        .peers
+        .iter()
+        .find(|p| p.id == 2)
+        .expect("peer 2")
+        .sent_bytes;
+    assert!(
+        wire < 32 << 10,
+        "{wire} bytes on the wire for a 256 KiB append"
+    );
+}
+
+#[test]
+fn a_peer_whose_ack_offers_nothing_gets_plain_frames() {
+    // An acceptor from before compression: its HelloAck carries no extras.
+    let old = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (a, _a_rx) = start(
+        1,
+        7,
+        HashMap::from([(2, old.local_addr().expect("addr").to_string())]),
+    );
+    a.send(append_of(1, 2, 256 << 10));
+    let (mut s, _) = old.accept().expect("a connects");
+    let hello = read_frame(&mut s, 1 << 16, &mut Vec::new()).expect("hello");
+    assert!(matches!(hello, Some(Frame::Hello { .. })), "{hello:?}");
+    write_frame(&mut s, &Frame::HelloAck(None)).expect("ack");
+    a.send(append_of(1, 2, 256 << 10));
+    use std::io::Read;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("a frame");
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    s.read_exact(&mut body).expect("its body");
+    let frame: Frame = postcard::from_bytes(&body).expect("decodes");
+    assert!(
+        matches!(frame, Frame::Raft(_)),
+        "sent plain, not {:?}",
+        std::mem::discriminant(&frame)
+    );
+    assert_eq!(a.stats().compressed_frames, 0);
+}
+
 /// Opens a raw connection to `to` as node 1 of cluster 7, accepted.
 fn raw_peer(to: &TcpTransport) -> TcpStream {
     let mut s = say_hello(to, 1, 2);

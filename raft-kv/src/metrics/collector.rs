@@ -74,7 +74,7 @@ impl Scrape {
         ]
     }
 
-    fn counters(&self) -> [(&'static str, &'static str, u64); 6] {
+    fn counters(&self) -> [(&'static str, &'static str, u64); 8] {
         let (s, t) = (&self.status, &self.transport);
         [
             (
@@ -101,6 +101,16 @@ impl Scrape {
                 "raft_peer_messages_received",
                 "Messages received from peers.",
                 t.received,
+            ),
+            (
+                "raft_peer_frames_compressed",
+                "Peer frames sent LZ4-compressed.",
+                t.compressed_frames,
+            ),
+            (
+                "raft_peer_compression_saved_bytes",
+                "Bytes LZ4 compression kept off the peer wire.",
+                t.compression_saved_bytes,
             ),
             (
                 "raft_peer_connections_refused",

@@ -21,6 +21,8 @@ impl MetricsSource for FakeNode {
             dropped: 1,
             received: 9,
             refused: 0,
+            compressed_frames: 2,
+            compression_saved_bytes: 4096,
             peers: vec![PeerTraffic {
                 id: 2,
                 sent_bytes: 300,
@@ -118,6 +120,8 @@ fn the_series_an_operator_needs_carry_the_recorded_values() {
         ("raft_commands_total{command=\"SET\",result=\"ok\"}", 2.0),
         ("raft_commands_total{command=\"GET\",result=\"error\"}", 1.0),
         ("raft_peer_messages_dropped_total", 1.0),
+        ("raft_peer_frames_compressed_total", 2.0),
+        ("raft_peer_compression_saved_bytes_total", 4096.0),
         ("raft_peer_sent_bytes_total{peer=\"2\"}", 300.0),
         ("raft_peer_received_bytes_total{peer=\"2\"}", 200.0),
     ];
