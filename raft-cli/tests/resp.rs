@@ -416,35 +416,3 @@ fn hello_switches_the_connection_to_resp3_and_client_commands_answer() {
     );
     assert!(matches!(reply(&mut r), raft_kv::Reply::Int(n) if n > 20));
 }
-
-#[test]
-fn a_transaction_is_refused_whole_never_applied_in_part() {
-    let c = Cluster::start(1);
-    let (mut s, mut r) = connect(&c.client[0]);
-    s.write_all(b"MULTI\r\nSET t 1\r\nINCR n\r\nEXEC\r\nGET t\r\nEXISTS n\r\nEXEC\r\nDISCARD\r\n")
-        .expect("send");
-    assert_eq!(reply(&mut r), raft_kv::Reply::Simple("OK".into()));
-    for _ in 0..2 {
-        assert!(
-            matches!(reply(&mut r), raft_kv::Reply::Error(e) if e.contains("nothing in this MULTI will be applied"))
-        );
-    }
-    assert_eq!(
-        reply(&mut r),
-        raft_kv::Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
-    );
-    assert_eq!(
-        reply(&mut r),
-        raft_kv::Reply::Bulk(None),
-        "nothing was applied"
-    );
-    assert_eq!(reply(&mut r), raft_kv::Reply::Int(0));
-    assert_eq!(
-        reply(&mut r),
-        raft_kv::Reply::Error("ERR EXEC without MULTI".into())
-    );
-    assert_eq!(
-        reply(&mut r),
-        raft_kv::Reply::Error("ERR DISCARD without MULTI".into())
-    );
-}

@@ -172,6 +172,26 @@ pub enum Command {
     },
     /// FLUSHDB / FLUSHALL: removes every key.
     FlushAll,
+    /// `MULTI` ... `EXEC`: the queued commands, applied in order as one
+    /// entry (no other command runs between them); the reply is the array of
+    /// their replies.
+    Exec {
+        /// What was queued.
+        ops: Vec<TxOp>,
+    },
+}
+
+/// One command queued in a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxOp {
+    /// A write, applied at its place.
+    Write(Command),
+    /// A read, answered from the state at its place (after the writes
+    /// queued before it).
+    Read(ReadCommand),
+    /// A reply known when the command was queued (`PING`, `ECHO`, or an
+    /// error the command's own checks found), carried to its place.
+    Fixed(Reply),
 }
 
 /// Parses `bytes` as Redis's `string2ll` does: `0`, or an optional `-` and
@@ -208,26 +228,27 @@ impl Proposal {
 }
 
 /// A read executed against the state machine (linearizably through ReadIndex,
-/// or locally when the client allowed stale reads).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// or locally when the client allowed stale reads; inside a transaction's
+/// entry too, hence serializable).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReadCommand {
     /// GET key.
-    Get(Vec<u8>),
+    Get(#[serde(with = "serde_bytes")] Vec<u8>),
     /// MGET key [key ...].
-    MGet(Vec<Vec<u8>>),
+    MGet(#[serde(with = "byte_strings")] Vec<Vec<u8>>),
     /// EXISTS key [key ...].
-    Exists(Vec<Vec<u8>>),
+    Exists(#[serde(with = "byte_strings")] Vec<Vec<u8>>),
     /// DBSIZE.
     DbSize,
     /// The whole state in the snapshot format (`RAFT.BACKUP`): linearizable
     /// like every read, so it holds every write acknowledged before it.
     Backup,
     /// STRLEN key.
-    Strlen(Vec<u8>),
+    Strlen(#[serde(with = "serde_bytes")] Vec<u8>),
     /// TYPE key.
-    Type(Vec<u8>),
+    Type(#[serde(with = "serde_bytes")] Vec<u8>),
     /// KEYS pattern (Redis's glob syntax).
-    Keys(Vec<u8>),
+    Keys(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 impl ReadCommand {
@@ -243,8 +264,9 @@ impl ReadCommand {
     }
 }
 
-/// A reply in the shape of RESP2.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A reply in the shape of RESP2 (serializable: a transaction's entry
+/// carries the replies known when its commands were queued).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// `+text`
     Simple(String),
@@ -253,7 +275,7 @@ pub enum Reply {
     /// `:n`
     Int(i64),
     /// `$len bytes` or the nil bulk.
-    Bulk(Option<Vec<u8>>),
+    Bulk(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     /// `*n ...`
     Array(Vec<Reply>),
     /// A map: `%n k v ...` in RESP3, a flat array of keys and values in RESP2.

@@ -3,7 +3,8 @@
 //! least n), kind (for per-connection ordering) and handler.
 
 use super::outcome::{Kind, Outcome, arity, now, now_result};
-use super::session::{self, BEFORE_AUTH, Session, TRANSACTION_CONTROL};
+use super::session::{self, BEFORE_AUTH, Session};
+use super::transaction::{self, TRANSACTION_CONTROL};
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::{ErrorCode, RequestError};
 use raft_core::ConfChangeStep;
@@ -17,7 +18,7 @@ pub(super) struct CommandSpec {
     /// Redis-style arity, the name included.
     arity: i32,
     kind: Kind,
-    handler: fn(&mut Session, Args) -> Outcome,
+    pub(super) handler: fn(&mut Session, Args) -> Outcome,
 }
 
 impl CommandSpec {
@@ -160,9 +161,10 @@ static COMMANDS: &[CommandSpec] = &[
     spec("CONFIG", -2, Kind::Other, |_, a| now(config_command(a))),
     spec("COMMAND", -1, Kind::Other, command),
     spec("CLIENT", -2, Kind::Other, session::client),
-    spec("MULTI", 1, Kind::Other, session::multi),
-    spec("EXEC", 1, Kind::Other, session::exec),
-    spec("DISCARD", 1, Kind::Other, session::discard),
+    spec("MULTI", 1, Kind::Other, transaction::multi),
+    // Writes through the log: after this connection's earlier reads.
+    spec("EXEC", 1, Kind::Write, transaction::exec),
+    spec("DISCARD", 1, Kind::Other, transaction::discard),
     spec("WATCH", -2, Kind::Other, session::watch),
     spec("UNWATCH", 1, Kind::Other, |_, _| now(Reply::ok())),
     spec("SELECT", 2, Kind::Other, session::select),
@@ -196,6 +198,8 @@ impl Session {
     /// The ordering kind of `spec` on this connection.
     pub(super) fn kind_of(&self, spec: &CommandSpec) -> Kind {
         match spec.kind {
+            // Queued, not run: it touches no state until EXEC.
+            _ if self.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) => Kind::Other,
             Kind::Read if self.readonly => Kind::Other,
             k => k,
         }
@@ -205,7 +209,7 @@ impl Session {
     pub(super) fn dispatch(&mut self, spec: Option<&CommandSpec>, args: Vec<Vec<u8>>) -> Outcome {
         let Some(spec) = spec else {
             let shown: String = String::from_utf8_lossy(&args[0]).chars().take(64).collect();
-            return now(Reply::error(
+            return self.refused_in_multi(Reply::error(
                 ErrorCode::Err,
                 format!("unknown command '{shown}'"),
             ));
@@ -214,21 +218,22 @@ impl Session {
             return now_result(Err(RequestError::Shutdown));
         }
         if !spec.arity_ok(args.len()) {
-            return now(arity(spec.name));
+            return self.refused_in_multi(arity(spec.name));
         }
         if !self.authenticated && !BEFORE_AUTH.contains(&spec.name) {
             return now(Reply::error(ErrorCode::NoAuth, "Authentication required."));
         }
-        if self.in_multi && !TRANSACTION_CONTROL.contains(&spec.name) {
-            // Never run a transaction's commands one by one (a client would
-            // see some applied and the rest not): refuse each, and EXEC.
-            self.multi_refused = true;
-            return now(Reply::error(
-                ErrorCode::Err,
-                "transactions are not supported yet; nothing in this MULTI will be applied",
-            ));
+        if self.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
+            return transaction::queue(self, spec, &args[1..]);
         }
         (spec.handler)(self, &args[1..])
+    }
+
+    /// An error for a request that could not even be queued: inside `MULTI`
+    /// it also makes `EXEC` fail (`EXECABORT`).
+    fn refused_in_multi(&mut self, error: Reply) -> Outcome {
+        transaction::abort(self);
+        now(error)
     }
 }
 

@@ -11,6 +11,7 @@ mod event_loop;
 mod outcome;
 mod reply;
 mod session;
+mod transaction;
 
 use crate::runtime::NodeHandle;
 use event_loop::{Completions, IoThread, PortShared};

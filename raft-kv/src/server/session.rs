@@ -2,7 +2,8 @@
 //! the commands that change it: `AUTH`, `HELLO`, `CLIENT`, `SELECT`, `PING`.
 
 use super::outcome::{Outcome, arity, now};
-use crate::command::{Command, Protocol, ReadCommand, Reply};
+use super::transaction::Transaction;
+use crate::command::{Command, Protocol, ReadCommand, Reply, TxOp};
 use crate::config::Limits;
 use crate::error::ErrorCode;
 use crate::runtime::NodeHandle;
@@ -19,10 +20,12 @@ pub(super) struct Session {
     /// True once `AUTH` succeeded, or if no password is required.
     pub(super) authenticated: bool,
     protocol: Protocol,
-    /// Between `MULTI` and `EXEC`/`DISCARD`.
-    pub(super) in_multi: bool,
-    /// A command was refused inside this `MULTI`.
-    pub(super) multi_refused: bool,
+    /// Between `MULTI` and `EXEC`/`DISCARD`: what is queued.
+    pub(super) multi: Option<Transaction>,
+    /// A command is being queued: [`Session::write`] and [`Session::read`]
+    /// leave their command in `captured` instead of submitting it.
+    pub(super) capturing: bool,
+    pub(super) captured: Option<TxOp>,
     id: u64,
     name: Vec<u8>,
     /// The client's address and this end's.
@@ -37,8 +40,9 @@ impl Session {
             readonly: false,
             authenticated,
             protocol: Protocol::Resp2,
-            in_multi: false,
-            multi_refused: false,
+            multi: None,
+            capturing: false,
+            captured: None,
             id,
             name: Vec::new(),
             addrs,
@@ -50,10 +54,14 @@ impl Session {
         self.protocol
     }
 
-    pub(super) fn read(&self, cmd: ReadCommand) -> Outcome {
+    pub(super) fn read(&mut self, cmd: ReadCommand) -> Outcome {
         let max = self.node.config().limits.max_key;
         if cmd.keys().iter().any(|k| k.len() > max) {
             return now(Reply::error(ErrorCode::Err, "key too large"));
+        }
+        if self.capturing {
+            self.captured = Some(TxOp::Read(cmd));
+            return now(Reply::Simple("QUEUED".into()));
         }
         if self.readonly {
             now(self.node.stale_read(&cmd))
@@ -62,9 +70,13 @@ impl Session {
         }
     }
 
-    pub(super) fn write(&self, cmd: Command) -> Outcome {
+    pub(super) fn write(&mut self, cmd: Command) -> Outcome {
         if let Err(e) = check_sizes(&cmd, &self.node.config().limits) {
             return now(e);
+        }
+        if self.capturing {
+            self.captured = Some(TxOp::Write(cmd));
+            return now(Reply::Simple("QUEUED".into()));
         }
         Outcome::Reply(self.node.write(cmd))
     }
@@ -108,46 +120,9 @@ fn wrong_pass() -> Reply {
     )
 }
 
-/// What a connection inside `MULTI` may still send.
-pub(super) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "QUIT", "WATCH"];
-
-/// `MULTI`: transactions are not implemented yet, so what follows up to
-/// `EXEC` is refused command by command and `EXEC` aborts: a transaction is
-/// never applied in part.
-pub(super) fn multi(s: &mut Session, _: Args) -> Outcome {
-    if s.in_multi {
-        return now(Reply::error(
-            ErrorCode::Err,
-            "MULTI calls can not be nested",
-        ));
-    }
-    s.in_multi = true;
-    s.multi_refused = false;
-    now(Reply::ok())
-}
-
-/// `EXEC`: aborts (see [`multi`]).
-pub(super) fn exec(s: &mut Session, _: Args) -> Outcome {
-    if !std::mem::take(&mut s.in_multi) {
-        return now(Reply::error(ErrorCode::Err, "EXEC without MULTI"));
-    }
-    now(Reply::error(
-        ErrorCode::ExecAbort,
-        "Transaction discarded because of previous errors.",
-    ))
-}
-
-/// `DISCARD`.
-pub(super) fn discard(s: &mut Session, _: Args) -> Outcome {
-    if !std::mem::take(&mut s.in_multi) {
-        return now(Reply::error(ErrorCode::Err, "DISCARD without MULTI"));
-    }
-    now(Reply::ok())
-}
-
 /// `WATCH`: refused (a watch that does not watch would lie).
 pub(super) fn watch(s: &mut Session, _: Args) -> Outcome {
-    if s.in_multi {
+    if s.multi.is_some() {
         return now(Reply::error(
             ErrorCode::Err,
             "WATCH inside MULTI is not allowed",
@@ -354,7 +329,8 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
         Command::GetDel { key: k } => key(k),
         Command::MSetNx { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
         Command::Rename { from, to, .. } => key(from).and(key(to)),
-        Command::FlushAll => Ok(()),
+        // Each queued command was checked as it was queued.
+        Command::FlushAll | Command::Exec { .. } => Ok(()),
         Command::Cas {
             key: k,
             expected,

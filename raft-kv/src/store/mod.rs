@@ -6,6 +6,7 @@ mod snapshot;
 mod strings;
 #[cfg(test)]
 mod tests;
+mod transaction;
 
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::ErrorCode;
@@ -122,6 +123,7 @@ impl KvStore {
                 only_if_absent,
             } => self.rename(from, to, *only_if_absent),
             Command::FlushAll => self.flush_all(),
+            Command::Exec { ops } => self.exec(ops),
         }
     }
 

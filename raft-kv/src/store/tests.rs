@@ -230,3 +230,45 @@ fn string_commands_answer_as_redis_does() {
     assert_eq!(s.apply(&Command::FlushAll), Reply::ok());
     assert_eq!(s.len(), 0);
 }
+
+#[test]
+fn a_transaction_applies_in_order_reads_see_earlier_writes_and_survives_encoding() {
+    use crate::command::{Proposal, ProposalId, TxOp};
+    let ops = vec![
+        TxOp::Write(set("a", "1")),
+        TxOp::Read(ReadCommand::Get(b"a".to_vec())),
+        TxOp::Write(Command::IncrByChecked {
+            key: b"a".to_vec(),
+            delta: 2,
+        }),
+        TxOp::Fixed(Reply::Simple("PONG".into())),
+        TxOp::Write(Command::Exec { ops: Vec::new() }),
+        TxOp::Read(ReadCommand::Backup),
+        TxOp::Read(ReadCommand::MGet(vec![b"a".to_vec(), b"z".to_vec()])),
+    ];
+    let proposal = Proposal {
+        id: ProposalId {
+            node: 1,
+            nonce: 2,
+            seq: 3,
+        },
+        command: Command::Exec { ops },
+    };
+    let decoded = Proposal::decode(&proposal.encode()).expect("a transaction entry decodes");
+    assert_eq!(decoded, proposal);
+    let mut s = KvStore::new();
+    let Reply::Array(replies) = s.apply(&decoded.command) else {
+        panic!("a transaction answers an array");
+    };
+    assert_eq!(replies[0], Reply::ok());
+    assert_eq!(replies[1], Reply::Bulk(Some(b"1".to_vec())), "sees the SET before it");
+    assert_eq!(replies[2], Reply::Int(3));
+    assert_eq!(replies[3], Reply::Simple("PONG".into()));
+    assert!(matches!(&replies[4], Reply::Error(e) if e.contains("nested")));
+    assert!(matches!(&replies[5], Reply::Error(e) if e.contains("not allowed")));
+    assert_eq!(
+        replies[6],
+        Reply::Array(vec![Reply::Bulk(Some(b"3".to_vec())), Reply::Bulk(None)])
+    );
+    assert_eq!(s.get(b"a"), Some(&b"3"[..]));
+}

@@ -1,0 +1,154 @@
+//! `MULTI`, `EXEC`, `DISCARD` and the queue between them. A queued command
+//! runs its handler at once, but its write or read is captured instead of
+//! submitted; `EXEC` proposes everything captured as one log entry
+//! ([`Command::Exec`]), applied atomically on every replica, and answers the
+//! array of the replies. As in Redis, an unknown command or a wrong number
+//! of arguments while queuing makes `EXEC` fail with `EXECABORT` (nothing
+//! runs), while an error the command's own checks find (a bad option, a key
+//! too large) is its reply inside the array.
+
+use super::commands::CommandSpec;
+use super::outcome::{Outcome, now};
+use super::session::Session;
+use crate::command::{Command, Reply, TxOp};
+use crate::error::ErrorCode;
+
+type Args<'a> = &'a [Vec<u8>];
+
+/// Most commands one transaction may queue.
+pub(super) const MAX_QUEUED: usize = 100_000;
+
+/// What a connection inside `MULTI` sends that does not get queued.
+pub(super) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "QUIT", "WATCH"];
+
+/// Commands refused inside `MULTI` (connection state that would change before
+/// `EXEC`, or administration outside the key space), as Redis refuses some.
+const NOT_QUEUED: [&str; 9] = [
+    "AUTH",
+    "HELLO",
+    "READONLY",
+    "READWRITE",
+    "RAFT.ADDNODE",
+    "RAFT.REMOVENODE",
+    "RAFT.TRANSFER",
+    "RAFT.BACKUP",
+    "RAFT.SNAPSHOT",
+];
+
+/// The commands queued since `MULTI`.
+#[derive(Debug, Default)]
+pub(super) struct Transaction {
+    ops: Vec<TxOp>,
+    /// Argument bytes queued (bounded by the request limit: the entry must
+    /// fit where one request would).
+    bytes: usize,
+    /// A command was refused while queuing: `EXEC` answers `EXECABORT`.
+    aborted: bool,
+}
+
+impl Transaction {
+    /// Marks the transaction failed and answers `reply` (an error).
+    fn refuse(&mut self, reply: Reply) -> Outcome {
+        self.aborted = true;
+        now(reply)
+    }
+}
+
+/// Makes a pending `EXEC` fail with `EXECABORT` (no-op outside `MULTI`).
+pub(super) fn abort(s: &mut Session) {
+    if let Some(tx) = s.multi.as_mut() {
+        tx.aborted = true;
+    }
+}
+
+/// `MULTI`.
+pub(super) fn multi(s: &mut Session, _: Args) -> Outcome {
+    if s.multi.is_some() {
+        return now(Reply::error(
+            ErrorCode::Err,
+            "MULTI calls can not be nested",
+        ));
+    }
+    s.multi = Some(Transaction::default());
+    now(Reply::ok())
+}
+
+/// `EXEC`: proposes the queued commands as one entry.
+pub(super) fn exec(s: &mut Session, _: Args) -> Outcome {
+    let Some(tx) = s.multi.take() else {
+        return now(Reply::error(ErrorCode::Err, "EXEC without MULTI"));
+    };
+    if tx.aborted {
+        return now(Reply::error(
+            ErrorCode::ExecAbort,
+            "Transaction discarded because of previous errors.",
+        ));
+    }
+    if tx.ops.iter().all(|op| matches!(op, TxOp::Fixed(_))) {
+        // Nothing touches the state: no entry needed.
+        let replies = tx.ops.into_iter().filter_map(|op| match op {
+            TxOp::Fixed(r) => Some(r),
+            _ => None,
+        });
+        return now(Reply::Array(replies.collect()));
+    }
+    Outcome::Reply(s.node.write(Command::Exec { ops: tx.ops }))
+}
+
+/// `DISCARD`.
+pub(super) fn discard(s: &mut Session, _: Args) -> Outcome {
+    if s.multi.take().is_none() {
+        return now(Reply::error(ErrorCode::Err, "DISCARD without MULTI"));
+    }
+    now(Reply::ok())
+}
+
+/// Queues one command inside `MULTI` (`args` without the name): `+QUEUED`,
+/// or an error that aborts the transaction.
+pub(super) fn queue(s: &mut Session, spec: &CommandSpec, args: Args) -> Outcome {
+    let limit = s.node.config().limits.max_request;
+    let Some(tx) = s.multi.as_mut() else {
+        return now(Reply::error(ErrorCode::Err, "not inside MULTI"));
+    };
+    if NOT_QUEUED.contains(&spec.name) {
+        return tx.refuse(Reply::error(
+            ErrorCode::Err,
+            format!(
+                "Command not allowed inside a transaction: '{}'",
+                spec.name.to_ascii_lowercase()
+            ),
+        ));
+    }
+    let bytes = tx.bytes + args.iter().map(Vec::len).sum::<usize>();
+    if tx.ops.len() >= MAX_QUEUED || bytes > limit {
+        return tx.refuse(Reply::error(
+            ErrorCode::Err,
+            format!("transaction too large (limits: {MAX_QUEUED} commands, {limit} bytes)"),
+        ));
+    }
+    tx.bytes = bytes;
+    s.capturing = true;
+    let outcome = (spec.handler)(s, args);
+    s.capturing = false;
+    let op = match (s.captured.take(), outcome) {
+        (Some(op), _) => op,
+        (None, Outcome::Reply(mut pending)) => match pending.try_take() {
+            Some(result) => TxOp::Fixed(super::reply::reply_of(result)),
+            None => {
+                // Every command that answers later is in NOT_QUEUED.
+                log::error!("{} answered later inside MULTI; refused", spec.name);
+                let error =
+                    Reply::error(ErrorCode::Err, "command not allowed inside a transaction");
+                return s
+                    .multi
+                    .as_mut()
+                    .map_or(now(error.clone()), |tx| tx.refuse(error));
+            }
+        },
+        (None, Outcome::Close(reply)) => return Outcome::Close(reply),
+    };
+    if let Some(tx) = s.multi.as_mut() {
+        tx.ops.push(op);
+    }
+    now(Reply::Simple("QUEUED".into()))
+}
