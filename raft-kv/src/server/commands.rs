@@ -18,7 +18,7 @@ pub(super) struct CommandSpec {
     /// Redis-style arity, the name included.
     arity: i32,
     kind: Kind,
-    pub(super) handler: fn(&mut Session, Args) -> Outcome,
+    handler: transaction::Handler,
 }
 
 impl CommandSpec {
@@ -36,7 +36,7 @@ const fn spec(
     name: &'static str,
     arity: i32,
     kind: Kind,
-    handler: fn(&mut Session, Args) -> Outcome,
+    handler: transaction::Handler,
 ) -> CommandSpec {
     CommandSpec {
         name,
@@ -224,7 +224,7 @@ impl Session {
             return now(Reply::error(ErrorCode::NoAuth, "Authentication required."));
         }
         if self.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
-            return transaction::queue(self, spec, &args[1..]);
+            return transaction::queue(self, spec.name, spec.handler, &args[1..]);
         }
         (spec.handler)(self, &args[1..])
     }

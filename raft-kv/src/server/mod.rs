@@ -9,6 +9,7 @@ mod commands;
 mod connection;
 mod event_loop;
 mod outcome;
+mod queued;
 mod reply;
 mod session;
 mod transaction;

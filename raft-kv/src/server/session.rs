@@ -2,7 +2,7 @@
 //! the commands that change it: `AUTH`, `HELLO`, `CLIENT`, `SELECT`, `PING`.
 
 use super::outcome::{Outcome, arity, now};
-use super::transaction::Transaction;
+use super::queued::Transaction;
 use crate::command::{Command, Protocol, ReadCommand, Reply, TxOp};
 use crate::config::Limits;
 use crate::error::ErrorCode;

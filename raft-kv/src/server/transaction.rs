@@ -7,16 +7,13 @@
 //! runs), while an error the command's own checks find (a bad option, a key
 //! too large) is its reply inside the array.
 
-use super::commands::CommandSpec;
 use super::outcome::{Outcome, now};
+use super::queued::{MAX_QUEUED, Transaction};
 use super::session::Session;
 use crate::command::{Command, Reply, TxOp};
 use crate::error::ErrorCode;
 
 type Args<'a> = &'a [Vec<u8>];
-
-/// Most commands one transaction may queue.
-pub(super) const MAX_QUEUED: usize = 100_000;
 
 /// What a connection inside `MULTI` sends that does not get queued.
 pub(super) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "QUIT", "WATCH"];
@@ -35,29 +32,19 @@ const NOT_QUEUED: [&str; 9] = [
     "RAFT.SNAPSHOT",
 ];
 
-/// The commands queued since `MULTI`.
-#[derive(Debug, Default)]
-pub(super) struct Transaction {
-    ops: Vec<TxOp>,
-    /// Argument bytes queued (bounded by the request limit: the entry must
-    /// fit where one request would).
-    bytes: usize,
-    /// A command was refused while queuing: `EXEC` answers `EXECABORT`.
-    aborted: bool,
-}
+/// A command's handler, as the command table holds it.
+pub(super) type Handler = fn(&mut Session, Args) -> Outcome;
 
-impl Transaction {
-    /// Marks the transaction failed and answers `reply` (an error).
-    fn refuse(&mut self, reply: Reply) -> Outcome {
-        self.aborted = true;
-        now(reply)
-    }
+/// Marks the transaction failed and answers `reply` (an error).
+fn refuse(s: &mut Session, reply: Reply) -> Outcome {
+    abort(s);
+    now(reply)
 }
 
 /// Makes a pending `EXEC` fail with `EXECABORT` (no-op outside `MULTI`).
 pub(super) fn abort(s: &mut Session) {
     if let Some(tx) = s.multi.as_mut() {
-        tx.aborted = true;
+        tx.abort();
     }
 }
 
@@ -78,21 +65,22 @@ pub(super) fn exec(s: &mut Session, _: Args) -> Outcome {
     let Some(tx) = s.multi.take() else {
         return now(Reply::error(ErrorCode::Err, "EXEC without MULTI"));
     };
-    if tx.aborted {
+    if tx.is_aborted() {
         return now(Reply::error(
             ErrorCode::ExecAbort,
             "Transaction discarded because of previous errors.",
         ));
     }
-    if tx.ops.iter().all(|op| matches!(op, TxOp::Fixed(_))) {
+    let ops = tx.into_ops();
+    if ops.iter().all(|op| matches!(op, TxOp::Fixed(_))) {
         // Nothing touches the state: no entry needed.
-        let replies = tx.ops.into_iter().filter_map(|op| match op {
+        let replies = ops.into_iter().filter_map(|op| match op {
             TxOp::Fixed(r) => Some(r),
             _ => None,
         });
         return now(Reply::Array(replies.collect()));
     }
-    Outcome::Reply(s.node.write(Command::Exec { ops: tx.ops }))
+    Outcome::Reply(s.node.write(Command::Exec { ops }))
 }
 
 /// `DISCARD`.
@@ -103,32 +91,29 @@ pub(super) fn discard(s: &mut Session, _: Args) -> Outcome {
     now(Reply::ok())
 }
 
-/// Queues one command inside `MULTI` (`args` without the name): `+QUEUED`,
-/// or an error that aborts the transaction.
-pub(super) fn queue(s: &mut Session, spec: &CommandSpec, args: Args) -> Outcome {
+/// Queues one command (`name`, `args` without it) inside `MULTI`:
+/// `+QUEUED`, or an error that aborts the transaction.
+pub(super) fn queue(s: &mut Session, name: &'static str, handler: Handler, args: Args) -> Outcome {
     let limit = s.node.config().limits.max_request;
-    let Some(tx) = s.multi.as_mut() else {
-        return now(Reply::error(ErrorCode::Err, "not inside MULTI"));
-    };
-    if NOT_QUEUED.contains(&spec.name) {
-        return tx.refuse(Reply::error(
-            ErrorCode::Err,
-            format!(
-                "Command not allowed inside a transaction: '{}'",
-                spec.name.to_ascii_lowercase()
+    if NOT_QUEUED.contains(&name) {
+        let error = format!(
+            "Command not allowed inside a transaction: '{}'",
+            name.to_ascii_lowercase()
+        );
+        return refuse(s, Reply::error(ErrorCode::Err, error));
+    }
+    let bytes = args.iter().map(Vec::len).sum::<usize>();
+    if !s.multi.as_mut().is_some_and(|tx| tx.reserve(bytes, limit)) {
+        return refuse(
+            s,
+            Reply::error(
+                ErrorCode::Err,
+                format!("transaction too large (limits: {MAX_QUEUED} commands, {limit} bytes)"),
             ),
-        ));
+        );
     }
-    let bytes = tx.bytes + args.iter().map(Vec::len).sum::<usize>();
-    if tx.ops.len() >= MAX_QUEUED || bytes > limit {
-        return tx.refuse(Reply::error(
-            ErrorCode::Err,
-            format!("transaction too large (limits: {MAX_QUEUED} commands, {limit} bytes)"),
-        ));
-    }
-    tx.bytes = bytes;
     s.capturing = true;
-    let outcome = (spec.handler)(s, args);
+    let outcome = handler(s, args);
     s.capturing = false;
     let op = match (s.captured.take(), outcome) {
         (Some(op), _) => op,
@@ -136,19 +121,16 @@ pub(super) fn queue(s: &mut Session, spec: &CommandSpec, args: Args) -> Outcome 
             Some(result) => TxOp::Fixed(super::reply::reply_of(result)),
             None => {
                 // Every command that answers later is in NOT_QUEUED.
-                log::error!("{} answered later inside MULTI; refused", spec.name);
+                log::error!("{name} answered later inside MULTI; refused");
                 let error =
                     Reply::error(ErrorCode::Err, "command not allowed inside a transaction");
-                return s
-                    .multi
-                    .as_mut()
-                    .map_or(now(error.clone()), |tx| tx.refuse(error));
+                return refuse(s, error);
             }
         },
         (None, Outcome::Close(reply)) => return Outcome::Close(reply),
     };
     if let Some(tx) = s.multi.as_mut() {
-        tx.ops.push(op);
+        tx.push(op);
     }
     now(Reply::Simple("QUEUED".into()))
 }
