@@ -9,6 +9,10 @@
 #   scripts/bench-compare.sh            # both, DUR=10 s per run
 #   ONLY=ours scripts/bench-compare.sh  # or ONLY=redis
 #   CLIENTS="64" TESTS="set" DUR=5 scripts/bench-compare.sh
+#   NODE_ARGS="--peer-compress-from-kib 0" ONLY=ours scripts/bench-compare.sh
+#
+# For this store it also prints the peer traffic: bytes all nodes wrote to
+# their peers per request (from each node's metrics on ports 9501-9503).
 #
 # The release binary is built once (target/release/raft-cli). The cluster runs
 # in /tmp/bench-compare on ports 6501-6503 (peers 7501-7503); Redis on 6590.
@@ -49,21 +53,33 @@ preload() {  # PORT
     redis-cli -p "$1" --pipe >/dev/null
 }
 
+peer_bytes() {  # -> bytes all of this store's nodes sent to peers (0 for Redis)
+  local b=0 i
+  for i in 1 2 3; do
+    b=$((b + $(curl -s "http://127.0.0.1:950$i/metrics" 2>/dev/null |
+      awk '/^raft_peer_sent_bytes_total/{n+=$2} END{printf "%d", n}')))
+  done
+  echo "$b"
+}
+
 one_run() {  # LABEL PORT TEST CLIENTS PIDS...
   local label=$1 port=$2 test=$3 c=$4; shift 4
-  local probe rate n t0 t1 s0 s1 out hz
+  local probe rate n t0 t1 s0 s1 b0 b1 out hz
   hz=$(getconf CLK_TCK)
   probe=$(timeout 60 redis-benchmark -p "$port" -t "$test" -d 256 -r 100000 -c "$c" \
     -n $((c * 20 + 2000)) --csv 2>/dev/null | awk -F'"' 'NR==2{print int($4)}')
   rate=${probe:-1000}; n=$((rate * DUR)); [ "$n" -lt 1000 ] && n=1000
-  t0=$(cpu_ticks "$@"); s0=$(switches "$@")
+  t0=$(cpu_ticks "$@"); s0=$(switches "$@"); b0=$(peer_bytes)
   out=$(timeout $((DUR * 4 + 60)) redis-benchmark -p "$port" -t "$test" -d 256 -r 100000 \
     -c "$c" -n "$n" --csv 2>/dev/null | awk -F'"' 'NR==2{printf "%d %s %s", $4, $10, $14}')
-  t1=$(cpu_ticks "$@"); s1=$(switches "$@")
-  awk -v l="$label" -v o="$out" -v dt=$((t1 - t0)) -v ds=$((s1 - s0)) -v n="$n" -v hz="$hz" 'BEGIN{
+  t1=$(cpu_ticks "$@"); s1=$(switches "$@"); b1=$(peer_bytes)
+  awk -v l="$label" -v o="$out" -v dt=$((t1 - t0)) -v ds=$((s1 - s0)) -v db=$((b1 - b0)) \
+    -v n="$n" -v hz="$hz" 'BEGIN{
     split(o, f, " ");
-    printf "%-16s %8d ops/s  p50 %6.3f ms  p99 %7.3f ms  cpu %6.1f ms/1k  %5.2f switches/req\n",
-      l, f[1], f[2], f[3], dt * 1000 / hz * 1000 / n, ds / n }'
+    printf "%-16s %8d ops/s  p50 %6.3f ms  p99 %7.3f ms  cpu %6.1f ms/1k  %5.2f switches/req",
+      l, f[1], f[2], f[3], dt * 1000 / hz * 1000 / n, ds / n;
+    if (db > 0) printf "  peer %6.0f B/req", db / n;
+    printf "\n" }'
 }
 
 run_all() {  # NAME PORT PIDS...
@@ -85,7 +101,7 @@ ours() {
   for i in 1 2 3; do
     "$BIN" node --id "$i" --data-dir "$ROOT/n$i" --listen-peer "127.0.0.1:750$i" \
       --listen-client "127.0.0.1:650$i" --initial-cluster "$cluster" \
-      >"$ROOT/n$i.log" 2>&1 &
+      --metrics "127.0.0.1:950$i" ${NODE_ARGS:-} >"$ROOT/n$i.log" 2>&1 &
     PIDS+=($!)
   done
   local leader=""

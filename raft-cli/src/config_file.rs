@@ -75,8 +75,8 @@ pub struct NodeSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_every: Option<u64>,
     /// Send peer frames of at least this many KiB (large append batches,
-    /// snapshot chunks) LZ4-compressed to peers that read LZ4 (default 16;
-    /// 0 sends every frame plain).
+    /// snapshot chunks) LZ4-compressed to peers that read LZ4 (default 256:
+    /// bulk transfers only; 0 sends every frame plain).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_compress_from_kib: Option<u64>,

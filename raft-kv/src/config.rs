@@ -62,7 +62,8 @@ pub struct NodeConfig {
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: u64,
     /// Peer frames of at least this many bytes go LZ4-compressed to peers
-    /// that read LZ4 (`None`: every frame plain).
+    /// that read LZ4 (`None`: every frame plain; default
+    /// [`raft_net::DEFAULT_COMPRESS_FROM`]).
     pub peer_compress_from: Option<usize>,
     /// Close a client connection idle this long (`None`: never, like Redis's
     /// `timeout 0`).

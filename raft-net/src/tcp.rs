@@ -31,8 +31,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The default [`TcpTransportConfig::compress_from`]: frames from 16 KiB.
-pub const DEFAULT_COMPRESS_FROM: usize = 16 << 10;
+/// The default [`TcpTransportConfig::compress_from`]: frames from 256 KiB,
+/// i.e. bulk transfers (snapshot chunks, the up to 1 MiB appends that catch a
+/// lagging follower up) but not the steady-state appends, where compression
+/// cost CPU and gained no throughput in `scripts/bench-compare.sh`
+/// (BENCHMARKS.md).
+pub const DEFAULT_COMPRESS_FROM: usize = 256 << 10;
 
 /// Tunables of a [`TcpTransport`].
 #[derive(Clone, Debug)]
