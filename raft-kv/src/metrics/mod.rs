@@ -61,6 +61,11 @@ pub struct Metrics {
     connections_accepted: Counter,
     connections_rejected: Counter,
     commands: Family<CommandLabels, Counter>,
+    /// Every command answered, and those answered with an error (for INFO,
+    /// which cannot iterate the family cheaply).
+    commands_processed: Counter,
+    error_replies: Counter,
+    started: std::time::Instant,
 }
 
 impl Default for Metrics {
@@ -83,6 +88,9 @@ impl Default for Metrics {
             connections_accepted: Counter::default(),
             connections_rejected: Counter::default(),
             commands: Family::default(),
+            commands_processed: Counter::default(),
+            error_replies: Counter::default(),
+            started: std::time::Instant::now(),
         }
     }
 }
@@ -179,6 +187,40 @@ impl Metrics {
         self.commands
             .get_or_create(&CommandLabels { command, result })
             .inc();
+        self.commands_processed.inc();
+        if !ok {
+            self.error_replies.inc();
+        }
+    }
+
+    /// Time since the node started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Client connections open now.
+    pub fn connected_clients(&self) -> i64 {
+        self.client_connections.get()
+    }
+
+    /// Client connections accepted so far.
+    pub fn connections_received(&self) -> u64 {
+        self.connections_accepted.get()
+    }
+
+    /// Client connections refused at the limit so far.
+    pub fn connections_rejected(&self) -> u64 {
+        self.connections_rejected.get()
+    }
+
+    /// Commands answered so far.
+    pub fn commands_processed(&self) -> u64 {
+        self.commands_processed.get()
+    }
+
+    /// Commands answered with an error so far.
+    pub fn error_replies(&self) -> u64 {
+        self.error_replies.get()
     }
 
     /// Registers every instrument (clones share the values) in `registry`.

@@ -151,13 +151,7 @@ static COMMANDS: &[CommandSpec] = &[
         s.readonly = false;
         now(Reply::ok())
     }),
-    spec("INFO", -1, Kind::Other, |s, a| {
-        now(Reply::Bulk(Some(crate::info::render(
-            &s.node.status(),
-            s.node.metrics(),
-            a.first(),
-        ))))
-    }),
+    spec("INFO", -1, Kind::Other, info),
     spec("CONFIG", -2, Kind::Other, |_, a| now(config_command(a))),
     spec("COMMAND", -1, Kind::Other, command),
     spec("CLIENT", -2, Kind::Other, session::client),
@@ -235,6 +229,27 @@ impl Session {
         transaction::abort(self);
         now(error)
     }
+}
+
+/// `INFO [section]`: Redis's sections and the node's Raft state.
+fn info(s: &mut Session, a: Args) -> Outcome {
+    let cfg = s.node.config();
+    let keys = match s.node.stale_read(&ReadCommand::DbSize) {
+        Reply::Int(n) => n,
+        _ => 0,
+    };
+    let facts = crate::info::ServerFacts {
+        tcp_port: cfg
+            .listen_client
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0),
+        max_clients: cfg.max_connections,
+        keys,
+    };
+    let text = crate::info::render(&s.node.status(), s.node.metrics(), &facts, a.first());
+    now(Reply::Bulk(Some(text)))
 }
 
 /// `COMMAND COUNT` and `COMMAND LIST` from the table; `COMMAND` and `COMMAND

@@ -213,7 +213,7 @@ fn server_description(s: &Session) -> Reply {
     };
     Reply::Map(vec![
         (text("server"), text("redis")),
-        (text("version"), text(REDIS_COMPAT_VERSION)),
+        (text("version"), text(crate::info::REDIS_COMPAT_VERSION)),
         (text("proto"), Reply::Int(proto)),
         (text("id"), Reply::Int(s.id as i64)),
         (text("mode"), text("standalone")),
@@ -221,9 +221,6 @@ fn server_description(s: &Session) -> Reply {
         (text("modules"), Reply::Array(Vec::new())),
     ])
 }
-
-/// The Redis version clients may assume (the commands behave as Redis 7.0's).
-pub(super) const REDIS_COMPAT_VERSION: &str = "7.0.0";
 
 /// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH`,
 /// the subcommands client libraries send when they connect.
