@@ -416,3 +416,42 @@ fn hello_switches_the_connection_to_resp3_and_client_commands_answer() {
     );
     assert!(matches!(reply(&mut r), raft_kv::Reply::Int(n) if n > 20));
 }
+
+#[test]
+fn string_commands_with_options_and_offsets_answer_as_redis_does() {
+    use raft_kv::Reply::{Bulk, Error, Int};
+    let c = Cluster::start(1);
+    let (mut s, mut r) = connect(&c.client[0]);
+    s.write_all(
+        b"SET k v NX\r\nSET k w NX\r\nSET k w XX GET\r\nSET k v NX XX\r\nSET k v EX 10\r\n\
+          SETRANGE k 1 bc\r\nGETRANGE k 0 -1\r\nGETRANGE k x 1\r\nSETRANGE k -1 a\r\n\
+          INCRBYFLOAT f 1.5\r\nINCRBYFLOAT f abc\r\nSETBIT b 7 1\r\nGETBIT b 7\r\n\
+          SETBIT b 7 2\r\nSETBIT b -1 1\r\nBITCOUNT b\r\nBITCOUNT b 0\r\nBITCOUNT b 0 0 BIT\r\n",
+    )
+    .expect("send");
+    let bulk = |v: &str| Bulk(Some(v.as_bytes().to_vec()));
+    let err = |e: &str| Error(e.to_string());
+    let expected = [
+        raft_kv::Reply::ok(),
+        Bulk(None),
+        bulk("v"),
+        err("ERR syntax error"),
+        err("ERR SET with EX, PX, EXAT or PXAT is not supported: keys do not expire yet"),
+        Int(3),
+        bulk("wbc"),
+        err("ERR value is not an integer or out of range"),
+        err("ERR offset is out of range"),
+        bulk("1.5"),
+        err("ERR value is not a valid float"),
+        Int(0),
+        Int(1),
+        err("ERR bit is not an integer or out of range"),
+        err("ERR bit offset is not an integer or out of range"),
+        Int(1),
+        err("ERR syntax error"),
+        Int(0),
+    ];
+    for (i, want) in expected.into_iter().enumerate() {
+        assert_eq!(reply(&mut r), want, "reply {i}");
+    }
+}

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::reply::{Protocol, Reply};
+
 /// Identifies one proposal so that the node that proposed it can answer its
 /// client when the entry is applied. `nonce` differs between process starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -179,6 +181,61 @@ pub enum Command {
         /// What was queued.
         ops: Vec<TxOp>,
     },
+    /// SET key value with `NX`/`XX` and `GET` (plain SET is [`Command::Set`]).
+    SetWith {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// Value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        /// When to set.
+        condition: SetCondition,
+        /// Answer the old value instead of `OK`.
+        get: bool,
+    },
+    /// SETRANGE key offset value: the length after writing.
+    SetRange {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// Where to write (checked: offset + length within the value limit).
+        offset: u64,
+        /// Bytes to write.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// INCRBYFLOAT key increment, with the increment as the client wrote it
+    /// (parsed where it is applied, the same way on every replica).
+    IncrByFloat {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// The increment's text.
+        #[serde(with = "serde_bytes")]
+        increment: Vec<u8>,
+    },
+    /// SETBIT key offset bit: the bit's old value.
+    SetBit {
+        /// Key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// Bit offset, most significant bit of the first byte first.
+        offset: u64,
+        /// The new bit.
+        bit: bool,
+    },
+}
+
+/// When `SET` sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCondition {
+    /// Whatever is there.
+    Always,
+    /// Only if the key is absent (`NX`).
+    IfAbsent,
+    /// Only if the key exists (`XX`).
+    IfPresent,
 }
 
 /// One command queued in a transaction.
@@ -249,136 +306,37 @@ pub enum ReadCommand {
     Type(#[serde(with = "serde_bytes")] Vec<u8>),
     /// KEYS pattern (Redis's glob syntax).
     Keys(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// GETRANGE key start end (inclusive, negative from the end).
+    GetRange(#[serde(with = "serde_bytes")] Vec<u8>, i64, i64),
+    /// GETBIT key offset.
+    GetBit(#[serde(with = "serde_bytes")] Vec<u8>, u64),
+    /// BITCOUNT key [start end [BYTE | BIT]]: the range and whether it
+    /// counts bits (`BIT`) rather than bytes.
+    BitCount(
+        #[serde(with = "serde_bytes")] Vec<u8>,
+        Option<(i64, i64, bool)>,
+    ),
 }
 
 impl ReadCommand {
     /// The keys it reads.
     pub fn keys(&self) -> &[Vec<u8>] {
         match self {
-            ReadCommand::Get(k) | ReadCommand::Strlen(k) | ReadCommand::Type(k) => {
-                std::slice::from_ref(k)
-            }
+            ReadCommand::Get(k)
+            | ReadCommand::Strlen(k)
+            | ReadCommand::Type(k)
+            | ReadCommand::GetRange(k, ..)
+            | ReadCommand::GetBit(k, _)
+            | ReadCommand::BitCount(k, _) => std::slice::from_ref(k),
             ReadCommand::MGet(ks) | ReadCommand::Exists(ks) => ks,
             ReadCommand::DbSize | ReadCommand::Backup | ReadCommand::Keys(_) => &[],
         }
     }
 }
 
-/// A reply in the shape of RESP2 (serializable: a transaction's entry
-/// carries the replies known when its commands were queued).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {
-    /// `+text`
-    Simple(String),
-    /// `-CODE text`
-    Error(String),
-    /// `:n`
-    Int(i64),
-    /// `$len bytes` or the nil bulk.
-    Bulk(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
-    /// `*n ...`
-    Array(Vec<Reply>),
-    /// A map: `%n k v ...` in RESP3, a flat array of keys and values in RESP2.
-    Map(Vec<(Reply, Reply)>),
-}
-
-/// The protocol a connection speaks (`HELLO 2` or `HELLO 3`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Protocol {
-    /// RESP2, the default.
-    #[default]
-    Resp2,
-    /// RESP3: typed nulls and maps.
-    Resp3,
-}
-
-impl Reply {
-    /// `+OK`.
-    pub fn ok() -> Reply {
-        Reply::Simple("OK".into())
-    }
-
-    /// An error reply: the code word, then `text`.
-    pub fn error(code: crate::error::ErrorCode, text: impl std::fmt::Display) -> Reply {
-        Reply::Error(format!("{code} {text}"))
-    }
-
-    /// Appends the RESP2 encoding to `out`.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        self.encode(Protocol::Resp2, out);
-    }
-
-    /// Appends the encoding in `protocol` to `out`.
-    pub fn encode(&self, protocol: Protocol, out: &mut Vec<u8>) {
-        let resp3 = protocol == Protocol::Resp3;
-        match self {
-            Reply::Bulk(None) if resp3 => out.extend_from_slice(b"_"),
-            Reply::Map(pairs) => {
-                // RESP3 has maps; RESP2 sends the keys and values as one array.
-                let (tag, len) = if resp3 {
-                    (b'%', pairs.len())
-                } else {
-                    (b'*', 2 * pairs.len())
-                };
-                out.push(tag);
-                out.extend_from_slice(len.to_string().as_bytes());
-                out.extend_from_slice(b"\r\n");
-                for (k, v) in pairs {
-                    k.encode(protocol, out);
-                    v.encode(protocol, out);
-                }
-                return;
-            }
-            Reply::Simple(s) => {
-                out.push(b'+');
-                out.extend_from_slice(s.as_bytes());
-            }
-            Reply::Error(s) => {
-                out.push(b'-');
-                // An error line must not contain CR or LF.
-                out.extend(
-                    s.bytes()
-                        .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-                );
-            }
-            Reply::Int(n) => {
-                out.push(b':');
-                out.extend_from_slice(n.to_string().as_bytes());
-            }
-            Reply::Bulk(None) => out.extend_from_slice(b"$-1"),
-            Reply::Bulk(Some(b)) => {
-                out.push(b'$');
-                out.extend_from_slice(b.len().to_string().as_bytes());
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(b);
-            }
-            Reply::Array(items) => {
-                out.push(b'*');
-                out.extend_from_slice(items.len().to_string().as_bytes());
-                out.extend_from_slice(b"\r\n");
-                for item in items {
-                    item.encode(protocol, out);
-                }
-                return;
-            }
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn maps_and_nulls_follow_the_protocol() {
-        let m = Reply::Map(vec![(Reply::Int(1), Reply::Bulk(None))]);
-        let (mut two, mut three) = (Vec::new(), Vec::new());
-        m.encode(Protocol::Resp2, &mut two);
-        m.encode(Protocol::Resp3, &mut three);
-        assert_eq!(two, b"*2\r\n:1\r\n$-1\r\n");
-        assert_eq!(three, b"%1\r\n:1\r\n_\r\n");
-    }
 
     /// The command layout before bulk byte serialization: plain derives.
     #[derive(Serialize)]

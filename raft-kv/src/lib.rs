@@ -20,6 +20,7 @@ pub mod error;
 pub mod info;
 pub mod metrics;
 pub mod node;
+pub mod reply;
 pub mod resp;
 pub mod runtime;
 pub mod server;

@@ -4,6 +4,7 @@
 
 use super::outcome::{Kind, Outcome, arity, now, now_result};
 use super::session::{self, BEFORE_AUTH, Session};
+use super::strings;
 use super::transaction::{self, TRANSACTION_CONTROL};
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::{ErrorCode, RequestError};
@@ -58,7 +59,7 @@ static COMMANDS: &[CommandSpec] = &[
         s.read(ReadCommand::Exists(a.to_vec()))
     }),
     spec("DBSIZE", 1, Kind::Read, |s, _| s.read(ReadCommand::DbSize)),
-    spec("SET", -3, Kind::Write, set),
+    spec("SET", -3, Kind::Write, strings::set),
     spec("DEL", -2, Kind::Write, |s, a| {
         s.write(Command::Del { keys: a.to_vec() })
     }),
@@ -121,6 +122,12 @@ static COMMANDS: &[CommandSpec] = &[
     spec("TOUCH", -2, Kind::Read, |s, a| {
         s.read(ReadCommand::Exists(a.to_vec()))
     }),
+    spec("GETRANGE", 4, Kind::Read, strings::get_range),
+    spec("SETRANGE", 4, Kind::Write, strings::set_range),
+    spec("INCRBYFLOAT", 3, Kind::Write, strings::incr_by_float),
+    spec("GETBIT", 3, Kind::Read, strings::get_bit),
+    spec("SETBIT", 4, Kind::Write, strings::set_bit),
+    spec("BITCOUNT", -2, Kind::Read, strings::bit_count),
     spec("TIME", 1, Kind::Other, |_, _| now(time_reply())),
     spec("FUNCTION", -2, Kind::Other, |_, a| {
         if a[0].eq_ignore_ascii_case(b"FLUSH") {
@@ -281,19 +288,6 @@ pub(super) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     COMMANDS
         .iter()
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
-}
-
-fn set(s: &mut Session, a: Args) -> Outcome {
-    match a {
-        [k, v] => s.write(Command::Set {
-            key: k.clone(),
-            value: v.clone(),
-        }),
-        _ => now(Reply::error(
-            ErrorCode::Err,
-            "syntax error: SET options (EX, PX, NX, XX, ...) are not supported",
-        )),
-    }
 }
 
 /// `k v [k v ...]` as pairs; `None` for an odd count.

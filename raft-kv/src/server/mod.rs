@@ -12,6 +12,7 @@ mod outcome;
 mod queued;
 mod reply;
 mod session;
+mod strings;
 mod transaction;
 
 use crate::runtime::NodeHandle;

@@ -326,6 +326,13 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
         Command::GetDel { key: k } => key(k),
         Command::MSetNx { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
         Command::Rename { from, to, .. } => key(from).and(key(to)),
+        Command::SetWith {
+            key: k, value: v, ..
+        }
+        | Command::SetRange {
+            key: k, value: v, ..
+        } => key(k).and(value(v)),
+        Command::IncrByFloat { key: k, .. } | Command::SetBit { key: k, .. } => key(k),
         // Each queued command was checked as it was queued.
         Command::FlushAll | Command::Exec { .. } => Ok(()),
         Command::Cas {

@@ -2,8 +2,10 @@
 //! node applies the same commands in the same order and so holds the same map.
 
 mod glob;
+mod ranges;
 mod snapshot;
 mod strings;
+pub use strings::parse_redis_float;
 #[cfg(test)]
 mod tests;
 mod transaction;
@@ -124,6 +126,15 @@ impl KvStore {
             } => self.rename(from, to, *only_if_absent),
             Command::FlushAll => self.flush_all(),
             Command::Exec { ops } => self.exec(ops),
+            Command::SetWith {
+                key,
+                value,
+                condition,
+                get,
+            } => self.set_with(key, value, *condition, *get),
+            Command::SetRange { key, offset, value } => self.set_range(key, *offset, value),
+            Command::IncrByFloat { key, increment } => self.incr_by_float(key, increment),
+            Command::SetBit { key, offset, bit } => self.set_bit(key, *offset, *bit),
         }
     }
 
@@ -162,6 +173,9 @@ impl KvStore {
             ReadCommand::Strlen(k) => self.strlen(k),
             ReadCommand::Type(k) => self.type_of(k),
             ReadCommand::Keys(pattern) => self.keys(pattern),
+            ReadCommand::GetRange(k, start, end) => self.get_range(k, *start, *end),
+            ReadCommand::GetBit(k, offset) => self.get_bit(k, *offset),
+            ReadCommand::BitCount(k, range) => self.bit_count(k, *range),
         }
     }
 

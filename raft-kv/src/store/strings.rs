@@ -4,8 +4,16 @@
 //! same state and reply on every replica.
 
 use super::{KvStore, glob};
-use crate::command::Reply;
+use crate::command::{Reply, SetCondition};
 use crate::error::ErrorCode;
+
+/// Parses a float as Redis's `string2ld` does for INCRBYFLOAT: the whole
+/// text, no spaces, no NaN (infinities parse, and then fail as a result).
+pub fn parse_redis_float(text: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let value: f64 = text.parse().ok()?;
+    (!value.is_nan()).then_some(value)
+}
 
 /// The largest value APPEND may build (Redis's `proto-max-bulk-len`): a
 /// constant of the state machine, so every replica refuses the same append.
@@ -22,6 +30,54 @@ impl KvStore {
         }
         self.insert(key, value);
         Reply::Int(1)
+    }
+
+    /// SET with NX/XX and GET: sets if `condition` holds; answers the old
+    /// value with `get`, else `OK` or nil (not set).
+    pub(super) fn set_with(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        condition: SetCondition,
+        get: bool,
+    ) -> Reply {
+        let old = self.get(key).map(<[u8]>::to_vec);
+        let set = match condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => old.is_none(),
+            SetCondition::IfPresent => old.is_some(),
+        };
+        if set {
+            self.insert(key, value);
+        }
+        match (get, set) {
+            (true, _) => Reply::Bulk(old),
+            (false, true) => Reply::ok(),
+            (false, false) => Reply::Bulk(None),
+        }
+    }
+
+    /// INCRBYFLOAT: the new value as text, formatted the shortest way that
+    /// reads back the same (`10.5` + `0.1` = `10.6`, `3.0` is `3`).
+    pub(super) fn incr_by_float(&mut self, key: &[u8], increment: &[u8]) -> Reply {
+        let not_float = || Reply::error(ErrorCode::Err, "value is not a valid float");
+        let current = match self.get(key) {
+            None => 0.0,
+            Some(v) => match parse_redis_float(v) {
+                Some(n) => n,
+                None => return not_float(),
+            },
+        };
+        let Some(increment) = parse_redis_float(increment) else {
+            return not_float();
+        };
+        let sum = current + increment;
+        if !sum.is_finite() {
+            return Reply::error(ErrorCode::Err, "increment would produce NaN or Infinity");
+        }
+        let text = format!("{sum}");
+        self.insert(key, text.as_bytes());
+        Reply::Bulk(Some(text.into_bytes()))
     }
 
     pub(super) fn get_set(&mut self, key: &[u8], value: &[u8]) -> Reply {

@@ -285,3 +285,125 @@ fn a_transaction_applies_in_order_reads_see_earlier_writes_and_survives_encoding
     );
     assert_eq!(s.get(b"a"), Some(&b"3"[..]));
 }
+
+fn bulk(v: &str) -> Reply {
+    Reply::Bulk(Some(v.as_bytes().to_vec()))
+}
+
+#[test]
+fn set_flags_decide_whether_to_set_and_what_to_answer() {
+    use crate::command::SetCondition::{IfAbsent, IfPresent};
+    let mut s = KvStore::new();
+    let set = |k: &str, v: &str, condition, get| Command::SetWith {
+        key: k.into(),
+        value: v.into(),
+        condition,
+        get,
+    };
+    assert_eq!(
+        s.apply(&set("k", "1", IfPresent, false)),
+        Reply::Bulk(None),
+        "XX on a missing key"
+    );
+    assert_eq!(s.get(b"k"), None);
+    assert_eq!(s.apply(&set("k", "1", IfAbsent, false)), Reply::ok());
+    assert_eq!(
+        s.apply(&set("k", "2", IfAbsent, false)),
+        Reply::Bulk(None),
+        "NX on a present key"
+    );
+    assert_eq!(
+        s.apply(&set("k", "3", IfAbsent, true)),
+        bulk("1"),
+        "NX GET: the old value, not set"
+    );
+    assert_eq!(s.get(b"k"), Some(&b"1"[..]));
+    assert_eq!(s.apply(&set("k", "4", IfPresent, true)), bulk("1"));
+    assert_eq!(s.get(b"k"), Some(&b"4"[..]));
+    assert_eq!(
+        s.apply(&set("n", "5", crate::command::SetCondition::Always, true)),
+        Reply::Bulk(None)
+    );
+}
+
+#[test]
+fn ranges_and_bits_follow_redis() {
+    let mut s = KvStore::new();
+    let read = |s: &KvStore, r: ReadCommand| s.read(&r);
+    s.apply(&set("k", "Hello World"));
+    assert_eq!(
+        read(&s, ReadCommand::GetRange(b"k".to_vec(), 0, 4)),
+        bulk("Hello")
+    );
+    assert_eq!(
+        read(&s, ReadCommand::GetRange(b"k".to_vec(), -5, -1)),
+        bulk("World")
+    );
+    assert_eq!(
+        read(&s, ReadCommand::GetRange(b"none".to_vec(), 0, -1)),
+        bulk("")
+    );
+    let setrange = |k: &str, offset, v: &str| Command::SetRange {
+        key: k.into(),
+        offset,
+        value: v.into(),
+    };
+    assert_eq!(s.apply(&setrange("k", 6, "Redis")), Reply::Int(11));
+    assert_eq!(s.get(b"k"), Some(&b"Hello Redis"[..]));
+    assert_eq!(s.apply(&setrange("pad", 3, "x")), Reply::Int(4));
+    assert_eq!(s.get(b"pad"), Some(&b"\0\0\0x"[..]), "zero-padded");
+    assert_eq!(s.apply(&setrange("empty", 5, "")), Reply::Int(0));
+    assert_eq!(s.get(b"empty"), None, "an empty write creates nothing");
+    let setbit = |offset, bit| Command::SetBit {
+        key: b"b".to_vec(),
+        offset,
+        bit,
+    };
+    assert_eq!(s.apply(&setbit(7, true)), Reply::Int(0));
+    assert_eq!(s.apply(&setbit(7, true)), Reply::Int(1), "the old bit");
+    assert_eq!(
+        s.get(b"b"),
+        Some(&[1u8][..]),
+        "bit 7 is the least significant of byte 0"
+    );
+    s.apply(&setbit(8, true));
+    assert_eq!(
+        read(&s, ReadCommand::GetBit(b"b".to_vec(), 8)),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        read(&s, ReadCommand::GetBit(b"b".to_vec(), 1000)),
+        Reply::Int(0)
+    );
+    s.apply(&set("c", "foobar"));
+    let count = |range| read(&s, ReadCommand::BitCount(b"c".to_vec(), range));
+    assert_eq!(count(None), Reply::Int(26));
+    assert_eq!(count(Some((1, 1, false))), Reply::Int(6));
+    assert_eq!(count(Some((5, 30, true))), Reply::Int(17));
+}
+
+#[test]
+fn incrbyfloat_formats_the_shortest_exact_text_and_refuses_non_floats() {
+    let mut s = KvStore::new();
+    let incr = |k: &str, by: &str| Command::IncrByFloat {
+        key: k.into(),
+        increment: by.into(),
+    };
+    s.apply(&set("f", "10.50"));
+    assert_eq!(s.apply(&incr("f", "0.1")), bulk("10.6"));
+    assert_eq!(s.apply(&incr("f", "-5.6")), bulk("5"));
+    assert_eq!(s.apply(&incr("new", "5.0e3")), bulk("5000"));
+    s.apply(&set("text", "abc"));
+    let not_float = Reply::error(ErrorCode::Err, "value is not a valid float");
+    assert_eq!(s.apply(&incr("text", "1")), not_float);
+    assert_eq!(s.apply(&incr("f", "nan")), not_float);
+    assert_eq!(
+        s.apply(&incr("f", "inf")),
+        Reply::error(ErrorCode::Err, "increment would produce NaN or Infinity")
+    );
+    assert_eq!(
+        s.get(b"f"),
+        Some(&b"5"[..]),
+        "a refused increment changes nothing"
+    );
+}
