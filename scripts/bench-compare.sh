@@ -10,6 +10,13 @@
 #   ONLY=ours scripts/bench-compare.sh  # or ONLY=redis
 #   CLIENTS="64" TESTS="set" DUR=5 scripts/bench-compare.sh
 #   NODE_ARGS="--peer-compress-from-kib 0" ONLY=ours scripts/bench-compare.sh
+#   ONLY=all scripts/bench-compare.sh   # also etcd 3.4 x3 with its own load generator
+#
+# etcd (ONLY=all or ONLY=etcd) runs ../shared/bench/etcd-cluster.sh and etcd's
+# `benchmark` tool (built by ../shared/bench/etcd-benchmark.sh, path in ETCD_BENCH,
+# default /tmp/etcd-benchmark/benchmark): put with 8-byte keys from a 100k key
+# space and 256-byte values, `--target-leader`, clients = connections; range
+# with `--consistency l` (linearizable) at 64.
 #
 # For this store it also prints the peer traffic: bytes all nodes wrote to
 # their peers per request (from each node's metrics on ports 9501-9503).
@@ -149,8 +156,49 @@ redis() {
   rm -rf "$ROOT-redis"
 }
 
+etcd_run() {  # LABEL CLIENTS PIDS... -- BENCHMARK-ARGS...
+  local label=$1 c=$2; shift 2
+  local pids=() probe rate n t0 t1 s0 s1 out
+  while [ "$1" != -- ]; do pids+=("$1"); shift; done; shift
+  local eb=${ETCD_BENCH:-/tmp/etcd-benchmark/benchmark}
+  local ep=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
+  probe=$("$eb" --endpoints "$ep" --target-leader --clients "$c" --conns "$c" "$@" \
+    --total $((c * 20 + 1000)) 2>&1 | awk '/Requests\/sec/{print int($2)}')
+  rate=${probe:-500}; n=$((rate * DUR)); [ "$n" -lt 1000 ] && n=1000
+  t0=$(cpu_ticks "${pids[@]}"); s0=$(switches "${pids[@]}")
+  out=$("$eb" --endpoints "$ep" --target-leader --clients "$c" --conns "$c" "$@" --total "$n" 2>&1)
+  t1=$(cpu_ticks "${pids[@]}"); s1=$(switches "${pids[@]}")
+  awk -v l="$label" -v dt=$((t1 - t0)) -v ds=$((s1 - s0)) -v n="$n" -v hz="$(getconf CLK_TCK)" '
+    /Requests\/sec/ {rps = $2} / 50% in/ {p50 = $3} / 99% in/ {p99 = $3}
+    END { printf "%-16s %8d ops/s  p50 %6.3f ms  p99 %7.3f ms  cpu %6.1f ms/1k  %5.2f switches/req\n",
+      l, rps, p50 * 1000, p99 * 1000, dt * 1000 / hz * 1000 / n, ds / n }' <<<"$out"
+}
+
+# (Not named `etcd`: a function of that name would shadow the binary.)
+run_etcd() {
+  local eb=${ETCD_BENCH:-/tmp/etcd-benchmark/benchmark} c t pids=()
+  [ -x "$eb" ] || { echo "# etcd benchmark tool missing: ../shared/bench/etcd-benchmark.sh builds it"; return; }
+  command -v etcd >/dev/null || { echo "# etcd not installed (../shared/bench/install-deps.sh)"; return; }
+  ../shared/bench/etcd-cluster.sh start >/dev/null
+  for c in 1 2 3; do pids+=("$(cat "${ETCD_BASE:-/tmp/anchors-etcd}/m$c.pid")"); done
+  echo "# etcd $(etcd --version | awk '/etcd Version/{print $3}') x3, its own benchmark tool"
+  for t in $TESTS; do
+    for c in $CLIENTS; do
+      case $t in
+        set) etcd_run "etcd-put-c$c" "$c" "${pids[@]}" -- put --key-size 8 --val-size 256 \
+               --key-space-size 100000 ;;
+        get) [ "$c" = 64 ] && etcd_run "etcd-range-c$c" "$c" "${pids[@]}" -- range key:1 \
+               --consistency l ;;
+      esac
+    done
+  done
+  ../shared/bench/etcd-cluster.sh stop >/dev/null
+}
+
 case $ONLY in
   ours) ours ;;
   redis) redis ;;
+  etcd) run_etcd ;;
+  all) ours; redis; run_etcd ;;
   *) ours; redis ;;
 esac
