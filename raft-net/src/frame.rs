@@ -260,6 +260,10 @@ mod tests {
     }
 
     fn append_of(bytes: usize) -> Frame {
+        append_with(vec![b'x'; bytes])
+    }
+
+    fn append_with(payload: Vec<u8>) -> Frame {
         Frame::Raft(Message {
             from: 1,
             to: 2,
@@ -270,7 +274,7 @@ mod tests {
                 entries: vec![raft_core::Entry {
                     index: 2,
                     term: 3,
-                    payload: raft_core::EntryPayload::Normal(vec![b'x'; bytes]),
+                    payload: raft_core::EntryPayload::Normal(payload),
                 }],
                 commit: 1,
             },
@@ -307,21 +311,7 @@ mod tests {
         assert_eq!(out, plain, "below the threshold");
         let mut rng = raft_core::DetRng::new(7);
         let noise: Vec<u8> = (0..8192).map(|_| rng.next_u64() as u8).collect();
-        let frame = Frame::Raft(Message {
-            from: 1,
-            to: 2,
-            term: 3,
-            body: MessageBody::Append {
-                prev_index: 1,
-                prev_term: 1,
-                entries: vec![raft_core::Entry {
-                    index: 2,
-                    term: 3,
-                    payload: raft_core::EntryPayload::Normal(noise),
-                }],
-                commit: 1,
-            },
-        });
+        let frame = append_with(noise);
         let mut out = Vec::new();
         assert_eq!(
             encode_compressed_into(&mut out, &frame, 4096).expect("encode"),

@@ -165,21 +165,31 @@ mod tests {
         assert_eq!(payloads, vec![&b"alpha"[..], b"beta", b"gamma-gamma"]);
     }
 
-    #[test]
-    fn cut_anywhere_in_last_record_is_a_torn_tail() {
-        let buf = three_records();
-        let last_start = buf.len() - (HEADER_LEN + 11);
-        for cut in last_start + 1..buf.len() {
-            let (recs, end) = scan(&buf[..cut]);
-            assert_eq!(recs.len(), 2, "cut at {cut}");
+    /// Cuts the last of [`three_records`] at every byte, followed by
+    /// `zeros` zero bytes (what a preallocated file reads past a write):
+    /// always the first two records and a torn tail where the third starts.
+    fn assert_every_cut_of_the_last_record_is_torn(zeros: usize) -> (Vec<u8>, usize) {
+        let clean = three_records();
+        let last_start = clean.len() - (HEADER_LEN + 11);
+        for cut in last_start + 1..clean.len() {
+            let mut buf = clean[..cut].to_vec();
+            buf.resize(cut + zeros, 0);
+            let (recs, end) = scan(&buf);
+            assert_eq!(recs.len(), 2, "cut at {cut}, {zeros} zeros");
             assert_eq!(
                 end,
                 ScanEnd::TornTail {
                     valid_len: last_start
                 },
-                "cut at {cut}"
+                "cut at {cut}, {zeros} zeros"
             );
         }
+        (clean, last_start)
+    }
+
+    #[test]
+    fn cut_anywhere_in_last_record_is_a_torn_tail() {
+        assert_every_cut_of_the_last_record_is_torn(0);
     }
 
     #[test]
@@ -200,22 +210,7 @@ mod tests {
 
     #[test]
     fn a_damaged_last_record_followed_by_zeros_is_a_torn_tail() {
-        let clean = three_records();
-        let last_start = clean.len() - (HEADER_LEN + 11);
-        for cut in last_start + 1..clean.len() {
-            // Written up to `cut`; the preallocated rest reads as zeros.
-            let mut buf = clean[..cut].to_vec();
-            buf.resize(clean.len() + 64, 0);
-            let (recs, end) = scan(&buf);
-            assert_eq!(recs.len(), 2, "cut at {cut}");
-            assert_eq!(
-                end,
-                ScanEnd::TornTail {
-                    valid_len: last_start
-                },
-                "cut at {cut}"
-            );
-        }
+        let (clean, last_start) = assert_every_cut_of_the_last_record_is_torn(64);
         let mut buf = clean;
         buf[last_start + HEADER_LEN] ^= 1;
         buf.extend_from_slice(&[0, 0, 1]);

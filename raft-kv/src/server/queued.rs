@@ -3,6 +3,11 @@
 
 use crate::command::TxOp;
 
+/// The reply to a command queued inside `MULTI`.
+pub(super) fn queued_reply() -> crate::command::Reply {
+    crate::command::Reply::Simple("QUEUED".into())
+}
+
 /// Most commands one transaction may queue.
 pub(super) const MAX_QUEUED: usize = 100_000;
 

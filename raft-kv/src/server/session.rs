@@ -2,7 +2,7 @@
 //! the commands that change it: `AUTH`, `HELLO`, `CLIENT`, `SELECT`, `PING`.
 
 use super::outcome::{Outcome, arity, now};
-use super::queued::Transaction;
+use super::queued::{Transaction, queued_reply};
 use crate::command::{Command, Protocol, ReadCommand, Reply, TxOp};
 use crate::config::Limits;
 use crate::error::ErrorCode;
@@ -61,7 +61,7 @@ impl Session {
         }
         if self.capturing {
             self.captured = Some(TxOp::Read(cmd));
-            return now(Reply::Simple("QUEUED".into()));
+            return now(queued_reply());
         }
         if self.readonly {
             now(self.node.stale_read(&cmd))
@@ -76,7 +76,7 @@ impl Session {
         }
         if self.capturing {
             self.captured = Some(TxOp::Write(cmd));
-            return now(Reply::Simple("QUEUED".into()));
+            return now(queued_reply());
         }
         Outcome::Reply(self.node.write(cmd))
     }

@@ -8,7 +8,7 @@
 //! too large) is its reply inside the array.
 
 use super::outcome::{Outcome, now};
-use super::queued::{MAX_QUEUED, Transaction};
+use super::queued::{MAX_QUEUED, Transaction, queued_reply};
 use super::session::Session;
 use crate::command::{Command, Reply, TxOp};
 use crate::error::ErrorCode;
@@ -132,5 +132,5 @@ pub(super) fn queue(s: &mut Session, name: &'static str, handler: Handler, args:
     if let Some(tx) = s.multi.as_mut() {
         tx.push(op);
     }
-    now(Reply::Simple("QUEUED".into()))
+    now(queued_reply())
 }
