@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Runs Redis's own test suite (7.0.15, from Debian's `redis` source package) in
+# external mode against a local 3-node cluster, through the leader and through
+# a follower, and prints pass/fail per unit. Nothing in Redis's harness is
+# changed; the flags leave out what needs a local redis-server, replication,
+# DEBUG or config rewrites.
+#
+#   scripts/redis-suite.sh                      # every unit below, leader and follower
+#   UNITS="unit/type/incr unit/quit" scripts/redis-suite.sh
+#   VIA=leader scripts/redis-suite.sh            # only through the leader
+#   MIN_PASS=90 scripts/redis-suite.sh           # exit 1 if a unit passes under 90%
+#
+# Environment: RAFT_CLI (default target/release/raft-cli, built if missing),
+# SRC (where the source is unpacked, default /tmp/redis-suite), PORT (client
+# port of node 1, default 6441; peers use PORT+1000), UNIT_TIMEOUT (s, 300),
+# LOGS (per-unit output, default $SRC/logs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+cli=${RAFT_CLI:-target/release/raft-cli}
+[ -x "$cli" ] || cargo build -q --release -p raft-cli
+SRC=${SRC:-/tmp/redis-suite}
+PORT=${PORT:-6441}
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}
+VIA=${VIA:-leader follower}
+MIN_PASS=${MIN_PASS:-0}
+LOGS=${LOGS:-$SRC/logs}
+UNITS=${UNITS:-unit/type/incr unit/type/string unit/keyspace unit/expire unit/type/hash \
+unit/type/list unit/type/set unit/type/zset unit/multi unit/protocol unit/info-command unit/quit}
+TAGS="-needs:repl -needs:debug -needs:config-maxmemory -needs:save -needs:pfdebug -needs:reset \
+-needs:config-resetstat -needs:latency -needs:local-process"
+
+# --- Redis's test suite from Debian's source package (deb-src mirrors the deb entries) ---
+fetch_suite() {
+    local tree
+    tree=$(ls -d "$SRC"/redis-*/ 2>/dev/null | head -1 || true)
+    if [ -n "$tree" ] && [ -x "$tree/runtest" ]; then echo "${tree%/}"; return; fi
+    export DEBIAN_FRONTEND=noninteractive
+    command -v tclsh >/dev/null 2>&1 || { apt-get update -qq >&2; apt-get install -y -qq tcl >&2; }
+    local list=/etc/apt/sources.list.d/redis-suite-src.sources
+    if ! apt-get source --download-only --print-uris redis >/dev/null 2>&1; then
+        if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+            sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$list"
+        else
+            sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list >"${list%.sources}.list"
+        fi
+        apt-get update -qq >&2
+    fi
+    mkdir -p "$SRC"
+    (cd "$SRC" && apt-get source --download-only redis >&2 2>/dev/null)
+    local tarball
+    tarball=$(ls "$SRC"/redis_*.orig.tar.gz | head -1)
+    tar -xzf "$tarball" -C "$SRC" --wildcards '*/runtest' '*/tests/*'
+    tree=$(ls -d "$SRC"/redis-*/ | head -1)
+    echo "${tree%/}"
+}
+
+suite=$(fetch_suite)
+mkdir -p "$LOGS"
+work=$(mktemp -d)
+local_pid=""
+cleanup() {
+    [ -n "$local_pid" ] && kill "$local_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the cluster ---
+endpoints="127.0.0.1:$PORT,127.0.0.1:$((PORT + 1)),127.0.0.1:$((PORT + 2))"
+RUST_LOG=warn "$repo/$cli" local --nodes 3 --data-dir "$work/data" --client-port "$PORT" \
+    --peer-port "$((PORT + 1000))" --endpoints "$endpoints" >"$work/local.log" 2>&1 &
+local_pid=$!
+role_of() { redis-cli -p "$1" info raft 2>/dev/null | tr -d '\r' | sed -n 's/^role://p'; }
+port_with_role() { # port_with_role leader|follower
+    local p
+    for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do
+        [ "$(role_of "$p")" = "$1" ] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+for _ in $(seq 1 100); do port_with_role leader >/dev/null && break; sleep 0.1; done
+port_with_role leader >/dev/null || { echo "no leader; log:" >&2; cat "$work/local.log" >&2; exit 1; }
+
+# --- one unit through one node: counts of [ok] and [err]/[exception] lines ---
+run_unit() { # run_unit UNIT PORT LOG
+    (cd "$suite" && timeout "$UNIT_TIMEOUT" ./runtest --host 127.0.0.1 --port "$2" --singledb \
+        --durable --clients 1 --ignore-encoding --ignore-digest --tags "$TAGS" --single "$1") \
+        >"$3" 2>&1 || true
+}
+
+printf '%-22s %-9s %5s %5s %6s  %s\n' unit via pass fail pass% note
+worst=100
+for unit in $UNITS; do
+    for via in $VIA; do
+        port=$(port_with_role "$via") || { echo "no $via" >&2; exit 1; }
+        log="$LOGS/$(tr / _ <<<"$unit").$via.log"
+        run_unit "$unit" "$port" "$log"
+        plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+        pass=$(grep -c '^\[ok\]:' <<<"$plain" || true)
+        fail=$(grep -c '^\[err\]:' <<<"$plain" || true)
+        note=""
+        if grep -q '^\[exception\]:' <<<"$plain" || ! grep -q 'All tests passed\|tests failed' <<<"$plain"; then
+            note="aborted: $(grep -m1 -A1 '^\[exception\]:\|^Killing still running\|Exception\|exception' <<<"$plain" | tr '\n' ' ' | cut -c1-70)"
+            fail=$((fail + 1))
+        fi
+        total=$((pass + fail))
+        pct=0
+        [ "$total" -gt 0 ] && pct=$((100 * pass / total))
+        [ "$pct" -lt "$worst" ] && worst=$pct
+        printf '%-22s %-9s %5d %5d %5d%%  %s\n' "$unit" "$via" "$pass" "$fail" "$pct" "$note"
+    done
+done
+echo "logs: $LOGS"
+[ "$worst" -ge "$MIN_PASS" ] || { echo "a unit passed under $MIN_PASS%" >&2; exit 1; }
