@@ -101,7 +101,7 @@ for unit in $UNITS; do
         fail=$(grep -c '^\[err\]:' <<<"$plain" || true)
         note=""
         if grep -q '^\[exception\]:' <<<"$plain" || ! grep -q 'All tests passed\|tests failed' <<<"$plain"; then
-            note="aborted: $(grep -m1 -A1 '^\[exception\]:\|^Killing still running\|Exception\|exception' <<<"$plain" | tr '\n' ' ' | cut -c1-70)"
+            note="aborted: $(grep -m1 -A1 '^\[exception\]:\|^Killing still running\|Exception\|exception' <<<"$plain" | tr '\n' ' ' | cut -c1-70 || true)"
             fail=$((fail + 1))
         fi
         total=$((pass + fail))

@@ -56,7 +56,8 @@ fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
             | ErrorCode::NoAuth
             | ErrorCode::WrongPass
             | ErrorCode::NoProto
-            | ErrorCode::ExecAbort,
+            | ErrorCode::ExecAbort
+            | ErrorCode::WrongType,
         )
         | None => AfterError::Fail,
     }

@@ -225,6 +225,16 @@ pub enum Command {
         /// The new bit.
         bit: bool,
     },
+    /// A command on a hash, list or set, as its words (the name first): every
+    /// replica parses and runs it, so argument errors come from the apply.
+    Words {
+        /// The command's words, its name first.
+        #[serde(with = "byte_strings")]
+        argv: Vec<Vec<u8>>,
+        /// Randomness for the command (SPOP), drawn by the proposing node, so
+        /// every replica makes the same choice.
+        seed: u64,
+    },
 }
 
 /// When `SET` sets.
@@ -316,6 +326,8 @@ pub enum ReadCommand {
         #[serde(with = "serde_bytes")] Vec<u8>,
         Option<(i64, i64, bool)>,
     ),
+    /// A read of a hash, list or set, as its words (the name first).
+    Words(#[serde(with = "byte_strings")] Vec<Vec<u8>>),
 }
 
 impl ReadCommand {
@@ -329,6 +341,7 @@ impl ReadCommand {
             | ReadCommand::GetBit(k, _)
             | ReadCommand::BitCount(k, _) => std::slice::from_ref(k),
             ReadCommand::MGet(ks) | ReadCommand::Exists(ks) => ks,
+            ReadCommand::Words(argv) => argv.get(1..2).unwrap_or_default(),
             ReadCommand::DbSize | ReadCommand::Backup | ReadCommand::Keys(_) => &[],
         }
     }

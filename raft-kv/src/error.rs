@@ -27,6 +27,8 @@ pub enum ErrorCode {
     NoProto,
     /// `-EXECABORT`: `EXEC` of a transaction that had errors; nothing ran.
     ExecAbort,
+    /// `-WRONGTYPE`: a command on a key holding another type; nothing changed.
+    WrongType,
 }
 
 impl ErrorCode {
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::WrongPass => "WRONGPASS",
             ErrorCode::NoProto => "NOPROTO",
             ErrorCode::ExecAbort => "EXECABORT",
+            ErrorCode::WrongType => "WRONGTYPE",
         }
     }
 
@@ -56,6 +59,7 @@ impl ErrorCode {
             "WRONGPASS" => Some(ErrorCode::WrongPass),
             "NOPROTO" => Some(ErrorCode::NoProto),
             "EXECABORT" => Some(ErrorCode::ExecAbort),
+            "WRONGTYPE" => Some(ErrorCode::WrongType),
             _ => None,
         }
     }
@@ -304,7 +308,7 @@ mod tests {
 
     #[test]
     fn an_unknown_code_word_is_not_guessed() {
-        assert_eq!(ErrorCode::of_error_text("WRONGTYPE x"), None);
+        assert_eq!(ErrorCode::of_error_text("MOVED 3999 x"), None);
         assert_eq!(ErrorCode::of_error_text(""), None);
         assert_eq!(
             ErrorCode::of_error_text("NOLEADER x"),

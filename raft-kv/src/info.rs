@@ -164,6 +164,8 @@ fn memory(rss: u64) -> Section {
             ("used_memory_rss", rss.to_string()),
             ("maxmemory", "0".into()),
             ("maxmemory_policy", "noeviction".into()),
+            // Rust's global allocator here is the C library's malloc.
+            ("mem_allocator", "libc".into()),
         ],
     }
 }

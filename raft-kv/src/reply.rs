@@ -18,6 +18,11 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// A map: `%n k v ...` in RESP3, a flat array of keys and values in RESP2.
     Map(Vec<(Reply, Reply)>),
+    /// The nil array: `*-1` in RESP2, `_` in RESP3 (a watched `EXEC` that did
+    /// not run, a pop with a count from a missing key).
+    NullArray,
+    /// A set: `~n ...` in RESP3, an array in RESP2.
+    Set(Vec<Reply>),
 }
 
 /// The protocol a connection speaks (`HELLO 2` or `HELLO 3`).
@@ -50,7 +55,8 @@ impl Reply {
     pub fn encode(&self, protocol: Protocol, out: &mut Vec<u8>) {
         let resp3 = protocol == Protocol::Resp3;
         match self {
-            Reply::Bulk(None) if resp3 => out.extend_from_slice(b"_"),
+            Reply::Bulk(None) | Reply::NullArray if resp3 => out.extend_from_slice(b"_"),
+            Reply::NullArray => out.extend_from_slice(b"*-1"),
             Reply::Map(pairs) => {
                 // RESP3 has maps; RESP2 sends the keys and values as one array.
                 let (tag, len) = if resp3 {
@@ -90,8 +96,9 @@ impl Reply {
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(b);
             }
-            Reply::Array(items) => {
-                out.push(b'*');
+            Reply::Array(items) | Reply::Set(items) => {
+                let set = matches!(self, Reply::Set(_));
+                out.push(if set && resp3 { b'~' } else { b'*' });
                 out.extend_from_slice(items.len().to_string().as_bytes());
                 out.extend_from_slice(b"\r\n");
                 for item in items {
@@ -116,5 +123,23 @@ mod tests {
         m.encode(Protocol::Resp3, &mut three);
         assert_eq!(two, b"*2\r\n:1\r\n$-1\r\n");
         assert_eq!(three, b"%1\r\n:1\r\n_\r\n");
+    }
+
+    #[test]
+    fn sets_and_null_arrays_follow_the_protocol() {
+        let cases: [(Reply, &[u8], &[u8]); 2] = [
+            (
+                Reply::Set(vec![Reply::Int(7)]),
+                b"*1\r\n:7\r\n",
+                b"~1\r\n:7\r\n",
+            ),
+            (Reply::NullArray, b"*-1\r\n", b"_\r\n"),
+        ];
+        for (reply, resp2, resp3) in cases {
+            let (mut two, mut three) = (Vec::new(), Vec::new());
+            reply.encode(Protocol::Resp2, &mut two);
+            reply.encode(Protocol::Resp3, &mut three);
+            assert_eq!((&two[..], &three[..]), (resp2, resp3), "{reply:?}");
+        }
     }
 }

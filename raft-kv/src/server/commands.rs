@@ -2,10 +2,12 @@
 //! arity (Redis's convention: `n` exactly n words with the name, `-n` at
 //! least n), kind (for per-connection ordering) and handler.
 
+use super::config;
 use super::outcome::{Kind, Outcome, arity, now, now_result};
 use super::session::{self, BEFORE_AUTH, Session};
 use super::strings;
 use super::transaction::{self, TRANSACTION_CONTROL};
+use super::words;
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::{ErrorCode, RequestError};
 use raft_core::ConfChangeStep;
@@ -20,9 +22,27 @@ pub(super) struct CommandSpec {
     arity: i32,
     kind: Kind,
     handler: transaction::Handler,
+    /// The handler gets the command's name as its first argument.
+    with_name: bool,
 }
 
 impl CommandSpec {
+    /// An entry whose handler gets the command's name as its first argument.
+    fn with_name(
+        name: &'static str,
+        arity: i32,
+        kind: Kind,
+        handler: transaction::Handler,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            kind,
+            handler,
+            with_name: true,
+        }
+    }
+
     fn arity_ok(&self, words: usize) -> bool {
         let words = words as i32;
         if self.arity >= 0 {
@@ -44,6 +64,7 @@ const fn spec(
         arity,
         kind,
         handler,
+        with_name: false,
     }
 }
 
@@ -159,7 +180,7 @@ static COMMANDS: &[CommandSpec] = &[
         now(Reply::ok())
     }),
     spec("INFO", -1, Kind::Other, info),
-    spec("CONFIG", -2, Kind::Other, |_, a| now(config_command(a))),
+    spec("CONFIG", -2, Kind::Other, |_, a| now(config::config(a))),
     spec("COMMAND", -1, Kind::Other, command),
     spec("CLIENT", -2, Kind::Other, session::client),
     spec("MULTI", 1, Kind::Other, transaction::multi),
@@ -224,10 +245,15 @@ impl Session {
         if !self.authenticated && !BEFORE_AUTH.contains(&spec.name) {
             return now(Reply::error(ErrorCode::NoAuth, "Authentication required."));
         }
+        let handler_args = if spec.with_name {
+            &args[..]
+        } else {
+            &args[1..]
+        };
         if self.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
-            return transaction::queue(self, spec.name, spec.handler, &args[1..]);
+            return transaction::queue(self, spec.name, spec.handler, handler_args);
         }
-        (spec.handler)(self, &args[1..])
+        (spec.handler)(self, handler_args)
     }
 
     /// An error for a request that could not even be queued: inside `MULTI`
@@ -265,10 +291,9 @@ fn command(_: &mut Session, a: Args) -> Outcome {
     let sub = a.first().map(|s| s.to_ascii_uppercase());
     match sub.as_deref() {
         None => now(Reply::Array(Vec::new())),
-        Some(b"COUNT") => now(Reply::Int(COMMANDS.len() as i64)),
+        Some(b"COUNT") => now(Reply::Int(all_commands().count() as i64)),
         Some(b"LIST") => now(Reply::Array(
-            COMMANDS
-                .iter()
+            all_commands()
                 .map(|c| Reply::Bulk(Some(c.name.to_ascii_lowercase().into_bytes())))
                 .collect(),
         )),
@@ -283,11 +308,25 @@ fn command(_: &mut Session, a: Args) -> Outcome {
     }
 }
 
+/// A table entry for every command of the state machine's words table
+/// (collections and some keyspace commands); the handler gets the name too.
+static WORD_COMMANDS: std::sync::LazyLock<Vec<CommandSpec>> = std::sync::LazyLock::new(|| {
+    crate::store::collections::all()
+        .map(|w| match w.is_write() {
+            true => CommandSpec::with_name(w.name, w.arity, Kind::Write, words::write),
+            false => CommandSpec::with_name(w.name, w.arity, Kind::Read, words::read),
+        })
+        .collect()
+});
+
+/// Every table entry: this table's and the words table's.
+fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS.iter().chain(WORD_COMMANDS.iter())
+}
+
 /// The table entry for a command name (any case).
 pub(super) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    all_commands().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// `k v [k v ...]` as pairs; `None` for an odd count.
@@ -406,38 +445,17 @@ fn bad_id() -> Reply {
     Reply::error(ErrorCode::Err, "node id must be a positive integer")
 }
 
-/// `CONFIG GET` answers what Redis tools ask at start-up; nothing is settable.
-fn config_command(args: Args) -> Reply {
-    match args {
-        [sub, pattern] if sub.eq_ignore_ascii_case(b"GET") => {
-            let known: [(&str, &str); 3] =
-                [("save", ""), ("appendonly", "yes"), ("databases", "1")];
-            let p = String::from_utf8_lossy(pattern).to_ascii_lowercase();
-            let items = known
-                .iter()
-                .filter(|(k, _)| p == "*" || p == *k)
-                .flat_map(|(k, v)| {
-                    [
-                        Reply::Bulk(Some(k.as_bytes().to_vec())),
-                        Reply::Bulk(Some(v.as_bytes().to_vec())),
-                    ]
-                })
-                .collect();
-            Reply::Array(items)
-        }
-        _ => Reply::error(ErrorCode::Err, "only CONFIG GET is supported"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_are_unique_upper_case_and_found_in_any_case() {
-        for (i, c) in COMMANDS.iter().enumerate() {
+        let all: Vec<&CommandSpec> = all_commands().collect();
+        assert!(all.len() > COMMANDS.len() + 50, "the words table is in");
+        for (i, c) in all.iter().enumerate() {
             assert_eq!(c.name, c.name.to_ascii_uppercase());
-            assert!(COMMANDS[..i].iter().all(|d| d.name != c.name), "{}", c.name);
+            assert!(all[..i].iter().all(|d| d.name != c.name), "{}", c.name);
             let lower = c.name.to_ascii_lowercase();
             assert!(lookup(lower.as_bytes()).is_some_and(|f| f.name == c.name));
         }

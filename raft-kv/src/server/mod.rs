@@ -6,6 +6,7 @@
 
 mod budget;
 mod commands;
+mod config;
 mod connection;
 mod event_loop;
 mod outcome;
@@ -14,6 +15,7 @@ mod reply;
 mod session;
 mod strings;
 mod transaction;
+mod words;
 
 use crate::runtime::NodeHandle;
 use event_loop::{Completions, IoThread, PortShared};

@@ -30,6 +30,8 @@ pub(super) struct Session {
     name: Vec<u8>,
     /// The client's address and this end's.
     addrs: (String, String),
+    /// Where this connection's seeds for commands with randomness come from.
+    seeds: crate::store::words::Rng,
 }
 
 impl Session {
@@ -46,7 +48,14 @@ impl Session {
             id,
             name: Vec::new(),
             addrs,
+            seeds: crate::store::words::Rng::from_entropy(),
         }
+    }
+
+    /// A fresh seed for a command with randomness (SPOP): the entry carries
+    /// it, so every replica draws the same.
+    pub(super) fn next_seed(&mut self) -> u64 {
+        self.seeds.next_u64()
     }
 
     /// The protocol replies are encoded in now.
@@ -340,5 +349,11 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
             expected,
             new,
         } => key(k).and(value(expected)).and(value(new)),
+        // The key (first argument) within the key limit, every word within
+        // the value limit.
+        Command::Words { argv, .. } => argv
+            .get(1)
+            .map_or(Ok(()), key)
+            .and(argv.iter().try_for_each(value)),
     }
 }

@@ -1,28 +1,37 @@
-//! The replicated state machine: a map of binary keys to binary values. Every
-//! node applies the same commands in the same order and so holds the same map.
+//! The replicated state machine: a map of binary keys to values of Redis's
+//! types. Every node applies the same commands in the same order and so holds
+//! the same map.
 
+pub mod collections;
 mod glob;
+mod hash;
+mod keys;
+mod keyspace;
+mod list;
+mod numbers;
 mod ranges;
+mod set;
 mod snapshot;
 mod strings;
-pub use strings::parse_redis_float;
+pub use glob::matches as glob_matches;
+pub use numbers::parse_redis_float;
+#[cfg(test)]
+mod collection_tests;
 #[cfg(test)]
 mod tests;
 mod transaction;
+mod value;
+pub mod words;
 
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::ErrorCode;
 use std::collections::HashMap;
-use std::sync::Arc;
+use value::{SharedBytes, Slot};
 
-/// A key or value: shared, so that the copy a snapshot starts from costs a
-/// reference count per pair instead of an allocation and a memcpy.
-type SharedBytes = Arc<[u8]>;
-
-/// The key-value map and the last applied log index.
+/// The keys, what they hold, and the last applied log index.
 #[derive(Debug, Default, Clone)]
 pub struct KvStore {
-    map: HashMap<SharedBytes, SharedBytes>,
+    map: HashMap<SharedBytes, Slot>,
     applied_index: u64,
     /// Peer addresses of the members, carried in snapshots so that a node that
     /// catches up from a snapshot can reach every member.
@@ -80,19 +89,13 @@ impl KvStore {
     pub fn apply(&mut self, cmd: &Command) -> Reply {
         match cmd {
             Command::Set { key, value } => {
-                self.map.insert(key[..].into(), value[..].into());
+                self.put_string(key, value, false);
                 Reply::ok()
             }
-            Command::Del { keys } => {
-                let removed = keys
-                    .iter()
-                    .filter(|k| self.map.remove(k.as_slice()).is_some())
-                    .count();
-                Reply::Int(removed as i64)
-            }
+            Command::Del { keys } => self.del(keys),
             Command::MSet { pairs } => {
                 for (k, v) in pairs {
-                    self.map.insert(k[..].into(), v[..].into());
+                    self.put_string(k, v, false);
                 }
                 Reply::ok()
             }
@@ -106,14 +109,14 @@ impl KvStore {
                 self.clients.insert(*id, addr.clone());
                 Reply::ok()
             }
-            Command::Cas { key, expected, new } => {
-                if self.get(key) == Some(expected.as_slice()) {
-                    self.map.insert(key[..].into(), new[..].into());
+            Command::Cas { key, expected, new } => match self.string(key) {
+                Ok(Some(v)) if v == expected.as_slice() => {
+                    self.put_string(key, new, true);
                     Reply::Int(1)
-                } else {
-                    Reply::Int(0)
                 }
-            }
+                Ok(_) => Reply::Int(0),
+                Err(wrong_type) => wrong_type,
+            },
             Command::SetNx { key, value } => self.set_nx(key, value),
             Command::GetSet { key, value } => self.get_set(key, value),
             Command::GetDel { key } => self.get_del(key),
@@ -135,15 +138,17 @@ impl KvStore {
             Command::SetRange { key, offset, value } => self.set_range(key, *offset, value),
             Command::IncrByFloat { key, increment } => self.incr_by_float(key, increment),
             Command::SetBit { key, offset, bit } => self.set_bit(key, *offset, *bit),
+            Command::Words { argv, seed } => self.apply_words(argv, *seed),
         }
     }
 
     /// Adds `delta` to the integer at `key` (0 if absent), reading the stored
     /// value with `parse`; an unparsable value or an overflow changes nothing.
     fn incr_by(&mut self, key: &[u8], delta: i64, parse: fn(&[u8]) -> Option<i64>) -> Reply {
-        let current = match self.get(key) {
-            None => 0,
-            Some(v) => match parse(v) {
+        let current = match self.string(key) {
+            Err(wrong_type) => return wrong_type,
+            Ok(None) => 0,
+            Ok(Some(v)) => match parse(v) {
                 Some(n) => n,
                 None => {
                     return Reply::error(ErrorCode::Err, "value is not an integer or out of range");
@@ -152,7 +157,7 @@ impl KvStore {
         };
         match current.checked_add(delta) {
             Some(n) => {
-                self.map.insert(key.into(), n.to_string().as_bytes().into());
+                self.put_string(key, n.to_string().as_bytes(), true);
                 Reply::Int(n)
             }
             None => Reply::error(ErrorCode::Err, "increment or decrement would overflow"),
@@ -161,13 +166,18 @@ impl KvStore {
 
     /// Runs a read against the state.
     pub fn read(&self, cmd: &ReadCommand) -> Reply {
-        let bulk = |k: &[u8]| Reply::Bulk(self.get(k).map(<[u8]>::to_vec));
         match cmd {
-            ReadCommand::Get(k) => bulk(k),
-            ReadCommand::MGet(ks) => Reply::Array(ks.iter().map(|k| bulk(k)).collect()),
-            ReadCommand::Exists(ks) => {
-                Reply::Int(ks.iter().filter(|k| self.get(k).is_some()).count() as i64)
-            }
+            ReadCommand::Get(k) => match self.string(k) {
+                Ok(v) => Reply::Bulk(v.map(<[u8]>::to_vec)),
+                Err(wrong_type) => wrong_type,
+            },
+            // MGET answers nil for a key of another type, as Redis does.
+            ReadCommand::MGet(ks) => Reply::Array(
+                ks.iter()
+                    .map(|k| Reply::Bulk(self.get(k).map(<[u8]>::to_vec)))
+                    .collect(),
+            ),
+            ReadCommand::Exists(ks) => self.exists(ks),
             ReadCommand::DbSize => Reply::Int(self.len() as i64),
             ReadCommand::Backup => Reply::Bulk(Some(self.encode_snapshot())),
             ReadCommand::Strlen(k) => self.strlen(k),
@@ -176,12 +186,13 @@ impl KvStore {
             ReadCommand::GetRange(k, start, end) => self.get_range(k, *start, *end),
             ReadCommand::GetBit(k, offset) => self.get_bit(k, *offset),
             ReadCommand::BitCount(k, range) => self.bit_count(k, *range),
+            ReadCommand::Words(argv) => self.read_words(argv),
         }
     }
 
-    /// The value of `key`.
+    /// The string value of `key` (`None` if absent or of another type).
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.map.get(key).map(|v| &**v)
+        self.string(key).ok().flatten()
     }
 
     /// Number of keys.

@@ -4,7 +4,7 @@
 //! first byte).
 
 use super::KvStore;
-use super::strings::MAX_VALUE_BYTES;
+use super::numbers::MAX_VALUE_BYTES;
 use crate::command::Reply;
 use crate::error::ErrorCode;
 
@@ -30,13 +30,19 @@ fn too_large() -> Reply {
 
 impl KvStore {
     pub(super) fn get_range(&self, key: &[u8], start: i64, end: i64) -> Reply {
-        let value = self.get(key).unwrap_or_default();
+        let value = match self.string(key) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(wrong_type) => return wrong_type,
+        };
         let part = clamp(start, end, value.len()).map_or(&[][..], |(s, e)| &value[s..=e]);
         Reply::Bulk(Some(part.to_vec()))
     }
 
     pub(super) fn set_range(&mut self, key: &[u8], offset: u64, bytes: &[u8]) -> Reply {
-        let old = self.get(key);
+        let old = match self.string(key) {
+            Ok(v) => v,
+            Err(wrong_type) => return wrong_type,
+        };
         if bytes.is_empty() {
             return Reply::Int(old.map_or(0, <[u8]>::len) as i64);
         }
@@ -52,12 +58,15 @@ impl KvStore {
         }
         value[end - bytes.len()..end].copy_from_slice(bytes);
         let len = value.len();
-        self.map.insert(key.into(), value.into());
+        self.put_string(key, &value, true);
         Reply::Int(len as i64)
     }
 
     pub(super) fn get_bit(&self, key: &[u8], offset: u64) -> Reply {
-        let value = self.get(key).unwrap_or_default();
+        let value = match self.string(key) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(wrong_type) => return wrong_type,
+        };
         let byte = usize::try_from(offset / 8).ok().and_then(|i| value.get(i));
         let bit = byte.map_or(0, |b| (b >> (7 - offset % 8)) & 1);
         Reply::Int(i64::from(bit))
@@ -70,7 +79,10 @@ impl KvStore {
         else {
             return too_large();
         };
-        let mut value = self.get(key).unwrap_or_default().to_vec();
+        let mut value = match self.string(key) {
+            Ok(v) => v.unwrap_or_default().to_vec(),
+            Err(wrong_type) => return wrong_type,
+        };
         if value.len() <= index {
             value.resize(index + 1, 0);
         }
@@ -81,12 +93,15 @@ impl KvStore {
         } else {
             value[index] &= !mask;
         }
-        self.map.insert(key.into(), value.into());
+        self.put_string(key, &value, true);
         Reply::Int(i64::from(old))
     }
 
     pub(super) fn bit_count(&self, key: &[u8], range: Option<(i64, i64, bool)>) -> Reply {
-        let value = self.get(key).unwrap_or_default();
+        let value = match self.string(key) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(wrong_type) => return wrong_type,
+        };
         let count = match range {
             None => value.iter().map(|b| b.count_ones() as usize).sum(),
             Some((start, end, false)) => clamp(start, end, value.len()).map_or(0, |(s, e)| {

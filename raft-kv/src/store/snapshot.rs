@@ -1,15 +1,113 @@
 //! The snapshot format of the store: a stream of checksummed postcard
-//! records (a header, the client addresses, batches of pairs, an end marker
-//! with the pair count), written without copying the pairs.
+//! records (a header with the format version, the client addresses, batches
+//! of keys, an end marker with the key count), written without copying the
+//! keys and values.
+//!
+//! Version 2 (written now) stores each key as a [`SlotRecord`]: its value of
+//! any type, its version (for WATCH) and its expiry time. Version 1 (written
+//! before there were types) stored string pairs; it still loads, as strings
+//! with version 0 and no expiry.
 
 use super::KvStore;
+use super::value::{Slot, Value};
 use crate::error::SnapshotDecodeError;
 use serde_bytes::Bytes;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Pairs per snapshot record, and bytes: whichever is reached first ends a record.
+/// Keys per snapshot record, and bytes: whichever is reached first ends a record.
 const PAIRS_PER_RECORD: usize = 1024;
 const BYTES_PER_RECORD: usize = 4 << 20;
+
+/// The format version [`KvStore::encode_snapshot`] writes.
+const FORMAT_VERSION: u32 = 2;
+
+/// A key as read from a version 2 snapshot.
+#[derive(serde::Deserialize)]
+struct SlotRecord<'a> {
+    key: &'a [u8],
+    version: u64,
+    expires_at_ms: u64,
+    #[serde(borrow)]
+    value: ValueRecord<'a>,
+}
+
+/// A value as read; the same variants in the same order as [`ValueOut`].
+#[derive(serde::Deserialize)]
+enum ValueRecord<'a> {
+    Str(&'a [u8]),
+    #[serde(borrow)]
+    Hash(Vec<(&'a [u8], &'a [u8])>),
+    #[serde(borrow)]
+    List(Vec<&'a [u8]>),
+    #[serde(borrow)]
+    Set(Vec<&'a [u8]>),
+}
+
+/// A key as written, borrowing the store's bytes.
+#[derive(serde::Serialize)]
+struct SlotOut<'a> {
+    key: &'a Bytes,
+    version: u64,
+    expires_at_ms: u64,
+    value: ValueOut<'a>,
+}
+
+#[derive(serde::Serialize)]
+enum ValueOut<'a> {
+    Str(&'a Bytes),
+    Hash(Vec<(&'a Bytes, &'a Bytes)>),
+    List(Vec<&'a Bytes>),
+    Set(Vec<&'a Bytes>),
+}
+
+impl<'a> SlotOut<'a> {
+    /// The record of `key` and `slot`, and roughly how many bytes it holds.
+    fn of(key: &'a [u8], slot: &'a Slot) -> (SlotOut<'a>, usize) {
+        let b = |v: &'a [u8]| Bytes::new(v);
+        let (value, bytes) = match &slot.value {
+            Value::Str(v) => (ValueOut::Str(b(v)), v.len()),
+            Value::Hash(h) => (
+                ValueOut::Hash(h.iter().map(|(f, v)| (b(f), b(v))).collect()),
+                h.iter().map(|(f, v)| f.len() + v.len()).sum(),
+            ),
+            Value::List(l) => (
+                ValueOut::List(l.iter().map(|v| b(v)).collect()),
+                l.iter().map(Vec::len).sum(),
+            ),
+            Value::Set(s) => (
+                ValueOut::Set(s.iter().map(|v| b(v)).collect()),
+                s.iter().map(Vec::len).sum(),
+            ),
+        };
+        let record = SlotOut {
+            key: b(key),
+            version: slot.version,
+            expires_at_ms: slot.expires_at_ms,
+            value,
+        };
+        (record, key.len() + bytes)
+    }
+}
+
+impl SlotRecord<'_> {
+    fn into_slot(self) -> Slot {
+        let owned = |v: &[u8]| v.to_vec();
+        let value = match self.value {
+            ValueRecord::Str(v) => Value::Str(v.into()),
+            ValueRecord::Hash(h) => Value::Hash(Arc::new(
+                h.into_iter().map(|(f, v)| (owned(f), owned(v))).collect(),
+            )),
+            ValueRecord::List(l) => Value::List(Arc::new(l.into_iter().map(owned).collect())),
+            ValueRecord::Set(s) => Value::Set(Arc::new(s.into_iter().map(owned).collect())),
+        };
+        Slot {
+            value,
+            version: self.version,
+            expires_at_ms: self.expires_at_ms,
+        }
+    }
+}
 
 /// A snapshot record as read. Its postcard bytes are those of
 /// [`SnapshotRecordOut`], which writes pairs without copying them.
@@ -27,6 +125,9 @@ enum SnapshotRecord<'a> {
     /// The members' client addresses, right after the header (appended last,
     /// so older snapshots without it still decode).
     Clients(BTreeMap<u64, String>),
+    /// Keys with their types, versions and expiry times (format version 2).
+    #[serde(borrow)]
+    Slots(Vec<SlotRecord<'a>>),
 }
 
 /// A snapshot record as written: the same variants in the same order as
@@ -38,16 +139,20 @@ enum SnapshotRecordOut<'a> {
         applied_index: u64,
         members: &'a BTreeMap<u64, String>,
     },
+    /// Written by format version 1 only; kept so the later variants keep
+    /// their indexes.
+    #[cfg_attr(not(test), allow(dead_code))]
     Pairs(Vec<(&'a Bytes, &'a Bytes)>),
     End {
         pairs: u64,
     },
     Clients(&'a BTreeMap<u64, String>),
+    Slots(Vec<SlotOut<'a>>),
 }
 
 impl KvStore {
     /// Serializes the whole state as a stream of checksummed postcard records:
-    /// a header, batches of pairs, and an end marker with the pair count.
+    /// a header, batches of keys, and an end marker with the key count.
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut put = |r: &SnapshotRecordOut| {
@@ -55,7 +160,7 @@ impl KvStore {
             raft_storage::record::encode_into(&mut out, &bytes);
         };
         put(&SnapshotRecordOut::Header {
-            version: 1,
+            version: FORMAT_VERSION,
             applied_index: self.applied_index,
             members: &self.members,
         });
@@ -64,16 +169,17 @@ impl KvStore {
         }
         let mut batch = Vec::with_capacity(PAIRS_PER_RECORD);
         let mut bytes = 0;
-        for (k, v) in &self.map {
-            bytes += k.len() + v.len();
-            batch.push((Bytes::new(k), Bytes::new(v)));
+        for (k, slot) in &self.map {
+            let (record, size) = SlotOut::of(k, slot);
+            bytes += size;
+            batch.push(record);
             if batch.len() == PAIRS_PER_RECORD || bytes >= BYTES_PER_RECORD {
-                put(&SnapshotRecordOut::Pairs(std::mem::take(&mut batch)));
+                put(&SnapshotRecordOut::Slots(std::mem::take(&mut batch)));
                 bytes = 0;
             }
         }
         if !batch.is_empty() {
-            put(&SnapshotRecordOut::Pairs(batch));
+            put(&SnapshotRecordOut::Slots(batch));
         }
         put(&SnapshotRecordOut::End {
             pairs: self.map.len() as u64,
@@ -92,7 +198,7 @@ impl KvStore {
             return Err(SnapshotDecodeError::Damaged(format!("{end:?}")));
         }
         let mut store = KvStore::new();
-        let mut saw_header = false;
+        let mut format = None;
         for (i, (offset, payload)) in records.iter().enumerate() {
             let offset = *offset as u64;
             let rec: SnapshotRecord =
@@ -102,19 +208,31 @@ impl KvStore {
                 })?;
             match rec {
                 SnapshotRecord::Header {
-                    version: 1,
+                    version: version @ (1 | FORMAT_VERSION),
                     applied_index,
                     members,
                 } if i == 0 => {
                     store.applied_index = applied_index;
                     store.members = members;
-                    saw_header = true;
+                    format = Some(version);
                 }
-                SnapshotRecord::Clients(clients) if i == 1 && saw_header => store.clients = clients,
-                SnapshotRecord::Pairs(pairs) if saw_header => store
+                SnapshotRecord::Clients(clients) if i == 1 && format.is_some() => {
+                    store.clients = clients
+                }
+                SnapshotRecord::Pairs(pairs) if format == Some(1) => {
+                    store.map.extend(pairs.into_iter().map(|(k, v)| {
+                        let slot = Slot {
+                            value: Value::Str(v.into()),
+                            version: 0,
+                            expires_at_ms: 0,
+                        };
+                        (k.into(), slot)
+                    }))
+                }
+                SnapshotRecord::Slots(slots) if format == Some(FORMAT_VERSION) => store
                     .map
-                    .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into()))),
-                SnapshotRecord::End { pairs } if saw_header && i + 1 == records.len() => {
+                    .extend(slots.into_iter().map(|s| (s.key.into(), s.into_slot()))),
+                SnapshotRecord::End { pairs } if format.is_some() && i + 1 == records.len() => {
                     let held = store.map.len() as u64;
                     if pairs != held {
                         return Err(SnapshotDecodeError::WrongCount { held, said: pairs });

@@ -1,0 +1,195 @@
+//! Unit tests of the typed values: WRONGTYPE, empty collections removed,
+//! versions, replicas agreeing on randomness, snapshots of every type.
+
+use super::*;
+use crate::command::ReadCommand;
+
+/// Applies `words` as the entry after the last applied one.
+fn run(s: &mut KvStore, words: &[&str]) -> Reply {
+    run_seeded(s, words, 7)
+}
+
+fn run_seeded(s: &mut KvStore, words: &[&str], seed: u64) -> Reply {
+    let argv = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+    let reply = s.apply(&Command::Words { argv, seed });
+    s.set_applied_index(s.applied_index() + 1);
+    reply
+}
+
+fn read(s: &KvStore, words: &[&str]) -> Reply {
+    s.read(&ReadCommand::Words(
+        words.iter().map(|w| w.as_bytes().to_vec()).collect(),
+    ))
+}
+
+fn is_wrong_type(r: &Reply) -> bool {
+    match r {
+        Reply::Error(text) => ErrorCode::of_error_text(text) == Some(ErrorCode::WrongType),
+        _ => false,
+    }
+}
+
+fn bulk(v: &str) -> Reply {
+    Reply::Bulk(Some(v.as_bytes().to_vec()))
+}
+
+#[test]
+fn a_command_on_a_key_of_another_type_is_wrongtype_and_changes_nothing() {
+    let mut s = KvStore::new();
+    run(&mut s, &["HSET", "h", "f", "v"]);
+    s.apply(&Command::Set {
+        key: b"str".to_vec(),
+        value: b"5".to_vec(),
+    });
+    let (before, index) = (s.encode_snapshot(), s.applied_index());
+    assert!(is_wrong_type(&s.read(&ReadCommand::Get(b"h".to_vec()))));
+    assert!(is_wrong_type(&run(&mut s, &["LPUSH", "h", "x"])));
+    assert!(is_wrong_type(&run(&mut s, &["SADD", "str", "x"])));
+    assert!(is_wrong_type(&run(&mut s, &["HSET", "str", "f", "v"])));
+    let incr = s.apply(&Command::IncrByChecked {
+        key: b"h".to_vec(),
+        delta: 1,
+    });
+    assert!(is_wrong_type(&incr), "{incr:?}");
+    assert!(is_wrong_type(&run(
+        &mut s,
+        &["SMOVE", "nosuch", "str", "m"]
+    )));
+    // Only the applied index moved.
+    s.applied_index = index;
+    assert_eq!(s.encode_snapshot(), before);
+    assert_eq!(s.type_of(b"h"), Reply::Simple("hash".into()));
+    assert_eq!(s.type_of(b"str"), Reply::Simple("string".into()));
+}
+
+#[test]
+fn a_collection_left_empty_is_removed() {
+    let mut s = KvStore::new();
+    for (fill, empty) in [
+        (&["HSET", "k", "f", "v"][..], &["HDEL", "k", "f"][..]),
+        (&["RPUSH", "k", "a"], &["LPOP", "k"]),
+        (&["SADD", "k", "m"], &["SREM", "k", "m"]),
+        (&["RPUSH", "k", "a", "b"], &["LTRIM", "k", "5", "9"]),
+    ] {
+        run(&mut s, fill);
+        assert_eq!(s.len(), 1, "{fill:?}");
+        run(&mut s, empty);
+        assert_eq!(s.len(), 0, "{empty:?} left the key");
+    }
+}
+
+#[test]
+fn a_change_stamps_the_key_with_the_index_of_its_entry() {
+    let mut s = KvStore::new();
+    run(&mut s, &["RPUSH", "l", "a"]); // entry 1
+    run(&mut s, &["HSET", "h", "f", "v"]); // entry 2
+    assert_eq!(s.slot(b"l").map(|x| x.version), Some(1));
+    assert_eq!(s.slot(b"h").map(|x| x.version), Some(2));
+    run(&mut s, &["RPUSH", "l", "b"]); // entry 3
+    assert_eq!(s.slot(b"l").map(|x| x.version), Some(3));
+    let _ = read(&s, &["LRANGE", "l", "0", "-1"]);
+    assert_eq!(
+        s.slot(b"l").map(|x| x.version),
+        Some(3),
+        "a read is no change"
+    );
+}
+
+#[test]
+fn replicas_applying_the_same_spop_entry_remove_the_same_members() {
+    let mut a = KvStore::new();
+    let members: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
+    let mut sadd = vec!["SADD", "s"];
+    sadd.extend(members.iter().map(String::as_str));
+    run(&mut a, &sadd);
+    let mut b = a.clone();
+    let popped_a = run_seeded(&mut a, &["SPOP", "s", "5"], 99);
+    let popped_b = run_seeded(&mut b, &["SPOP", "s", "5"], 99);
+    assert_eq!(popped_a, popped_b);
+    assert_eq!(a.encode_snapshot(), b.encode_snapshot());
+    let Reply::Set(items) = popped_a else {
+        panic!("a set: {popped_a:?}")
+    };
+    assert_eq!(items.len(), 5);
+    assert_eq!(read(&a, &["SCARD", "s"]), Reply::Int(45));
+}
+
+#[test]
+fn snapshots_keep_every_type_version_and_expiry() {
+    let mut s = KvStore::new();
+    run(&mut s, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    run(&mut s, &["RPUSH", "l", "a", "b", "a"]);
+    run(&mut s, &["SADD", "s", "x", "y"]);
+    s.apply(&Command::Set {
+        key: b"str".to_vec(),
+        value: vec![0, 255],
+    });
+    s.map.get_mut(&b"l"[..]).expect("l").expires_at_ms = 1_700_000_000_000;
+    let back = KvStore::decode_snapshot(&s.encode_snapshot()).expect("round trip");
+    assert_eq!(back.map, s.map);
+    assert_eq!(back.applied_index(), s.applied_index());
+}
+
+#[test]
+fn words_from_a_damaged_or_foreign_entry_get_an_error_not_a_panic() {
+    let mut s = KvStore::new();
+    for words in [
+        &[][..],
+        &["HSET"],
+        &["HSET", "k", "f"],
+        &["LPOS", "k"],
+        &["NOSUCH", "k"],
+    ] {
+        let reply = run(&mut s, words);
+        assert!(matches!(reply, Reply::Error(_)), "{words:?}: {reply:?}");
+    }
+    assert!(s.is_empty());
+}
+
+#[test]
+fn list_commands_follow_redis_index_rules() {
+    let mut s = KvStore::new();
+    run(&mut s, &["RPUSH", "l", "a", "b", "c", "b", "d"]);
+    let range = |s: &KvStore, a: &str, b: &str| read(s, &["LRANGE", "l", a, b]);
+    assert_eq!(
+        range(&s, "1", "2"),
+        Reply::Array(vec![bulk("b"), bulk("c")])
+    );
+    assert_eq!(
+        range(&s, "-2", "-1"),
+        Reply::Array(vec![bulk("b"), bulk("d")])
+    );
+    assert_eq!(range(&s, "0", "-100"), Reply::Array(vec![]));
+    assert_eq!(range(&s, "4", "100"), Reply::Array(vec![bulk("d")]));
+    assert_eq!(read(&s, &["LINDEX", "l", "-1"]), bulk("d"));
+    assert_eq!(read(&s, &["LINDEX", "l", "5"]), Reply::Bulk(None));
+    assert_eq!(read(&s, &["LPOS", "l", "b"]), Reply::Int(1));
+    assert_eq!(read(&s, &["LPOS", "l", "b", "RANK", "-1"]), Reply::Int(3));
+    assert_eq!(
+        read(&s, &["LPOS", "l", "b", "COUNT", "0"]),
+        Reply::Array(vec![Reply::Int(1), Reply::Int(3)])
+    );
+    assert_eq!(run(&mut s, &["LREM", "l", "-1", "b"]), Reply::Int(1));
+    assert_eq!(
+        range(&s, "0", "-1"),
+        Reply::Array(vec![bulk("a"), bulk("b"), bulk("c"), bulk("d")])
+    );
+    assert_eq!(
+        run(&mut s, &["LINSERT", "l", "AFTER", "c", "z"]),
+        Reply::Int(5)
+    );
+    assert_eq!(
+        run(&mut s, &["LINSERT", "l", "BEFORE", "q", "z"]),
+        Reply::Int(-1)
+    );
+    assert_eq!(
+        run(&mut s, &["LMOVE", "l", "l2", "LEFT", "RIGHT"]),
+        bulk("a")
+    );
+    assert_eq!(run(&mut s, &["LTRIM", "l", "1", "-2"]), Reply::ok());
+    assert_eq!(
+        range(&s, "0", "-1"),
+        Reply::Array(vec![bulk("c"), bulk("z")])
+    );
+    assert_eq!(run(&mut s, &["LPOP", "nosuch", "2"]), Reply::NullArray);
+}
