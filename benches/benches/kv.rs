@@ -24,6 +24,7 @@ fn proposal(c: &mut Criterion) {
             seq: 9,
         },
         command: set(42),
+        at_ms: 1_700_000_000_000,
     };
     let bytes = p.encode();
     let mut group = c.benchmark_group("proposal_256b");

@@ -303,6 +303,9 @@ fn read_reply_inner(r: &mut impl BufRead) -> Result<Reply, String> {
         }
         b'*' => {
             let n = int(&body)?;
+            if n < 0 {
+                return Ok(Reply::NullArray);
+            }
             let mut items = Vec::new();
             for _ in 0..n.max(0) {
                 items.push(read_reply_inner(r)?);

@@ -235,6 +235,18 @@ pub enum Command {
         /// every replica makes the same choice.
         seed: u64,
     },
+    /// Changes nothing: carries the leader's time (`Proposal::at_ms`), which
+    /// moves the state machine's clock and so deletes the keys that expired.
+    Tick,
+    /// EXEC after WATCH: runs `ops` as [`Command::Exec`] does if every
+    /// watched key still has the version the connection saw (`None`: absent),
+    /// else nothing and the nil array.
+    ExecWatched {
+        /// The watched keys and the versions seen when they were watched.
+        watched: Vec<(serde_bytes::ByteBuf, Option<u64>)>,
+        /// The queued commands.
+        ops: Vec<TxOp>,
+    },
 }
 
 /// When `SET` sets.
@@ -280,6 +292,18 @@ pub struct Proposal {
     pub id: ProposalId,
     /// What to do.
     pub command: Command,
+    /// The proposing node's wall clock (Unix ms) when it proposed: the state
+    /// machine's clock moves to the largest such time in the log, so expiry
+    /// is decided by the log, never by the applying node's clock. 0 in
+    /// entries written before entries carried a time.
+    pub at_ms: u64,
+}
+
+/// The layout of entries written before they carried a time.
+#[derive(Deserialize)]
+struct ProposalWithoutTime {
+    id: ProposalId,
+    command: Command,
 }
 
 impl Proposal {
@@ -288,10 +312,26 @@ impl Proposal {
         postcard::to_stdvec(self).expect("a Proposal always encodes")
     }
 
-    /// Decodes a log entry's payload; None if it is not a proposal of this store.
+    /// Decodes a log entry's payload (either layout); None if it is not a
+    /// proposal of this store.
     pub fn decode(bytes: &[u8]) -> Option<Proposal> {
-        postcard::from_bytes(bytes).ok()
+        if let Ok(p) = postcard::from_bytes::<Proposal>(bytes) {
+            return Some(p);
+        }
+        let old: ProposalWithoutTime = postcard::from_bytes(bytes).ok()?;
+        Some(Proposal {
+            id: old.id,
+            command: old.command,
+            at_ms: 0,
+        })
     }
+}
+
+/// This machine's wall clock in Unix milliseconds (0 before 1970).
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A read executed against the state machine (linearizably through ReadIndex,

@@ -61,7 +61,7 @@ proptest! {
 
     #[test]
     fn proposals_round_trip_and_garbage_never_panics(key in prop::collection::vec(any::<u8>(), 0..20), delta in any::<i64>(), garbage in prop::collection::vec(any::<u8>(), 0..64)) {
-        let p = Proposal { id: ProposalId { node: 3, nonce: 5, seq: 9 }, command: Command::IncrBy { key, delta } };
+        let p = Proposal { id: ProposalId { node: 3, nonce: 5, seq: 9 }, command: Command::IncrBy { key, delta }, at_ms: 1 };
         prop_assert_eq!(Proposal::decode(&p.encode()), Some(p));
         let _ = Proposal::decode(&garbage);
     }

@@ -163,6 +163,7 @@ impl<S: NodeStorage> Applier<S> {
         data: &[u8],
     ) -> Result<(), FatalError> {
         let p = Proposal::decode(data).ok_or(FatalError::UnknownCommand { index })?;
+        store.advance_clock(p.at_ms);
         let reply = store.apply(&p.command);
         if p.id.node == self.id {
             self.links.requests.complete_write(p.id, Ok(reply));

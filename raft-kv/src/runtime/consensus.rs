@@ -73,6 +73,8 @@ pub(crate) struct ConsensusLinks {
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) apply_tx: MailSender<ApplyMsg>,
+    /// The state machine, read (never waited for) to see when a key is due.
+    pub(crate) store: Arc<parking_lot::RwLock<KvStore>>,
 }
 
 /// A request that found no leader, retried until its deadline.
@@ -108,6 +110,7 @@ pub(crate) struct Consensus<S: NodeStorage> {
     removal: RemovalWatch,
     was_leader: bool,
     known_leader: Option<NodeId>,
+    expiry: super::expiry_tick::ExpiryTicker,
 }
 
 /// Most events handled before one `Ready` (bounds latency under load).
@@ -129,10 +132,11 @@ impl<S: NodeStorage> Consensus<S> {
             raw,
             storage,
             transport,
-            links,
             waiting: Vec::new(),
             was_leader: false,
             known_leader: None,
+            expiry: super::expiry_tick::ExpiryTicker::new(links.store.clone()),
+            links,
         }
     }
 
@@ -160,6 +164,9 @@ impl<S: NodeStorage> Consensus<S> {
                 self.retry_waiting(now);
                 self.links.members.drop_departed_links(now);
                 let leading = self.raw.raft().role() == Role::Leader;
+                if let Some(tick) = self.expiry.due(self.id, now).filter(|_| leading) {
+                    let _ = self.raw.propose(tick); // lost if leadership just moved: the next leader ticks
+                }
                 let applied = self.raw.conf_state_at(self.raw.raft().log().applied());
                 if self.removal.removed(&applied, leading) {
                     self.links.lifecycle.mark_removed();

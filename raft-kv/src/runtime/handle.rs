@@ -213,7 +213,12 @@ impl NodeHandle {
     pub fn write(&self, command: Command) -> PendingReply {
         self.submit(WriteKind::Command, |id, deadline| Event::Propose {
             id,
-            data: Proposal { id, command }.encode(),
+            data: Proposal {
+                id,
+                command,
+                at_ms: crate::command::unix_ms_now(),
+            }
+            .encode(),
             deadline,
         })
     }
@@ -308,9 +313,17 @@ impl NodeHandle {
         }
     }
 
+    /// The versions of `keys` in this node's applied state (possibly stale),
+    /// for WATCH: a stale version only makes EXEC fail, never pass wrongly.
+    pub fn key_versions(&self, keys: &[Vec<u8>]) -> Vec<Option<u64>> {
+        let now = crate::command::unix_ms_now();
+        self.parts.store.read().versions_at(keys, now)
+    }
+
     /// A read of this node's applied state, possibly stale.
     pub fn stale_read(&self, command: &ReadCommand) -> Reply {
-        self.parts.store.read().read(command)
+        let now = crate::command::unix_ms_now();
+        self.parts.store.read().read_at(command, now)
     }
 
     /// Transfers leadership to `to` (on the leader); `Ok` once `to` leads.

@@ -19,6 +19,7 @@
 mod applier;
 mod bootstrap;
 mod consensus;
+mod expiry_tick;
 mod handle;
 mod lifecycle;
 mod lock;
@@ -234,6 +235,7 @@ impl Shared {
             lifecycle: self.lifecycle.clone(),
             metrics: self.metrics.clone(),
             apply_tx,
+            store: self.store.clone(),
         }
     }
 }

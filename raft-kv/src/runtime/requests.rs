@@ -182,7 +182,8 @@ impl Requests {
     pub(crate) fn complete_read(&self, id: ReadId, store: &KvStore) {
         let removed = self.reads.lock().remove(&id);
         if let Some(r) = removed {
-            r.reply.send(Ok(store.read(&r.command)));
+            r.reply
+                .send(Ok(store.read_at(&r.command, crate::command::unix_ms_now())));
         }
     }
 

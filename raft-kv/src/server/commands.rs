@@ -187,8 +187,12 @@ static COMMANDS: &[CommandSpec] = &[
     // Writes through the log: after this connection's earlier reads.
     spec("EXEC", 1, Kind::Write, transaction::exec),
     spec("DISCARD", 1, Kind::Other, transaction::discard),
-    spec("WATCH", -2, Kind::Other, session::watch),
-    spec("UNWATCH", 1, Kind::Other, |_, _| now(Reply::ok())),
+    // A read: after this connection's earlier writes.
+    spec("WATCH", -2, Kind::Read, session::watch),
+    spec("UNWATCH", 1, Kind::Other, |s, _| {
+        s.watched.clear();
+        now(Reply::ok())
+    }),
     spec("SELECT", 2, Kind::Other, session::select),
     spec("RAFT.ADDNODE", -3, Kind::Write, add_node),
     spec("RAFT.REMOVENODE", 2, Kind::Write, remove_node),
@@ -312,6 +316,9 @@ fn command(_: &mut Session, a: Args) -> Outcome {
 /// (collections and some keyspace commands); the handler gets the name too.
 static WORD_COMMANDS: std::sync::LazyLock<Vec<CommandSpec>> = std::sync::LazyLock::new(|| {
     crate::store::collections::all()
+        // SET is in both tables: this one's entry takes it and hands the
+        // words table the forms with an expiry.
+        .filter(|w| COMMANDS.iter().all(|c| c.name != w.name))
         .map(|w| match w.is_write() {
             true => CommandSpec::with_name(w.name, w.arity, Kind::Write, words::write),
             false => CommandSpec::with_name(w.name, w.arity, Kind::Read, words::read),

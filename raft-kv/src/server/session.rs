@@ -26,6 +26,8 @@ pub(super) struct Session {
     /// leave their command in `captured` instead of submitting it.
     pub(super) capturing: bool,
     pub(super) captured: Option<TxOp>,
+    /// WATCHed keys and the versions seen then, until EXEC, DISCARD or UNWATCH.
+    pub(super) watched: Vec<(Vec<u8>, Option<u64>)>,
     id: u64,
     name: Vec<u8>,
     /// The client's address and this end's.
@@ -45,6 +47,7 @@ impl Session {
             multi: None,
             capturing: false,
             captured: None,
+            watched: Vec::new(),
             id,
             name: Vec::new(),
             addrs,
@@ -129,15 +132,30 @@ fn wrong_pass() -> Reply {
     )
 }
 
-/// `WATCH`: refused (a watch that does not watch would lie).
-pub(super) fn watch(s: &mut Session, _: Args) -> Outcome {
+/// Most keys one connection may watch.
+const MAX_WATCHED: usize = 100_000;
+
+/// `WATCH key [key ...]`: remembers the version of each key in this node's
+/// applied state. Ordered after this connection's earlier writes (a read),
+/// so on the leader it sees them; on a follower a version not yet applied
+/// there only makes `EXEC` answer nil (the client retries), never pass over
+/// a change.
+pub(super) fn watch(s: &mut Session, a: Args) -> Outcome {
     if s.multi.is_some() {
         return now(Reply::error(
             ErrorCode::Err,
             "WATCH inside MULTI is not allowed",
         ));
     }
-    now(Reply::error(ErrorCode::Err, "WATCH is not supported yet"))
+    if s.watched.len() + a.len() > MAX_WATCHED {
+        return now(Reply::error(
+            ErrorCode::Err,
+            format!("too many watched keys (limit {MAX_WATCHED})"),
+        ));
+    }
+    let versions = s.node.key_versions(a);
+    s.watched.extend(a.iter().cloned().zip(versions));
+    now(Reply::ok())
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: picks
@@ -343,7 +361,9 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
         } => key(k).and(value(v)),
         Command::IncrByFloat { key: k, .. } | Command::SetBit { key: k, .. } => key(k),
         // Each queued command was checked as it was queued.
-        Command::FlushAll | Command::Exec { .. } => Ok(()),
+        Command::FlushAll | Command::Exec { .. } | Command::ExecWatched { .. } | Command::Tick => {
+            Ok(())
+        }
         Command::Cas {
             key: k,
             expected,

@@ -22,9 +22,9 @@ fn not_an_integer() -> Outcome {
     err("value is not an integer or out of range")
 }
 
-/// `SET key value [NX | XX] [GET] [KEEPTTL]`. Without expiry there is no
-/// TTL to keep, so `KEEPTTL` holds trivially; `EX`/`PX`/`EXAT`/`PXAT` are
-/// refused until keys can expire.
+/// `SET key value [NX | XX] [GET]` as one command; with `EX`, `PX`, `EXAT`,
+/// `PXAT` or `KEEPTTL` as its words, which the state machine parses
+/// (`store/expire.rs`), since times count from its clock.
 pub(super) fn set(s: &mut Session, a: Args) -> Outcome {
     let (key, value) = (a[0].clone(), a[1].clone());
     let mut condition = SetCondition::Always;
@@ -34,11 +34,11 @@ pub(super) fn set(s: &mut Session, a: Args) -> Outcome {
             b"NX" if condition != SetCondition::IfPresent => condition = SetCondition::IfAbsent,
             b"XX" if condition != SetCondition::IfAbsent => condition = SetCondition::IfPresent,
             b"GET" => get = true,
-            b"KEEPTTL" => {}
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
-                return err(
-                    "SET with EX, PX, EXAT or PXAT is not supported: keys do not expire yet",
-                );
+            b"KEEPTTL" | b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
+                let mut argv = vec![b"SET".to_vec()];
+                argv.extend_from_slice(a);
+                let seed = s.next_seed();
+                return s.write(Command::Words { argv, seed });
             }
             _ => return err("syntax error"),
         }

@@ -65,6 +65,7 @@ pub(super) fn exec(s: &mut Session, _: Args) -> Outcome {
     let Some(tx) = s.multi.take() else {
         return now(Reply::error(ErrorCode::Err, "EXEC without MULTI"));
     };
+    let watched = std::mem::take(&mut s.watched);
     if tx.is_aborted() {
         return now(Reply::error(
             ErrorCode::ExecAbort,
@@ -72,6 +73,13 @@ pub(super) fn exec(s: &mut Session, _: Args) -> Outcome {
         ));
     }
     let ops = tx.into_ops();
+    if !watched.is_empty() {
+        let watched = watched
+            .into_iter()
+            .map(|(key, seen)| (serde_bytes::ByteBuf::from(key), seen))
+            .collect();
+        return Outcome::Reply(s.node.write(Command::ExecWatched { watched, ops }));
+    }
     if ops.iter().all(|op| matches!(op, TxOp::Fixed(_))) {
         // Nothing touches the state: no entry needed.
         let replies = ops.into_iter().filter_map(|op| match op {
@@ -88,6 +96,7 @@ pub(super) fn discard(s: &mut Session, _: Args) -> Outcome {
     if s.multi.take().is_none() {
         return now(Reply::error(ErrorCode::Err, "DISCARD without MULTI"));
     }
+    s.watched.clear();
     now(Reply::ok())
 }
 

@@ -1,5 +1,5 @@
 //! The commands on collections (hashes, lists, sets) and a few on keys
-//! (COPY, SCAN, RANDOMKEY, MEMORY, OBJECT), as their words: one table of
+//! (COPY, SCAN, RANDOMKEY, MEMORY, OBJECT, the expiry commands), as their words: one table of
 //! name, arity and function, which the client port uses to route and check
 //! requests and the state machine uses to run them. A write travels through
 //! the log as its words (`Command::Words`) and is parsed and run by every
@@ -13,9 +13,10 @@ use crate::command::Reply;
 use crate::error::ErrorCode;
 
 /// Every collection command, by type.
-fn tables() -> [&'static [WordsSpec]; 4] {
+fn tables() -> [&'static [WordsSpec]; 5] {
     [
         super::keys::COMMANDS,
+        super::expire::COMMANDS,
         super::hash::COMMANDS,
         super::list::COMMANDS,
         super::set::COMMANDS,

@@ -70,8 +70,7 @@ fn scan(s: &KvStore, a: Args) -> Result<Reply, Reply> {
     };
     let opts = ScanOptions::parse(rest)?;
     let mut keys: Vec<&[u8]> = s
-        .map
-        .iter()
+        .live()
         .filter(|(k, slot)| {
             let type_ok = type_filter
                 .is_none_or(|t| t.eq_ignore_ascii_case(slot.value.type_name().as_bytes()));

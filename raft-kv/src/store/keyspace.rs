@@ -15,14 +15,19 @@ impl KvStore {
         self.applied_index + 1
     }
 
-    /// The slot of `key`.
+    /// The slot of `key`, if it has not expired.
     pub(super) fn slot(&self, key: &[u8]) -> Option<&Slot> {
-        self.map.get(key)
+        self.map.get(key).filter(|s| self.is_live(s))
+    }
+
+    /// The live keys and their slots.
+    pub(super) fn live(&self) -> impl Iterator<Item = (&SharedBytes, &Slot)> {
+        self.map.iter().filter(|(_, s)| self.is_live(s))
     }
 
     /// The string at `key`; `WRONGTYPE` if it holds another type.
     pub(super) fn string(&self, key: &[u8]) -> Result<Option<&[u8]>, Reply> {
-        match self.map.get(key).map(|s| &s.value) {
+        match self.slot(key).map(|s| &s.value) {
             None => Ok(None),
             Some(Value::Str(v)) => Ok(Some(v)),
             Some(_) => Err(wrong_type()),
@@ -34,13 +39,20 @@ impl KvStore {
     pub(super) fn put_string(&mut self, key: &[u8], value: &[u8], keep_ttl: bool) {
         let version = self.version_now();
         let value = Value::Str(value.into());
+        if !keep_ttl && self.map.get(key).is_some_and(|s| s.expires_at_ms != 0) {
+            return self.put_slot(
+                key.into(),
+                Slot {
+                    value,
+                    version,
+                    expires_at_ms: 0,
+                },
+            );
+        }
         match self.map.get_mut(key) {
             Some(slot) => {
                 slot.value = value;
                 slot.version = version;
-                if !keep_ttl {
-                    slot.expires_at_ms = 0;
-                }
             }
             None => {
                 self.map.insert(
@@ -57,7 +69,7 @@ impl KvStore {
 
     /// The collection of type `T` at `key`; `WRONGTYPE` for another type.
     pub(super) fn collection<T: Collection>(&self, key: &[u8]) -> Result<Option<&T>, Reply> {
-        match self.map.get(key) {
+        match self.slot(key) {
             None => Ok(None),
             Some(slot) => T::of(&slot.value)
                 .map(|c| Some(&**c))
@@ -74,10 +86,11 @@ impl KvStore {
         create: bool,
     ) -> Result<Option<&mut T>, Reply> {
         let version = self.version_now();
-        if !self.map.contains_key(key) {
+        if self.slot(key).is_none() {
             if !create {
                 return Ok(None);
             }
+            self.take_slot(key);
             let slot = Slot {
                 value: T::wrap(Arc::default()),
                 version,
@@ -101,19 +114,30 @@ impl KvStore {
             .get(key)
             .is_some_and(|s| s.value.is_empty_collection())
         {
-            self.map.remove(key);
+            self.remove_key(key);
         }
     }
 
-    /// Stores `slot` at `key` as changed now.
+    /// Stores `slot` at `key` (replacing what was there) as changed now.
     pub(super) fn put_slot(&mut self, key: SharedBytes, mut slot: Slot) {
+        self.take_slot(&key);
         slot.version = self.version_now();
+        self.index_expiry(&key, &slot);
         self.map.insert(key, slot);
     }
 
-    /// Removes `key`; true if it was there.
+    /// Removes `key` and its expiry; what it held.
+    pub(super) fn take_slot(&mut self, key: &[u8]) -> Option<Slot> {
+        let slot = self.map.remove(key)?;
+        self.unindex_expiry(key, &slot);
+        Some(slot)
+    }
+
+    /// Removes `key`; true if it was there (and had not expired).
     pub(super) fn remove_key(&mut self, key: &[u8]) -> bool {
-        self.map.remove(key).is_some()
+        let live = self.slot(key).is_some();
+        self.take_slot(key);
+        live
     }
 
     /// DEL and UNLINK.
@@ -139,9 +163,8 @@ impl KvStore {
     /// one that is the same on every node).
     pub(super) fn keys(&self, pattern: &[u8]) -> Reply {
         let mut keys: Vec<&[u8]> = self
-            .map
-            .keys()
-            .map(|k| &**k)
+            .live()
+            .map(|(k, _)| &**k)
             .filter(|k| glob::matches(pattern, k))
             .collect();
         keys.sort_unstable();
@@ -154,14 +177,14 @@ impl KvStore {
 
     /// RENAME and RENAMENX: the value moves with its expiry.
     pub(super) fn rename(&mut self, from: &[u8], to: &[u8], only_if_absent: bool) -> Reply {
-        if !self.map.contains_key(from) {
+        if self.slot(from).is_none() {
             return Reply::error(ErrorCode::Err, "no such key");
         }
-        if only_if_absent && self.map.contains_key(to) {
+        if only_if_absent && self.slot(to).is_some() {
             return Reply::Int(0);
         }
         if from != to {
-            let slot = self.map.remove(from).expect("present: checked above");
+            let slot = self.take_slot(from).expect("present: checked above");
             self.put_slot(to.into(), slot);
         }
         if only_if_absent {
@@ -173,6 +196,7 @@ impl KvStore {
 
     pub(super) fn flush_all(&mut self) -> Reply {
         self.map.clear();
+        self.expiries.clear();
         Reply::ok()
     }
 }

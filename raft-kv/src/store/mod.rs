@@ -3,6 +3,8 @@
 //! the same map.
 
 pub mod collections;
+mod expire;
+mod expiry;
 mod glob;
 mod hash;
 mod keys;
@@ -18,6 +20,8 @@ pub use numbers::parse_redis_float;
 #[cfg(test)]
 mod collection_tests;
 #[cfg(test)]
+mod expiry_tests;
+#[cfg(test)]
 mod tests;
 mod transaction;
 mod value;
@@ -32,6 +36,10 @@ use value::{SharedBytes, Slot};
 #[derive(Debug, Default, Clone)]
 pub struct KvStore {
     map: HashMap<SharedBytes, Slot>,
+    /// The keys that have an expiry time, by that time.
+    expiries: std::collections::BTreeSet<(u64, SharedBytes)>,
+    /// The state machine's clock: the largest proposer time applied (Unix ms).
+    clock_ms: u64,
     applied_index: u64,
     /// Peer addresses of the members, carried in snapshots so that a node that
     /// catches up from a snapshot can reach every member.
@@ -139,6 +147,9 @@ impl KvStore {
             Command::IncrByFloat { key, increment } => self.incr_by_float(key, increment),
             Command::SetBit { key, offset, bit } => self.set_bit(key, *offset, *bit),
             Command::Words { argv, seed } => self.apply_words(argv, *seed),
+            // The clock moved before the apply (`advance_clock`).
+            Command::Tick => Reply::ok(),
+            Command::ExecWatched { watched, ops } => self.exec_watched(watched, ops),
         }
     }
 

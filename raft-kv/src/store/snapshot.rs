@@ -128,6 +128,8 @@ enum SnapshotRecord<'a> {
     /// Keys with their types, versions and expiry times (format version 2).
     #[serde(borrow)]
     Slots(Vec<SlotRecord<'a>>),
+    /// The state machine's clock (format version 2), before the keys.
+    Clock(u64),
 }
 
 /// A snapshot record as written: the same variants in the same order as
@@ -148,6 +150,7 @@ enum SnapshotRecordOut<'a> {
     },
     Clients(&'a BTreeMap<u64, String>),
     Slots(Vec<SlotOut<'a>>),
+    Clock(u64),
 }
 
 impl KvStore {
@@ -167,6 +170,7 @@ impl KvStore {
         if !self.clients.is_empty() {
             put(&SnapshotRecordOut::Clients(&self.clients));
         }
+        put(&SnapshotRecordOut::Clock(self.clock_ms));
         let mut batch = Vec::with_capacity(PAIRS_PER_RECORD);
         let mut bytes = 0;
         for (k, slot) in &self.map {
@@ -229,6 +233,9 @@ impl KvStore {
                         (k.into(), slot)
                     }))
                 }
+                SnapshotRecord::Clock(ms) if format == Some(FORMAT_VERSION) && i <= 2 => {
+                    store.clock_ms = ms
+                }
                 SnapshotRecord::Slots(slots) if format == Some(FORMAT_VERSION) => store
                     .map
                     .extend(slots.into_iter().map(|s| (s.key.into(), s.into_slot()))),
@@ -237,6 +244,7 @@ impl KvStore {
                     if pairs != held {
                         return Err(SnapshotDecodeError::WrongCount { held, said: pairs });
                     }
+                    store.rebuild_expiries();
                     return Ok(store);
                 }
                 _ => return Err(SnapshotDecodeError::Unexpected { offset }),

@@ -253,6 +253,7 @@ fn a_transaction_applies_in_order_reads_see_earlier_writes_and_survives_encoding
             seq: 3,
         },
         command: Command::Exec { ops },
+        at_ms: 1_700_000_000_000,
     };
     let decoded = Proposal::decode(&proposal.encode()).expect("a transaction entry decodes");
     assert_eq!(decoded, proposal);
