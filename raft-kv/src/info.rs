@@ -68,7 +68,8 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// One `# Title` section: its `INFO` name and its `key:value` lines.
+/// One `# Title` section: its `INFO` name and its `key:value` lines (an
+/// empty key: the value is the whole line, for keys made at run time).
 struct Section {
     name: &'static str,
     title: &'static str,
@@ -84,15 +85,23 @@ pub fn render(
     status: &NodeStatus,
     metrics: &Metrics,
     facts: &ServerFacts,
-    section: Option<&Vec<u8>>,
+    sections_asked: &[Vec<u8>],
 ) -> Vec<u8> {
-    let want = section.map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+    let asked: Vec<String> = sections_asked
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    // As Redis: none or `default` gives the default sections, `all` and
+    // `everything` add the per-command ones, a name gives that section.
     let show = |name: &str| {
-        want.as_deref().is_none_or(|w| {
-            w == name
-                || matches!(w, "all" | "everything" | "default")
-                || (w == "replication" && name == "raft")
-        })
+        let extra = matches!(name, "commandstats" | "errorstats");
+        let default = asked.is_empty() || asked.iter().any(|w| w == "default");
+        (default && !extra)
+            || asked.iter().any(|w| {
+                w == name
+                    || matches!(w.as_str(), "all" | "everything")
+                    || (w == "replication" && name == "raft")
+            })
     };
     let (user, sys, rss) = process_usage();
     let sections = [
@@ -120,16 +129,58 @@ pub fn render(
         },
         raft(status, metrics),
         keyspace(facts),
+        command_stats(metrics),
+        error_stats(metrics),
     ];
     let mut out = String::new();
     for s in sections.iter().filter(|s| show(s.name)) {
         out.push_str(&format!("# {}\r\n", s.title));
         for (k, v) in &s.lines {
-            out.push_str(&format!("{k}:{v}\r\n"));
+            match k.is_empty() {
+                true => out.push_str(&format!("{v}\r\n")),
+                false => out.push_str(&format!("{k}:{v}\r\n")),
+            }
         }
         out.push_str("\r\n");
     }
     out.into_bytes()
+}
+
+/// `cmdstat_<name>:calls=..` per command, as Redis names the fields; times
+/// are not measured per command here (0).
+fn command_stats(metrics: &Metrics) -> Section {
+    let lines = metrics
+        .command_counts()
+        .into_iter()
+        .map(|(name, ok, err)| {
+            let name = name.to_ascii_lowercase();
+            let calls = ok + err;
+            let line = format!(
+                "cmdstat_{name}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls={err}"
+            );
+            ("", line)
+        })
+        .collect();
+    Section {
+        name: "commandstats",
+        title: "Commandstats",
+        lines,
+    }
+}
+
+/// Error replies, counted together (`errorstat_ERR`: the codes are not
+/// told apart in the counters).
+fn error_stats(metrics: &Metrics) -> Section {
+    let errors = metrics.error_replies();
+    let lines = match errors {
+        0 => Vec::new(),
+        n => vec![("errorstat_ERR", format!("count={n}"))],
+    };
+    Section {
+        name: "errorstats",
+        title: "Errorstats",
+        lines,
+    }
 }
 
 fn server(status: &NodeStatus, metrics: &Metrics, facts: &ServerFacts) -> Section {
@@ -294,8 +345,10 @@ mod tests {
             max_clients: 10_000,
             keys,
         };
-        let section = section.map(|s| s.as_bytes().to_vec());
-        let bytes = render(&status, &Metrics::default(), &facts, section.as_ref());
+        let sections: Vec<Vec<u8>> = section
+            .map(|s| s.split(' ').map(|w| w.as_bytes().to_vec()).collect())
+            .unwrap_or_default();
+        let bytes = render(&status, &Metrics::default(), &facts, &sections);
         String::from_utf8(bytes).expect("INFO is text")
     }
 
@@ -354,5 +407,20 @@ mod tests {
             "# Keyspace\r\n\r\n",
             "no db0 when empty"
         );
+    }
+
+    #[test]
+    fn per_command_sections_come_with_all_or_by_name_and_sections_combine() {
+        let titles = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.starts_with("# "))
+                .map(String::from)
+                .collect()
+        };
+        assert!(!titles(&text(None, 0)).contains(&"# Commandstats".to_string()));
+        assert!(!titles(&text(Some("default"), 0)).contains(&"# Commandstats".to_string()));
+        assert!(titles(&text(Some("all"), 0)).contains(&"# Commandstats".to_string()));
+        assert_eq!(titles(&text(Some("commandSTATS"), 0)), ["# Commandstats"]);
+        assert_eq!(titles(&text(Some("cpu raft"), 0)), ["# CPU", "# Raft"]);
     }
 }

@@ -23,6 +23,9 @@ pub enum Reply {
     NullArray,
     /// A set: `~n ...` in RESP3, an array in RESP2.
     Set(Vec<Reply>),
+    /// Pairs: an array of two-element arrays in RESP3, one flat array in
+    /// RESP2 (HRANDFIELD WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 /// The protocol a connection speaks (`HELLO 2` or `HELLO 3`).
@@ -55,6 +58,16 @@ impl Reply {
     pub fn encode(&self, protocol: Protocol, out: &mut Vec<u8>) {
         let resp3 = protocol == Protocol::Resp3;
         match self {
+            Reply::Pairs(pairs) if resp3 => {
+                let nested = pairs
+                    .iter()
+                    .map(|(a, b)| Reply::Array(vec![a.clone(), b.clone()]));
+                return Reply::Array(nested.collect()).encode(protocol, out);
+            }
+            Reply::Pairs(pairs) => {
+                let flat = pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]);
+                return Reply::Array(flat.collect()).encode(protocol, out);
+            }
             Reply::Bulk(None) | Reply::NullArray if resp3 => out.extend_from_slice(b"_"),
             Reply::NullArray => out.extend_from_slice(b"*-1"),
             Reply::Map(pairs) => {
@@ -127,7 +140,9 @@ mod tests {
 
     #[test]
     fn sets_and_null_arrays_follow_the_protocol() {
-        let cases: [(Reply, &[u8], &[u8]); 2] = [
+        let pair = Reply::Pairs(vec![(Reply::Int(1), Reply::Int(2))]);
+        let cases: [(Reply, &[u8], &[u8]); 3] = [
+            (pair, b"*2\r\n:1\r\n:2\r\n", b"*1\r\n*2\r\n:1\r\n:2\r\n"),
             (
                 Reply::Set(vec![Reply::Int(7)]),
                 b"*1\r\n:7\r\n",

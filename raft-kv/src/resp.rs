@@ -32,9 +32,13 @@ pub enum ParseError {
     /// Malformed framing.
     #[error("Protocol error: {0}")]
     Protocol(String),
-    /// The request is larger than allowed.
-    #[error("Protocol error: request of {0} bytes exceeds the limit")]
+    /// The request is larger than allowed (Redis's words for a bulk over
+    /// its limit).
+    #[error("Protocol error: invalid bulk length (a request of {0} bytes exceeds the limit)")]
     TooLarge(usize),
+    /// An inline line longer than allowed (Redis's words).
+    #[error("Protocol error: too big inline request ({0} bytes)")]
+    InlineTooLarge(usize),
 }
 
 /// Parses one request from the front of `buf`. `Ok(None)`: incomplete, read more.
@@ -125,12 +129,12 @@ fn parse_multibulk(buf: &[u8], limits: &ParseLimits) -> ParseResult {
 fn parse_inline(buf: &[u8], limits: &ParseLimits) -> ParseResult {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > limits.max_inline {
-            return Err(ParseError::TooLarge(buf.len()));
+            return Err(ParseError::InlineTooLarge(buf.len()));
         }
         return Ok(None);
     };
     if nl > limits.max_inline {
-        return Err(ParseError::TooLarge(nl));
+        return Err(ParseError::InlineTooLarge(nl));
     }
     let line = &buf[..nl];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -138,9 +142,12 @@ fn parse_inline(buf: &[u8], limits: &ParseLimits) -> ParseResult {
     Ok(Some((args, nl + 1)))
 }
 
-/// Splits an inline line into words; double quotes group words, with `\"`, `\\`,
-/// `\n`, `\r`, `\t` and `\xHH` escapes inside them (as redis-cli writes them).
+/// Splits an inline line into words as Redis's `sdssplitargs` does: double
+/// quotes group words, with `\"`, `\\`, `\n`, `\r`, `\t` and `\xHH` escapes
+/// inside them; single quotes group words with only `\'` escaped; a closing
+/// quote must end the word.
 fn split_inline(line: &[u8]) -> Result<Vec<Vec<u8>>, ParseError> {
+    let unbalanced = || ParseError::Protocol("unbalanced quotes in request".into());
     let mut args = Vec::new();
     let mut i = 0;
     while i < line.len() {
@@ -155,16 +162,14 @@ fn split_inline(line: &[u8]) -> Result<Vec<Vec<u8>>, ParseError> {
             i += 1;
             loop {
                 let Some(&c) = line.get(i) else {
-                    return Err(ParseError::Protocol("unbalanced quotes in request".into()));
+                    return Err(unbalanced());
                 };
                 i += 1;
                 match c {
                     b'"' => break,
                     b'\\' => {
                         let Some(&e) = line.get(i) else {
-                            return Err(ParseError::Protocol(
-                                "unbalanced quotes in request".into(),
-                            ));
+                            return Err(unbalanced());
                         };
                         i += 1;
                         match e {
@@ -186,6 +191,31 @@ fn split_inline(line: &[u8]) -> Result<Vec<Vec<u8>>, ParseError> {
                     }
                     other => word.push(other),
                 }
+            }
+            if line.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+                return Err(unbalanced());
+            }
+        } else if line[i] == b'\'' {
+            i += 1;
+            loop {
+                match (line.get(i), line.get(i + 1)) {
+                    (None, _) => return Err(unbalanced()),
+                    (Some(b'\\'), Some(b'\'')) => {
+                        word.push(b'\'');
+                        i += 2;
+                    }
+                    (Some(b'\''), _) => {
+                        i += 1;
+                        break;
+                    }
+                    (Some(&c), _) => {
+                        word.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            if line.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+                return Err(unbalanced());
             }
         } else {
             while i < line.len() && !line[i].is_ascii_whitespace() {
@@ -258,6 +288,13 @@ mod tests {
             parse(b"\r\n").expect("ok").expect("complete").0,
             Vec::<Vec<u8>>::new()
         );
+        let (args, _) = parse(b"SET 'it\\'s' '\\n'\r\n")
+            .expect("ok")
+            .expect("complete");
+        assert_eq!(
+            args,
+            vec![b"SET".to_vec(), b"it's".to_vec(), b"\\n".to_vec()]
+        );
     }
 
     #[test]
@@ -268,6 +305,8 @@ mod tests {
             b"*1\r\n$-5\r\n",
             b"*1\r\n$1\r\nab\r\n",
             b"\"unclosed\r\n",
+            b"set \"\"\"k\"\"\" v\r\n",
+            b"'unclosed\r\n",
         ] {
             assert!(
                 matches!(parse(bad), Err(ParseError::Protocol(_))),
@@ -288,6 +327,6 @@ mod tests {
             Err(ParseError::TooLarge(1000))
         );
         let long = vec![b'a'; 70_000];
-        assert!(matches!(parse(&long), Err(ParseError::TooLarge(_))));
+        assert!(matches!(parse(&long), Err(ParseError::InlineTooLarge(_))));
     }
 }

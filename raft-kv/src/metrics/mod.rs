@@ -218,6 +218,41 @@ impl Metrics {
         self.commands_processed.get()
     }
 
+    /// Commands answered so far, by table name: `(name, ok, error)`, sorted
+    /// by name. Read back from the counters' text encoding, the only way the
+    /// metrics library exposes a family's series (for `INFO commandstats`,
+    /// which is rare).
+    pub fn command_counts(&self) -> Vec<(String, u64, u64)> {
+        let mut registry = Registry::default();
+        registry.register("c", "", self.commands.clone());
+        let mut text = String::new();
+        if prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).is_err() {
+            return Vec::new();
+        }
+        let mut counts = std::collections::BTreeMap::<String, (u64, u64)>::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("c_total{command=\"") else {
+                continue;
+            };
+            let Some((name, rest)) = rest.split_once("\",result=\"") else {
+                continue;
+            };
+            let Some((result, value)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            let n = value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+            let entry = counts.entry(name.to_string()).or_default();
+            match result {
+                "ok" => entry.0 += n,
+                _ => entry.1 += n,
+            }
+        }
+        counts
+            .into_iter()
+            .map(|(k, (ok, err))| (k, ok, err))
+            .collect()
+    }
+
     /// Commands answered with an error so far.
     pub fn error_replies(&self) -> u64 {
         self.error_replies.get()

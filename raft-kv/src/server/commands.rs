@@ -285,7 +285,7 @@ fn info(s: &mut Session, a: Args) -> Outcome {
         max_clients: cfg.max_connections,
         keys,
     };
-    let text = crate::info::render(&s.node.status(), s.node.metrics(), &facts, a.first());
+    let text = crate::info::render(&s.node.status(), s.node.metrics(), &facts, a);
     now(Reply::Bulk(Some(text)))
 }
 

@@ -158,16 +158,16 @@ fn hrandfield(s: &KvStore, a: Args) -> Result<Reply, Reply> {
         Some(_) => return Err(syntax_error()),
     };
     let count = int_arg(count)?;
+    if with_values && count < -(i64::MAX / 2) {
+        return Err(Reply::error(ErrorCode::Err, "value is out of range"));
+    }
     let entries: Vec<(&Vec<u8>, &Vec<u8>)> = h.into_iter().flatten().collect();
     let picks = super::words::random_picks(entries.len(), count, &mut rng);
-    let mut out = Vec::new();
-    for i in picks {
-        out.push(bulk(entries[i].0));
-        if with_values {
-            out.push(bulk(entries[i].1));
-        }
-    }
-    Ok(Reply::Array(out))
+    let picked = picks.into_iter().map(|i| entries[i]);
+    Ok(match with_values {
+        true => Reply::Pairs(picked.map(|(f, v)| (bulk(f), bulk(v))).collect()),
+        false => Reply::Array(picked.map(|(f, _)| bulk(f)).collect()),
+    })
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]: the whole hash in
