@@ -55,7 +55,7 @@ mod byte_pairs {
 }
 
 /// A state-changing command, applied deterministically in log order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// SET key value.
     Set {
@@ -261,7 +261,7 @@ pub enum SetCondition {
 }
 
 /// One command queued in a transaction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum TxOp {
     /// A write, applied at its place.
     Write(Command),
@@ -286,7 +286,7 @@ pub fn parse_redis_int(bytes: &[u8]) -> Option<i64> {
 }
 
 /// What a log entry of the KV store holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     /// Who proposed it (for the reply).
     pub id: ProposalId,

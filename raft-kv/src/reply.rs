@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A reply in the shape of RESP2 (serializable: a transaction's entry
 /// carries the replies known when its commands were queued).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     /// `+text`
     Simple(String),
@@ -26,6 +26,19 @@ pub enum Reply {
     /// Pairs: an array of two-element arrays in RESP3, one flat array in
     /// RESP2 (HRANDFIELD WITHVALUES).
     Pairs(Vec<(Reply, Reply)>),
+    /// A double (a sorted set's score): `,1.5` in RESP3, a bulk string in
+    /// RESP2; infinities are `inf` and `-inf`.
+    Double(f64),
+}
+
+/// A double as Redis writes one: `inf`, `-inf`, else the shortest text that
+/// reads back the same.
+pub fn format_double(value: f64) -> String {
+    match value {
+        f64::INFINITY => "inf".into(),
+        f64::NEG_INFINITY => "-inf".into(),
+        v => format!("{v}"),
+    }
 }
 
 /// The protocol a connection speaks (`HELLO 2` or `HELLO 3`).
@@ -67,6 +80,13 @@ impl Reply {
             Reply::Pairs(pairs) => {
                 let flat = pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]);
                 return Reply::Array(flat.collect()).encode(protocol, out);
+            }
+            Reply::Double(v) if resp3 => {
+                out.push(b',');
+                out.extend_from_slice(format_double(*v).as_bytes());
+            }
+            Reply::Double(v) => {
+                return Reply::Bulk(Some(format_double(*v).into_bytes())).encode(protocol, out);
             }
             Reply::Bulk(None) | Reply::NullArray if resp3 => out.extend_from_slice(b"_"),
             Reply::NullArray => out.extend_from_slice(b"*-1"),

@@ -193,3 +193,61 @@ fn list_commands_follow_redis_index_rules() {
     );
     assert_eq!(run(&mut s, &["LPOP", "nosuch", "2"]), Reply::NullArray);
 }
+
+#[test]
+fn sorted_sets_order_by_score_then_member_and_honour_zadd_flags() {
+    let mut s = KvStore::new();
+    assert_eq!(
+        run(&mut s, &["ZADD", "z", "2", "b", "1", "a", "2", "a2"]),
+        Reply::Int(3)
+    );
+    let range = |s: &KvStore, w: &[&str]| {
+        let mut words = vec!["ZRANGE", "z"];
+        words.extend_from_slice(w);
+        read(s, &words)
+    };
+    let all = Reply::Array(vec![bulk("a"), bulk("a2"), bulk("b")]);
+    assert_eq!(range(&s, &["0", "-1"]), all);
+    assert_eq!(
+        range(&s, &["(1", "+inf", "BYSCORE", "LIMIT", "1", "5"]),
+        Reply::Array(vec![bulk("b")])
+    );
+    assert_eq!(run(&mut s, &["ZADD", "z", "NX", "9", "a"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["ZADD", "z", "GT", "CH", "0", "b", "5", "a2"]),
+        Reply::Int(1)
+    );
+    assert_eq!(read(&s, &["ZSCORE", "z", "a2"]), Reply::Double(5.0));
+    assert_eq!(
+        run(&mut s, &["ZADD", "z", "INCR", "1.5", "a"]),
+        Reply::Double(2.5)
+    );
+    assert_eq!(read(&s, &["ZRANK", "z", "b"]), Reply::Int(0));
+    assert_eq!(read(&s, &["ZREVRANK", "z", "b"]), Reply::Int(2));
+    assert_eq!(read(&s, &["ZCOUNT", "z", "-inf", "(5"]), Reply::Int(2));
+    // x is new: -inf is its score (no NaN); adding +inf to it would be NaN.
+    assert_eq!(
+        run(&mut s, &["ZADD", "z", "INCR", "-inf", "x"]),
+        Reply::Double(f64::NEG_INFINITY)
+    );
+    assert!(matches!(
+        run(&mut s, &["ZINCRBY", "z", "+inf", "x"]),
+        Reply::Error(_)
+    ));
+    assert_eq!(run(&mut s, &["ZREM", "z", "x"]), Reply::Int(1));
+    assert!(matches!(
+        run(&mut s, &["ZADD", "z", "NX", "XX", "1", "q"]),
+        Reply::Error(_)
+    ));
+    assert_eq!(
+        run(&mut s, &["ZPOPMAX", "z"]),
+        Reply::Pairs(vec![(bulk("a2"), Reply::Double(5.0))])
+    );
+    let back = KvStore::decode_snapshot(&s.encode_snapshot()).expect("round trip");
+    assert_eq!(back.map, s.map);
+    assert_eq!(
+        run(&mut s, &["ZREMRANGEBYRANK", "z", "0", "-1"]),
+        Reply::Int(2)
+    );
+    assert!(s.is_empty(), "an emptied sorted set is removed");
+}

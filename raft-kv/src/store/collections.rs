@@ -1,4 +1,4 @@
-//! The commands on collections (hashes, lists, sets) and a few on keys
+//! The commands on collections (hashes, lists, sets, sorted sets) and a few on keys
 //! (COPY, SCAN, RANDOMKEY, MEMORY, OBJECT, the expiry commands), as their words: one table of
 //! name, arity and function, which the client port uses to route and check
 //! requests and the state machine uses to run them. A write travels through
@@ -13,13 +13,14 @@ use crate::command::Reply;
 use crate::error::ErrorCode;
 
 /// Every collection command, by type.
-fn tables() -> [&'static [WordsSpec]; 5] {
+fn tables() -> [&'static [WordsSpec]; 6] {
     [
         super::keys::COMMANDS,
         super::expire::COMMANDS,
         super::hash::COMMANDS,
         super::list::COMMANDS,
         super::set::COMMANDS,
+        super::zset::COMMANDS,
     ]
 }
 

@@ -93,6 +93,7 @@ fn memory(s: &KvStore, a: Args) -> Result<Reply, Reply> {
                     Value::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 48).sum(),
                     Value::List(l) => l.iter().map(|v| v.len() + 24).sum(),
                     Value::Set(m) => m.iter().map(|v| v.len() + 32).sum(),
+                    Value::ZSet(z) => z.ascending().map(|(m, _)| m.len() + 64).sum(),
                 };
                 (key.len() + elements + 64) as i64
             });
@@ -115,6 +116,7 @@ fn object(s: &KvStore, a: Args) -> Result<Reply, Reply> {
                 Value::Str(_) => "raw",
                 Value::Hash(_) | Value::Set(_) => "hashtable",
                 Value::List(_) => "quicklist",
+                Value::ZSet(_) => "skiplist",
             });
             Ok(Reply::Bulk(encoding.map(|e| e.as_bytes().to_vec())))
         }

@@ -26,6 +26,7 @@ mod tests;
 mod transaction;
 mod value;
 pub mod words;
+mod zset;
 
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::ErrorCode;

@@ -42,6 +42,8 @@ enum ValueRecord<'a> {
     List(Vec<&'a [u8]>),
     #[serde(borrow)]
     Set(Vec<&'a [u8]>),
+    #[serde(borrow)]
+    ZSet(Vec<(&'a [u8], f64)>),
 }
 
 /// A key as written, borrowing the store's bytes.
@@ -59,6 +61,7 @@ enum ValueOut<'a> {
     Hash(Vec<(&'a Bytes, &'a Bytes)>),
     List(Vec<&'a Bytes>),
     Set(Vec<&'a Bytes>),
+    ZSet(Vec<(&'a Bytes, f64)>),
 }
 
 impl<'a> SlotOut<'a> {
@@ -78,6 +81,10 @@ impl<'a> SlotOut<'a> {
             Value::Set(s) => (
                 ValueOut::Set(s.iter().map(|v| b(v)).collect()),
                 s.iter().map(Vec::len).sum(),
+            ),
+            Value::ZSet(z) => (
+                ValueOut::ZSet(z.ascending().map(|(m, sc)| (b(m), sc)).collect()),
+                z.ascending().map(|(m, _)| m.len() + 8).sum(),
             ),
         };
         let record = SlotOut {
@@ -100,6 +107,13 @@ impl SlotRecord<'_> {
             )),
             ValueRecord::List(l) => Value::List(Arc::new(l.into_iter().map(owned).collect())),
             ValueRecord::Set(s) => Value::Set(Arc::new(s.into_iter().map(owned).collect())),
+            ValueRecord::ZSet(z) => {
+                let mut set = super::value::ZSet::default();
+                for (m, score) in z.into_iter().filter(|(_, sc)| !sc.is_nan()) {
+                    set.insert(owned(m), score);
+                }
+                Value::ZSet(Arc::new(set))
+            }
         };
         Slot {
             value,

@@ -1,0 +1,451 @@
+//! Sorted sets: ZADD (NX | XX | GT | LT | CH | INCR), ZINCRBY, ZREM, ZPOPMIN,
+//! ZPOPMAX, ZREMRANGEBYSCORE, ZREMRANGEBYRANK (writes) and ZSCORE, ZMSCORE,
+//! ZCARD, ZCOUNT, ZLEXCOUNT, ZRANK, ZREVRANK, ZRANGE (BYSCORE | BYLEX | REV |
+//! LIMIT | WITHSCORES), ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZREVRANGE,
+//! ZRANGEBYLEX, ZREVRANGEBYLEX, ZSCAN (reads). Ranks walk the ordered set
+//! (linear in the rank). A sorted set left empty is removed.
+
+use super::KvStore;
+use super::value::{LexBound, ZSet};
+use super::words::{Rng, ScanOptions, WordsSpec, bulk, int_arg, read, syntax_error, write};
+use crate::command::Reply;
+use crate::error::ErrorCode;
+use std::ops::Bound;
+
+type Args<'a> = &'a [Vec<u8>];
+
+/// The sorted-set commands.
+pub(super) static COMMANDS: &[WordsSpec] = &[
+    write("ZADD", -4, zadd),
+    write("ZINCRBY", 4, |s, a, _| {
+        let delta = float(&a[1])?;
+        let z = s.collection_mut::<ZSet>(&a[0], true)?.expect("created");
+        let score = z.score(&a[2]).unwrap_or(0.0) + delta;
+        if score.is_nan() {
+            return Err(nan());
+        }
+        z.insert(a[2].clone(), score);
+        Ok(Reply::Double(score))
+    }),
+    write("ZREM", -3, |s, a, _| {
+        let Some(z) = s.collection_mut::<ZSet>(&a[0], false)? else {
+            return Ok(Reply::Int(0));
+        };
+        let removed = a[1..].iter().filter(|m| z.remove(m)).count();
+        s.drop_if_empty(&a[0]);
+        Ok(Reply::Int(removed as i64))
+    }),
+    write("ZPOPMIN", -2, |s, a, _| pop(s, a, false)),
+    write("ZPOPMAX", -2, |s, a, _| pop(s, a, true)),
+    write("ZREMRANGEBYSCORE", 4, |s, a, _| {
+        let (min, max) = (score_bound(&a[1])?, score_bound(&a[2])?);
+        remove_where(s, &a[0], |z| {
+            z.by_score(min, max).map(|(m, _)| m.clone()).collect()
+        })
+    }),
+    write("ZREMRANGEBYRANK", 4, |s, a, _| {
+        let (start, stop) = (int_arg(&a[1])?, int_arg(&a[2])?);
+        remove_where(s, &a[0], |z| {
+            let Some((from, to)) = rank_range(start, stop, z.len()) else {
+                return Vec::new();
+            };
+            z.ascending()
+                .skip(from)
+                .take(to - from + 1)
+                .map(|(m, _)| m.clone())
+                .collect()
+        })
+    }),
+    read("ZSCORE", 3, |s, a| {
+        Ok(double(zset(s, &a[0])?.and_then(|z| z.score(&a[1]))))
+    }),
+    read("ZMSCORE", -3, |s, a| {
+        let z = zset(s, &a[0])?;
+        Ok(Reply::Array(
+            a[1..]
+                .iter()
+                .map(|m| double(z.and_then(|z| z.score(m))))
+                .collect(),
+        ))
+    }),
+    read("ZCARD", 2, |s, a| {
+        Ok(Reply::Int(zset(s, &a[0])?.map_or(0, ZSet::len) as i64))
+    }),
+    read("ZCOUNT", 4, |s, a| {
+        let (min, max) = (score_bound(&a[1])?, score_bound(&a[2])?);
+        let n = zset(s, &a[0])?.map_or(0, |z| z.by_score(min, max).count());
+        Ok(Reply::Int(n as i64))
+    }),
+    read("ZLEXCOUNT", 4, |s, a| {
+        let (min, max) = (lex_bound(&a[1])?, lex_bound(&a[2])?);
+        let n = zset(s, &a[0])?.map_or(0, |z| z.by_lex(min, max).count());
+        Ok(Reply::Int(n as i64))
+    }),
+    read("ZRANK", 3, |s, a| rank(s, a, false)),
+    read("ZREVRANK", 3, |s, a| rank(s, a, true)),
+    read("ZRANGE", -4, |s, a| zrange(s, a, Order::Rank, false)),
+    read("ZREVRANGE", -4, |s, a| zrange(s, a, Order::Rank, true)),
+    read("ZRANGEBYSCORE", -4, |s, a| {
+        zrange(s, a, Order::Score, false)
+    }),
+    read("ZREVRANGEBYSCORE", -4, |s, a| {
+        zrange(s, a, Order::Score, true)
+    }),
+    read("ZRANGEBYLEX", -4, |s, a| zrange(s, a, Order::Lex, false)),
+    read("ZREVRANGEBYLEX", -4, |s, a| zrange(s, a, Order::Lex, true)),
+    read("ZSCAN", -3, |s, a| {
+        let opts = ScanOptions::parse(&a[1..])?;
+        let mut out = Vec::new();
+        for (m, score) in zset(s, &a[0])?.into_iter().flat_map(ZSet::ascending) {
+            if opts.matches(m) {
+                out.push(bulk(m));
+                out.push(bulk(crate::reply::format_double(score).as_bytes()));
+            }
+        }
+        Ok(Reply::Array(vec![bulk(b"0"), Reply::Array(out)]))
+    }),
+];
+
+fn zset<'s>(s: &'s KvStore, key: &[u8]) -> Result<Option<&'s ZSet>, Reply> {
+    s.collection::<ZSet>(key)
+}
+
+fn nan() -> Reply {
+    Reply::error(ErrorCode::Err, "resulting score is not a number (NaN)")
+}
+
+fn float(word: &[u8]) -> Result<f64, Reply> {
+    let text = std::str::from_utf8(word).unwrap_or("");
+    let value = match text.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => text
+            .parse::<f64>()
+            .ok()
+            .filter(|v| !v.is_nan())
+            .ok_or_else(|| Reply::error(ErrorCode::Err, "value is not a valid float"))?,
+    };
+    Ok(value)
+}
+
+fn double(score: Option<f64>) -> Reply {
+    score.map_or(Reply::Bulk(None), Reply::Double)
+}
+
+/// A score range end: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
+fn score_bound(word: &[u8]) -> Result<Bound<f64>, Reply> {
+    let error = || Reply::error(ErrorCode::Err, "min or max is not a float");
+    match word.strip_prefix(b"(") {
+        Some(rest) => float(rest).map(Bound::Excluded).map_err(|_| error()),
+        None => float(word).map(Bound::Included).map_err(|_| error()),
+    }
+}
+
+/// A lex range end: `[a` (inclusive), `(a` (exclusive), `-`, `+`.
+fn lex_bound(word: &[u8]) -> Result<LexBound, Reply> {
+    match word.split_first() {
+        Some((b'-', [])) => Ok(LexBound::Min),
+        Some((b'+', [])) => Ok(LexBound::Max),
+        Some((b'[', rest)) => Ok(LexBound::At(Bound::Included(rest.to_vec()))),
+        Some((b'(', rest)) => Ok(LexBound::At(Bound::Excluded(rest.to_vec()))),
+        _ => Err(Reply::error(
+            ErrorCode::Err,
+            "min or max not valid string range item",
+        )),
+    }
+}
+
+/// ZRANGE's rank clamp (as LRANGE's).
+fn rank_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = i64::try_from(len).ok()?;
+    let start = if start < 0 {
+        len.saturating_add(start).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 {
+        len.saturating_add(stop)
+    } else {
+        stop
+    };
+    if start > stop || start >= len {
+        return None;
+    }
+    Some((start as usize, stop.min(len - 1) as usize))
+}
+
+/// ZADD's flags.
+#[derive(Default)]
+struct ZaddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+impl ZaddFlags {
+    /// The flags at the front of `a`, and how many words they took.
+    fn parse(a: Args) -> (ZaddFlags, usize) {
+        let mut f = ZaddFlags::default();
+        let mut used = 0;
+        for word in a {
+            match word.to_ascii_uppercase().as_slice() {
+                b"NX" => f.nx = true,
+                b"XX" => f.xx = true,
+                b"GT" => f.gt = true,
+                b"LT" => f.lt = true,
+                b"CH" => f.ch = true,
+                b"INCR" => f.incr = true,
+                _ => break,
+            }
+            used += 1;
+        }
+        (f, used)
+    }
+
+    /// Redis's refusals of flag combinations, given `words` score/member words.
+    fn check(&self, words: usize) -> Result<(), Reply> {
+        let refuse = |text: &str| Err(Reply::error(ErrorCode::Err, text));
+        if words == 0 || !words.is_multiple_of(2) {
+            return Err(syntax_error());
+        }
+        if self.nx && self.xx {
+            return refuse("XX and NX options at the same time are not compatible");
+        }
+        if ((self.gt || self.lt) && self.nx) || (self.gt && self.lt) {
+            return refuse("GT, LT, and/or NX options at the same time are not compatible");
+        }
+        if self.incr && words > 2 {
+            return refuse("INCR option supports a single increment-element pair");
+        }
+        Ok(())
+    }
+}
+
+/// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...].
+fn zadd(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
+    let (flags, used) = ZaddFlags::parse(&a[1..]);
+    let rest = &a[1 + used..];
+    flags.check(rest.len())?;
+    let ZaddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        ch,
+        incr,
+    } = flags;
+    let pairs = rest
+        .chunks(2)
+        .map(|p| Ok((float(&p[0])?, &p[1])))
+        .collect::<Result<Vec<_>, Reply>>()?;
+    if xx && zset(s, &a[0])?.is_none() {
+        return Ok(if incr {
+            Reply::Bulk(None)
+        } else {
+            Reply::Int(0)
+        });
+    }
+    let z = s.collection_mut::<ZSet>(&a[0], true)?.expect("created");
+    let (mut added, mut changed) = (0, 0);
+    let mut last = None;
+    for (score, member) in pairs {
+        let old = z.score(member);
+        let new = match (incr, old) {
+            (true, Some(o)) => o + score,
+            _ => score,
+        };
+        if new.is_nan() {
+            s.drop_if_empty(&a[0]);
+            return Err(nan());
+        }
+        let allowed = match old {
+            None => !xx,
+            Some(o) => !(nx || (gt && new <= o) || (lt && new >= o)),
+        };
+        if !allowed {
+            continue;
+        }
+        if old.is_none() {
+            added += 1;
+        } else if old != Some(new) {
+            changed += 1;
+        }
+        z.insert(member.clone(), new);
+        last = Some(new);
+    }
+    s.drop_if_empty(&a[0]);
+    Ok(match incr {
+        true => double(last),
+        false => Reply::Int(if ch { added + changed } else { added }),
+    })
+}
+
+/// ZPOPMIN / ZPOPMAX key [count].
+fn pop(s: &mut KvStore, a: Args, max: bool) -> Result<Reply, Reply> {
+    let count = match a.get(1) {
+        None => 1,
+        Some(c) => usize::try_from(int_arg(c)?)
+            .map_err(|_| Reply::error(ErrorCode::Err, "value is out of range, must be positive"))?,
+    };
+    let Some(z) = s.collection_mut::<ZSet>(&a[0], false)? else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let picked: Vec<(Vec<u8>, f64)> = match max {
+        false => z
+            .ascending()
+            .take(count)
+            .map(|(m, sc)| (m.clone(), sc))
+            .collect(),
+        true => z
+            .descending()
+            .take(count)
+            .map(|(m, sc)| (m.clone(), sc))
+            .collect(),
+    };
+    for (m, _) in &picked {
+        z.remove(m);
+    }
+    s.drop_if_empty(&a[0]);
+    Ok(Reply::Pairs(
+        picked
+            .into_iter()
+            .map(|(m, sc)| (Reply::Bulk(Some(m)), Reply::Double(sc)))
+            .collect(),
+    ))
+}
+
+fn remove_where(
+    s: &mut KvStore,
+    key: &[u8],
+    pick: impl Fn(&ZSet) -> Vec<Vec<u8>>,
+) -> Result<Reply, Reply> {
+    let Some(z) = s.collection_mut::<ZSet>(key, false)? else {
+        return Ok(Reply::Int(0));
+    };
+    let doomed = pick(z);
+    for m in &doomed {
+        z.remove(m);
+    }
+    s.drop_if_empty(key);
+    Ok(Reply::Int(doomed.len() as i64))
+}
+
+fn rank(s: &KvStore, a: Args, rev: bool) -> Result<Reply, Reply> {
+    let Some(z) = zset(s, &a[0])? else {
+        return Ok(Reply::Bulk(None));
+    };
+    let position = match rev {
+        false => z.ascending().position(|(m, _)| *m == a[1]),
+        true => z.descending().position(|(m, _)| *m == a[1]),
+    };
+    Ok(position.map_or(Reply::Bulk(None), |p| Reply::Int(p as i64)))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    Rank,
+    Score,
+    Lex,
+}
+
+/// The members ZRANGE's `first` and `second` arguments select, in order.
+fn select<'z>(
+    z: &'z ZSet,
+    order: Order,
+    rev: bool,
+    first: &[u8],
+    second: &[u8],
+) -> Result<Vec<(&'z Vec<u8>, f64)>, Reply> {
+    // Reversed score and lex ranges name the upper end first.
+    let (lo, hi) = match (order, rev) {
+        (Order::Rank, _) | (_, false) => (first, second),
+        (_, true) => (second, first),
+    };
+    let found: Vec<(&'z Vec<u8>, f64)> = match order {
+        Order::Rank => {
+            let (start, stop) = (int_arg(lo)?, int_arg(hi)?);
+            match rank_range(start, stop, z.len()) {
+                None => Vec::new(),
+                Some((from, to)) if rev => z.descending().skip(from).take(to - from + 1).collect(),
+                Some((from, to)) => z.ascending().skip(from).take(to - from + 1).collect(),
+            }
+        }
+        Order::Score => {
+            let (min, max) = (score_bound(lo)?, score_bound(hi)?);
+            let mut v: Vec<_> = z.by_score(min, max).collect();
+            if rev {
+                v.reverse();
+            }
+            v
+        }
+        Order::Lex => {
+            let (min, max) = (lex_bound(lo)?, lex_bound(hi)?);
+            let mut v: Vec<_> = z.by_lex(min, max).collect();
+            if rev {
+                v.reverse();
+            }
+            v
+        }
+    };
+    Ok(found)
+}
+
+/// ZRANGE and its older forms: `key start stop [BYSCORE | BYLEX] [REV]
+/// [LIMIT offset count] [WITHSCORES]`.
+fn zrange(s: &KvStore, a: Args, mut order: Order, mut rev: bool) -> Result<Reply, Reply> {
+    let generic = order == Order::Rank && !rev;
+    let (mut with_scores, mut limit) = (false, None);
+    let mut i = 3;
+    while let Some(word) = a.get(i) {
+        match word.to_ascii_uppercase().as_slice() {
+            b"WITHSCORES" => with_scores = true,
+            b"LIMIT" => {
+                let (Some(off), Some(cnt)) = (a.get(i + 1), a.get(i + 2)) else {
+                    return Err(syntax_error());
+                };
+                limit = Some((int_arg(off)?, int_arg(cnt)?));
+                i += 2;
+            }
+            b"BYSCORE" if generic => order = Order::Score,
+            b"BYLEX" if generic => order = Order::Lex,
+            b"REV" if generic => rev = true,
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    if limit.is_some() && order == Order::Rank {
+        return Err(Reply::error(
+            ErrorCode::Err,
+            "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    if with_scores && order == Order::Lex {
+        return Err(Reply::error(
+            ErrorCode::Err,
+            "syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    let empty = ZSet::default();
+    let z = zset(s, &a[0])?.unwrap_or(&empty);
+    let found = select(z, order, rev, &a[1], &a[2])?;
+    let found: Vec<(&Vec<u8>, f64)> = match limit {
+        None => found,
+        Some((offset, _)) if offset < 0 => Vec::new(),
+        Some((offset, count)) => {
+            let take = usize::try_from(count).unwrap_or(usize::MAX);
+            found.into_iter().skip(offset as usize).take(take).collect()
+        }
+    };
+    Ok(match with_scores {
+        true => Reply::Pairs(
+            found
+                .into_iter()
+                .map(|(m, sc)| (bulk(m), Reply::Double(sc)))
+                .collect(),
+        ),
+        false => Reply::Array(found.into_iter().map(|(m, _)| bulk(m)).collect()),
+    })
+}
