@@ -39,30 +39,25 @@ impl KvStore {
     pub(super) fn put_string(&mut self, key: &[u8], value: &[u8], keep_ttl: bool) {
         let version = self.version_now();
         let value = Value::Str(value.into());
-        if !keep_ttl && self.map.get(key).is_some_and(|s| s.expires_at_ms != 0) {
-            return self.put_slot(
-                key.into(),
-                Slot {
-                    value,
-                    version,
-                    expires_at_ms: 0,
-                },
-            );
-        }
-        match self.map.get_mut(key) {
-            Some(slot) => {
+        // One lookup on the common path: a key without an expiry to clear.
+        let clears_expiry = match self.map.get_mut(key) {
+            Some(slot) if keep_ttl || slot.expires_at_ms == 0 => {
                 slot.value = value;
                 slot.version = version;
+                return;
             }
-            None => {
-                self.map.insert(
-                    key.into(),
-                    Slot {
-                        value,
-                        version,
-                        expires_at_ms: 0,
-                    },
-                );
+            Some(_) => true,
+            None => false,
+        };
+        let slot = Slot {
+            value,
+            version,
+            expires_at_ms: 0,
+        };
+        match clears_expiry {
+            true => self.put_slot(key.into(), slot),
+            false => {
+                self.map.insert(key.into(), slot);
             }
         }
     }
