@@ -251,3 +251,22 @@ fn sorted_sets_order_by_score_then_member_and_honour_zadd_flags() {
     );
     assert!(s.is_empty(), "an emptied sorted set is removed");
 }
+
+#[test]
+fn random_counts_that_overflow_are_refused_as_redis_refuses_them() {
+    let mut s = KvStore::new();
+    run(&mut s, &["HSET", "h", "a", "1"]);
+    run(&mut s, &["SADD", "s", "a"]);
+    let min = i64::MIN.to_string();
+    for words in [
+        vec!["HRANDFIELD", "h", min.as_str()],
+        vec!["HRANDFIELD", "h", "-9223372036854770000", "WITHVALUES"],
+        vec!["SRANDMEMBER", "s", min.as_str()],
+    ] {
+        assert!(matches!(read(&s, &words), Reply::Error(_)), "{words:?}");
+    }
+    let Reply::Array(repeated) = read(&s, &["SRANDMEMBER", "s", "-5"]) else {
+        panic!("an array")
+    };
+    assert_eq!(repeated.len(), 5, "a negative count repeats members");
+}

@@ -158,7 +158,8 @@ fn hrandfield(s: &KvStore, a: Args) -> Result<Reply, Reply> {
         Some(_) => return Err(syntax_error()),
     };
     let count = int_arg(count)?;
-    if with_values && count < -(i64::MAX / 2) {
+    // Redis refuses counts whose size (or twice it, with values) overflows.
+    if count == i64::MIN || (with_values && count < -(i64::MAX / 2)) {
         return Err(Reply::error(ErrorCode::Err, "value is out of range"));
     }
     let entries: Vec<(&Vec<u8>, &Vec<u8>)> = h.into_iter().flatten().collect();

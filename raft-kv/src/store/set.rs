@@ -213,7 +213,11 @@ fn srandmember(s: &KvStore, a: Args) -> Result<Reply, Reply> {
             nth(rng.below(len))
         })),
         [_, count] => {
-            let picks = random_picks(len, int_arg(count)?, &mut rng);
+            let count = int_arg(count)?;
+            if count == i64::MIN {
+                return Err(Reply::error(ErrorCode::Err, "value is out of range"));
+            }
+            let picks = random_picks(len, count, &mut rng);
             Ok(Reply::Array(
                 picks.into_iter().map(|i| Reply::Bulk(nth(i))).collect(),
             ))

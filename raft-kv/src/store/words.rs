@@ -144,7 +144,8 @@ pub(super) fn bulks<'a>(items: impl IntoIterator<Item = &'a Vec<u8>>) -> Reply {
 
 /// Positions below `len` chosen at random as Redis's count argument says:
 /// `count` > 0 gives distinct positions (at most `len`), `count` < 0 gives
-/// `|count|` positions that may repeat.
+/// `|count|` positions that may repeat, at most 2^24 of them (a limit on
+/// the reply: more would not fit the client's output buffer anyway).
 pub(super) fn random_picks(len: usize, count: i64, rng: &mut Rng) -> Vec<usize> {
     if len == 0 || count == 0 {
         return Vec::new();
