@@ -102,7 +102,7 @@ fn set(pairs: Args) -> Reply {
             return Reply::error(
                 ErrorCode::Err,
                 format!(
-                    "CONFIG SET of '{name}' is not supported: only encoding hints are settable (they change nothing here); other settings are raft-cli node flags"
+                    "CONFIG SET failed (possibly related to argument '{name}') - not settable here: only encoding hints are (they change nothing); other settings are raft-cli node flags"
                 ),
             );
         }

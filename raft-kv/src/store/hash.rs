@@ -123,6 +123,9 @@ fn hincrby(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
 fn hincrbyfloat(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
     let increment = parse_redis_float(&a[2])
         .ok_or_else(|| Reply::error(ErrorCode::Err, "value is not a valid float"))?;
+    if !increment.is_finite() {
+        return Err(Reply::error(ErrorCode::Err, "value is NaN or Infinity"));
+    }
     let current = match hash(s, &a[0])?.and_then(|h| h.get(&a[1])) {
         None => 0.0,
         Some(v) => parse_redis_float(v)
