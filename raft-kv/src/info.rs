@@ -279,6 +279,8 @@ fn replication(status: &NodeStatus) -> Section {
         lines.push(("master_port", port.to_string()));
         lines.push(("master_link_status", "up".into()));
     }
+    // The log is the replication stream: its applied position is the offset.
+    lines.push(("master_repl_offset", status.applied_index.to_string()));
     Section {
         name: "replication",
         title: "Replication",
