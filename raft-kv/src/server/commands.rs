@@ -35,11 +35,8 @@ impl CommandSpec {
         handler: transaction::Handler,
     ) -> CommandSpec {
         CommandSpec {
-            name,
-            arity,
-            kind,
-            handler,
             with_name: true,
+            ..spec(name, arity, kind, handler)
         }
     }
 

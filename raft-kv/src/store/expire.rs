@@ -5,6 +5,7 @@
 //! state machine's clock, which the log moves (see `expiry.rs`).
 
 use super::KvStore;
+use super::strings::SetExpiry;
 use super::words::{Rng, WordsSpec, int_arg, read, syntax_error, write};
 use crate::command::{Reply, SetCondition};
 use crate::error::ErrorCode;
@@ -259,27 +260,10 @@ fn set(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
         };
         rest = &rest[step..];
     }
-    let present = s.slot(&a[0]).is_some();
-    let will_set = match condition {
-        SetCondition::Always => true,
-        SetCondition::IfAbsent => !present,
-        SetCondition::IfPresent => present,
+    let expiry = match expiry {
+        ExpiryOption::Keep => SetExpiry::Keep,
+        ExpiryOption::At(at) => SetExpiry::At(at),
+        ExpiryOption::Unchanged | ExpiryOption::Clear => SetExpiry::Clear,
     };
-    let keep_ttl = matches!(expiry, ExpiryOption::Keep);
-    let old = match s.string(&a[0]) {
-        Err(wrong_type) if get => return Err(wrong_type),
-        Err(_) => None,
-        Ok(old) => old.map(<[u8]>::to_vec),
-    };
-    if will_set {
-        s.put_string(&a[0], &a[1], keep_ttl);
-        if let ExpiryOption::At(at) = expiry {
-            s.set_expiry(&a[0], at);
-        }
-    }
-    Ok(match (get, will_set) {
-        (true, _) => Reply::Bulk(old),
-        (false, true) => Reply::ok(),
-        (false, false) => Reply::Bulk(None),
-    })
+    Ok(s.set_with(&a[0], &a[1], condition, get, expiry))
 }

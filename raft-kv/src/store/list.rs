@@ -5,7 +5,9 @@
 
 use super::KvStore;
 use super::value::List;
-use super::words::{Rng, WordsSpec, bulk, bulks, count_arg, int_arg, read, syntax_error, write};
+use super::words::{
+    Rng, WordsSpec, bulk, bulks, count_arg, int_arg, rank_range, read, syntax_error, write,
+};
 use crate::command::Reply;
 use crate::error::ErrorCode;
 
@@ -44,7 +46,7 @@ pub(super) static COMMANDS: &[WordsSpec] = &[
     read("LRANGE", 4, |s, a| {
         let (start, end) = (int_arg(&a[1])?, int_arg(&a[2])?);
         let l = list(s, &a[0])?;
-        let part = l.and_then(|l| range(start, end, l.len()).map(|(s, e)| l.range(s..=e)));
+        let part = l.and_then(|l| rank_range(start, end, l.len()).map(|(s, e)| l.range(s..=e)));
         Ok(bulks(part.into_iter().flatten()))
     }),
     read("LPOS", -3, lpos),
@@ -94,25 +96,6 @@ fn position(index: i64, len: usize) -> Option<usize> {
         index
     };
     (0..len).contains(&i).then_some(i as usize)
-}
-
-/// LRANGE's and LTRIM's clamp of `[start, end]`: `None` if nothing is left.
-fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = i64::try_from(len).ok()?;
-    let start = if start < 0 {
-        len.saturating_add(start).max(0)
-    } else {
-        start
-    };
-    let end = if end < 0 {
-        len.saturating_add(end)
-    } else {
-        end
-    };
-    if start > end || start >= len {
-        return None;
-    }
-    Some((start as usize, end.min(len - 1) as usize))
 }
 
 fn push(s: &mut KvStore, a: Args, end: End, create: bool) -> Result<Reply, Reply> {
@@ -191,7 +174,7 @@ fn ltrim(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
     let Some(l) = s.collection_mut::<List>(&a[0], false)? else {
         return Ok(Reply::ok());
     };
-    match range(start, end, l.len()) {
+    match rank_range(start, end, l.len()) {
         Some((from, to)) => {
             l.truncate(to + 1);
             l.drain(..from);

@@ -143,7 +143,7 @@ impl KvStore {
                 value,
                 condition,
                 get,
-            } => self.set_with(key, value, *condition, *get),
+            } => self.set_with(key, value, *condition, *get, strings::SetExpiry::Clear),
             Command::SetRange { key, offset, value } => self.set_range(key, *offset, value),
             Command::IncrByFloat { key, increment } => self.incr_by_float(key, increment),
             Command::SetBit { key, offset, bit } => self.set_bit(key, *offset, *bit),

@@ -8,6 +8,17 @@ use super::numbers::{MAX_VALUE_BYTES, parse_redis_float};
 use crate::command::{Reply, SetCondition};
 use crate::error::ErrorCode;
 
+/// What SET does to the key's expiry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetExpiry {
+    /// Cleared (plain SET).
+    Clear,
+    /// Kept (KEEPTTL).
+    Keep,
+    /// Set to this Unix time in ms (EX, PX, EXAT, PXAT).
+    At(u64),
+}
+
 impl KvStore {
     pub(super) fn set_nx(&mut self, key: &[u8], value: &[u8]) -> Reply {
         if self.slot(key).is_some() {
@@ -17,15 +28,16 @@ impl KvStore {
         Reply::Int(1)
     }
 
-    /// SET with NX/XX, GET and KEEPTTL: sets if `condition` holds; answers the
-    /// old value with `get` (`WRONGTYPE` if it is not a string), else `OK` or
-    /// nil (not set).
+    /// SET with NX/XX and GET: sets if `condition` holds; answers the old
+    /// value with `get` (`WRONGTYPE` if it is not a string), else `OK` or nil
+    /// (not set). The expiry is cleared, kept, or set to `expiry`'s time.
     pub(super) fn set_with(
         &mut self,
         key: &[u8],
         value: &[u8],
         condition: SetCondition,
         get: bool,
+        expiry: SetExpiry,
     ) -> Reply {
         let old = match self.string(key) {
             Err(wrong_type) if get => return wrong_type,
@@ -39,7 +51,10 @@ impl KvStore {
             SetCondition::IfPresent => present,
         };
         if set {
-            self.put_string(key, value, false);
+            self.put_string(key, value, expiry == SetExpiry::Keep);
+            if let SetExpiry::At(at_ms) = expiry {
+                self.set_expiry(key, at_ms);
+            }
         }
         match (get, set) {
             (true, _) => Reply::Bulk(old),

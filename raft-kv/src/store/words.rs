@@ -216,3 +216,24 @@ impl ScanOptions {
             .is_none_or(|p| glob::matches(p, item))
     }
 }
+
+/// The clamp of an inclusive `[start, end]` of positions over `len` items
+/// that LRANGE, LTRIM and ZRANGE share (negative counts from the end):
+/// `None` if nothing is left.
+pub(super) fn rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = i64::try_from(len).ok()?;
+    let start = if start < 0 {
+        len.saturating_add(start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 {
+        len.saturating_add(end)
+    } else {
+        end
+    };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}

@@ -7,7 +7,9 @@
 
 use super::KvStore;
 use super::value::{LexBound, ZSet};
-use super::words::{Rng, ScanOptions, WordsSpec, bulk, int_arg, read, syntax_error, write};
+use super::words::{
+    Rng, ScanOptions, WordsSpec, bulk, int_arg, rank_range, read, syntax_error, write,
+};
 use crate::command::Reply;
 use crate::error::ErrorCode;
 use std::ops::Bound;
@@ -153,25 +155,6 @@ fn lex_bound(word: &[u8]) -> Result<LexBound, Reply> {
             "min or max not valid string range item",
         )),
     }
-}
-
-/// ZRANGE's rank clamp (as LRANGE's).
-fn rank_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
-    let len = i64::try_from(len).ok()?;
-    let start = if start < 0 {
-        len.saturating_add(start).max(0)
-    } else {
-        start
-    };
-    let stop = if stop < 0 {
-        len.saturating_add(stop)
-    } else {
-        stop
-    };
-    if start > stop || start >= len {
-        return None;
-    }
-    Some((start as usize, stop.min(len - 1) as usize))
 }
 
 /// ZADD's flags.
