@@ -57,7 +57,8 @@ fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
             | ErrorCode::WrongPass
             | ErrorCode::NoProto
             | ErrorCode::ExecAbort
-            | ErrorCode::WrongType,
+            | ErrorCode::WrongType
+            | ErrorCode::Unblocked,
         )
         | None => AfterError::Fail,
     }

@@ -29,6 +29,9 @@ pub enum ErrorCode {
     ExecAbort,
     /// `-WRONGTYPE`: a command on a key holding another type; nothing changed.
     WrongType,
+    /// `-UNBLOCKED`: a blocked command ended by `CLIENT UNBLOCK id ERROR`;
+    /// it took nothing.
+    Unblocked,
 }
 
 impl ErrorCode {
@@ -44,6 +47,7 @@ impl ErrorCode {
             ErrorCode::NoProto => "NOPROTO",
             ErrorCode::ExecAbort => "EXECABORT",
             ErrorCode::WrongType => "WRONGTYPE",
+            ErrorCode::Unblocked => "UNBLOCKED",
         }
     }
 
@@ -60,6 +64,7 @@ impl ErrorCode {
             "NOPROTO" => Some(ErrorCode::NoProto),
             "EXECABORT" => Some(ErrorCode::ExecAbort),
             "WRONGTYPE" => Some(ErrorCode::WrongType),
+            "UNBLOCKED" => Some(ErrorCode::Unblocked),
             _ => None,
         }
     }

@@ -32,6 +32,10 @@ pub struct ServerFacts {
     pub max_clients: usize,
     /// Keys in the state machine (as this node has applied them).
     pub keys: i64,
+    /// Clients of this node blocked on keys (BLPOP and the like).
+    pub blocked_clients: usize,
+    /// Keys those clients wait on.
+    pub blocking_keys: usize,
 }
 
 /// The process's user and system CPU seconds and resident bytes, from
@@ -112,7 +116,8 @@ pub fn render(
             lines: vec![
                 ("connected_clients", metrics.connected_clients().to_string()),
                 ("maxclients", facts.max_clients.to_string()),
-                ("blocked_clients", "0".into()),
+                ("blocked_clients", facts.blocked_clients.to_string()),
+                ("total_blocking_keys", facts.blocking_keys.to_string()),
             ],
         },
         memory(rss),
@@ -346,6 +351,8 @@ mod tests {
             tcp_port: 6001,
             max_clients: 10_000,
             keys,
+            blocked_clients: 2,
+            blocking_keys: 1,
         };
         let sections: Vec<Vec<u8>> = section
             .map(|s| s.split(' ').map(|w| w.as_bytes().to_vec()).collect())

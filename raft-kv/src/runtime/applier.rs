@@ -9,6 +9,7 @@ use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
 use super::requests::Requests;
 use super::storage::NodeStorage;
+use super::waiters::Waiters;
 use crate::command::{Proposal, ProposalId, Reply};
 use crate::error::{FatalError, RequestError};
 use crate::metrics::Metrics;
@@ -29,6 +30,7 @@ pub(crate) struct ApplierLinks<S> {
     pub(crate) members: Arc<Members>,
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) waiters: Arc<Waiters>,
     pub(crate) events: MailSender<Event>,
 }
 
@@ -139,6 +141,7 @@ impl<S: NodeStorage> Applier<S> {
                 store.set_applied_index(e.index);
             }
         }
+        self.links.waiters.after_apply();
         self.links
             .metrics
             .entries_applied(entries.len(), handed.elapsed());
@@ -223,6 +226,7 @@ impl<S: NodeStorage> Applier<S> {
             })?;
         store.set_applied_index(snap.meta.index);
         *self.links.store.write() = store;
+        self.links.waiters.after_apply();
         self.conf = snap.meta.conf_state.clone();
         self.answer_if_left_joint();
         self.last_snapshot.store(snap.meta.index, Ordering::SeqCst);

@@ -5,6 +5,7 @@ use super::consensus::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
 use super::requests::{Notifier, Outcome, ReadId, ReplySender, Requests, WriteKind};
+use super::waiters::{BlockTicket, Unblock, Waiters};
 use crate::command::{Command, Proposal, ProposalId, ReadCommand, Reply};
 use crate::config::NodeConfig;
 use crate::error::RequestError;
@@ -26,6 +27,7 @@ pub(crate) struct HandleParts {
     pub(crate) apply_tx: MailSender<ApplyMsg>,
     pub(crate) requests: Arc<Requests>,
     pub(crate) store: Arc<RwLock<KvStore>>,
+    pub(crate) waiters: Arc<Waiters>,
     pub(crate) status: Arc<Mutex<NodeStatus>>,
     pub(crate) members: Arc<Members>,
     pub(crate) lifecycle: Arc<Lifecycle>,
@@ -320,6 +322,32 @@ impl NodeHandle {
         self.parts.store.read().versions_at(keys, now)
     }
 
+    /// Blocks `client` on `keys` until one may hold `awaits` (a blocking
+    /// command's attempt took nothing); the ticket says when to try again
+    /// (this handle's notifier is told) and leaves the queues when dropped.
+    /// `None` if the node's limit of blocked clients is reached.
+    pub fn block_on(
+        &self,
+        client: u64,
+        keys: &[Vec<u8>],
+        awaits: crate::store::blocking::Awaited,
+    ) -> Option<BlockTicket> {
+        self.parts
+            .waiters
+            .join(client, keys, awaits, self.notify.clone())
+    }
+
+    /// `CLIENT UNBLOCK`: ends the wait of a blocked `client`; false if it
+    /// is not blocked.
+    pub fn unblock(&self, client: u64, how: Unblock) -> bool {
+        self.parts.waiters.unblock(client, how)
+    }
+
+    /// Clients blocked on keys now, and the keys they wait on.
+    pub fn blocked_clients(&self) -> (usize, usize) {
+        (self.parts.waiters.blocked(), self.parts.waiters.keys())
+    }
+
     /// A read of this node's applied state, possibly stale.
     pub fn stale_read(&self, command: &ReadCommand) -> Reply {
         let now = crate::command::unix_ms_now();
@@ -388,6 +416,12 @@ impl NodeHandle {
             .filter(|(id, _)| status.members.contains_key(id))
             .collect();
         status
+    }
+
+    /// Asks the node's owner to stop it gracefully (`SHUTDOWN`), as SIGTERM
+    /// does; the owner's stop refuses new requests from then on.
+    pub fn request_stop(&self) {
+        self.parts.lifecycle.ask_owner_to_stop();
     }
 
     /// True once a graceful stop has begun (or a fatal error stopped the node).

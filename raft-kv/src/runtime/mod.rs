@@ -11,6 +11,7 @@
 //! - `storage`: [`NodeStorage`], what a backend must offer.
 //! - `lifecycle`: running, stopping, failed.
 //! - `lock`: one process per data dir.
+//! - `waiters`: the clients blocked on keys (BLPOP and the like).
 //!
 //! [`Runtime::start`] takes any [`NodeStorage`] and any [`Transport`], so whole
 //! nodes run in-process over `MemTransport` and `MemStorage` in tests; the
@@ -26,12 +27,14 @@ mod lock;
 mod members;
 mod requests;
 mod storage;
+mod waiters;
 
 pub use bootstrap::{data_dir_initialized, random_u64, write_new_cluster_meta};
 pub use handle::{NodeHandle, PendingReply};
 pub use members::AdminContext;
 pub use requests::{Notifier, ReplyNotify};
 pub use storage::NodeStorage;
+pub use waiters::{BlockTicket, Unblock};
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
@@ -170,6 +173,7 @@ struct Shared {
     members: Arc<Members>,
     requests: Arc<Requests>,
     store: Arc<RwLock<KvStore>>,
+    waiters: Arc<waiters::Waiters>,
 }
 
 impl Shared {
@@ -184,6 +188,7 @@ impl Shared {
             meta.cluster_id,
             meta.members.clone(),
         )));
+        let store = Arc::new(RwLock::new(store));
         let members = Arc::new(Members::new(
             cfg.id,
             cfg.data_dir.clone(),
@@ -202,7 +207,8 @@ impl Shared {
                 bootstrap::random_u64(),
                 bootstrap::random_u64() >> 2,
             )),
-            store: Arc::new(RwLock::new(store)),
+            waiters: Arc::new(waiters::Waiters::new(store.clone())),
+            store,
         }
     }
 }
@@ -220,6 +226,7 @@ impl Shared {
             members: self.members.clone(),
             lifecycle: self.lifecycle.clone(),
             metrics: self.metrics.clone(),
+            waiters: self.waiters.clone(),
             events,
         }
     }
@@ -310,6 +317,7 @@ impl<S: NodeStorage> Runtime<S> {
             apply_tx,
             requests: shared.requests,
             store: shared.store,
+            waiters: shared.waiters,
             status: shared.status,
             members: shared.members,
             lifecycle: shared.lifecycle.clone(),

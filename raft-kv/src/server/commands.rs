@@ -2,6 +2,7 @@
 //! arity (Redis's convention: `n` exactly n words with the name, `-n` at
 //! least n), kind (for per-connection ordering) and handler.
 
+use super::admin;
 use super::config;
 use super::outcome::{Kind, Outcome, arity, now, now_result};
 use super::session::{self, BEFORE_AUTH, Session};
@@ -10,7 +11,6 @@ use super::transaction::{self, TRANSACTION_CONTROL};
 use super::words;
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::{ErrorCode, RequestError};
-use raft_core::ConfChangeStep;
 
 type Args<'a> = &'a [Vec<u8>];
 
@@ -191,10 +191,13 @@ static COMMANDS: &[CommandSpec] = &[
         now(Reply::ok())
     }),
     spec("SELECT", 2, Kind::Other, session::select),
-    spec("RAFT.ADDNODE", -3, Kind::Write, add_node),
-    spec("RAFT.REMOVENODE", 2, Kind::Write, remove_node),
-    spec("RAFT.TRANSFER", 2, Kind::Other, |s, a| {
-        match parse_id(&a[0]) {
+    spec("RAFT.ADDNODE", -3, Kind::Write, admin::add_node),
+    spec("RAFT.REMOVENODE", 2, Kind::Write, admin::remove_node),
+    spec(
+        "RAFT.TRANSFER",
+        2,
+        Kind::Other,
+        |s, a| match admin::parse_id(&a[0]) {
             Some(id) => {
                 let node = s.node.clone();
                 Outcome::Reply(
@@ -202,12 +205,21 @@ static COMMANDS: &[CommandSpec] = &[
                         .in_background(move || node.transfer(id).map(|()| Reply::ok())),
                 )
             }
-            None => now(bad_id()),
-        }
-    }),
+            None => now(admin::bad_id()),
+        },
+    ),
     spec("RAFT.BACKUP", 1, Kind::Read, |s, _| {
         s.read(ReadCommand::Backup)
     }),
+    spec("SAVE", 1, Kind::Other, |s, _| {
+        let node = s.node.clone();
+        Outcome::Reply(
+            s.node
+                .in_background(move || node.snapshot().map(|()| Reply::ok())),
+        )
+    }),
+    spec("BGSAVE", -1, Kind::Other, admin::bgsave),
+    spec("SHUTDOWN", -1, Kind::Other, admin::shutdown),
     spec("RAFT.SNAPSHOT", 1, Kind::Other, |s, _| {
         let node = s.node.clone();
         Outcome::Reply(
@@ -281,6 +293,8 @@ fn info(s: &mut Session, a: Args) -> Outcome {
             .unwrap_or(0),
         max_clients: cfg.max_connections,
         keys,
+        blocked_clients: s.node.blocked_clients().0,
+        blocking_keys: s.node.blocked_clients().1,
     };
     let text = crate::info::render(&s.node.status(), s.node.metrics(), &facts, a);
     now(Reply::Bulk(Some(text)))
@@ -317,6 +331,9 @@ static WORD_COMMANDS: std::sync::LazyLock<Vec<CommandSpec>> = std::sync::LazyLoc
         // words table the forms with an expiry.
         .filter(|w| COMMANDS.iter().all(|c| c.name != w.name))
         .map(|w| match w.is_write() {
+            true if crate::store::blocking::is_blocking(w.name) => {
+                CommandSpec::with_name(w.name, w.arity, Kind::Blocking, words::write)
+            }
             true => CommandSpec::with_name(w.name, w.arity, Kind::Write, words::write),
             false => CommandSpec::with_name(w.name, w.arity, Kind::Read, words::read),
         })
@@ -398,55 +415,6 @@ fn add_to(s: &mut Session, a: Args, sign: fn(i64) -> Option<i64>) -> Outcome {
             "value is not an integer or out of range",
         )),
     }
-}
-
-fn add_node(s: &mut Session, a: Args) -> Outcome {
-    let learner = match a.get(2) {
-        None => false,
-        Some(flag) if a.len() == 3 && flag.eq_ignore_ascii_case(b"LEARNER") => true,
-        Some(_) if a.len() > 3 => return now(arity("RAFT.ADDNODE")),
-        Some(_) => {
-            return now(Reply::error(
-                ErrorCode::Err,
-                "syntax error: the third argument can only be LEARNER",
-            ));
-        }
-    };
-    let Some(id) = parse_id(&a[0]) else {
-        return now(bad_id());
-    };
-    let addr = String::from_utf8_lossy(&a[1]).into_owned();
-    if !addr.contains(':') {
-        return now(Reply::error(
-            ErrorCode::Err,
-            format!("peer address '{addr}' is not HOST:PORT"),
-        ));
-    }
-    let step = if learner {
-        ConfChangeStep::AddLearner(id)
-    } else {
-        ConfChangeStep::AddVoter(id)
-    };
-    Outcome::Reply(s.node.conf_change(step, Some(addr)))
-}
-
-fn remove_node(s: &mut Session, a: Args) -> Outcome {
-    match parse_id(&a[0]) {
-        Some(id) => Outcome::Reply(s.node.conf_change(ConfChangeStep::Remove(id), None)),
-        None => now(bad_id()),
-    }
-}
-
-fn parse_id(bytes: &[u8]) -> Option<u64> {
-    std::str::from_utf8(bytes)
-        .ok()?
-        .parse::<u64>()
-        .ok()
-        .filter(|&id| id > 0)
-}
-
-fn bad_id() -> Reply {
-    Reply::error(ErrorCode::Err, "node id must be a positive integer")
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@ use super::budget::BufferBudget;
 use super::commands::{CommandSpec, lookup};
 use super::outcome::{Kind, Outcome, UNKNOWN_COMMAND, count_command};
 use super::reply::reply_of;
-use super::session::Session;
-use crate::command::{Protocol, Reply};
+use super::session::{Session, peer_of};
+use super::submitted::{Awaiting, Submitted};
+use crate::command::Reply;
 use crate::error::ErrorCode;
 use crate::resp::{ParseLimits, parse_request};
-use crate::runtime::{NodeHandle, PendingReply};
+use crate::runtime::NodeHandle;
 use mio::{Interest, Registry, Token};
 use raft_net::Conn;
 use std::collections::VecDeque;
@@ -45,14 +46,6 @@ pub(super) enum Progress {
     Open { more: bool },
     /// Done: drop it.
     Closed,
-}
-
-/// A submitted request: its reply, the protocol the reply is encoded in, and
-/// the command's name (for `raft_commands_total`).
-struct Submitted {
-    reply: PendingReply,
-    protocol: Protocol,
-    command: &'static str,
 }
 
 /// A parsed request waiting for the requests in flight.
@@ -145,6 +138,12 @@ impl Connection {
         self.readable = true;
     }
 
+    /// The client closed its side (even while nothing is read): a blocked command stops.
+    pub(super) fn mark_read_closed(&mut self) {
+        self.readable = true;
+        self.pending.iter_mut().for_each(|p| p.reply.cancel());
+    }
+
     /// Moves the connection as far as it goes without blocking.
     pub(super) fn progress(&mut self, scratch: &mut [u8]) -> Progress {
         if self.closing.is_some() {
@@ -198,6 +197,7 @@ impl Connection {
         let n = match self.stream.read(scratch) {
             Ok(0) => {
                 self.eof = true;
+                self.pending.iter_mut().for_each(|p| p.reply.cancel());
                 return Ok(0);
             }
             Ok(n) => n,
@@ -265,8 +265,15 @@ impl Connection {
         };
     }
 
+    /// Whether a request of `kind` may go now: requests of one kind go together,
+    /// and nothing beside a blocking command (Redis runs nothing of a blocked client's).
     fn admits(&self, kind: Kind) -> bool {
-        kind == Kind::Other || self.in_flight.is_none_or(|k| k == kind)
+        match self.in_flight {
+            Some(Kind::Blocking) => false,
+            None => true,
+            Some(_) if kind == Kind::Blocking => false,
+            Some(k) => kind == Kind::Other || k == kind,
+        }
     }
 
     fn dispatch(&mut self, spec: Option<&'static CommandSpec>, args: Vec<Vec<u8>>, kind: Kind) {
@@ -276,7 +283,12 @@ impl Connection {
         let command = spec.map_or(UNKNOWN_COMMAND, |s| s.name);
         match self.session.dispatch(spec, args) {
             Outcome::Reply(reply) => self.pending.push_back(Submitted {
-                reply,
+                reply: Awaiting::Reply(reply),
+                protocol: self.session.protocol(),
+                command,
+            }),
+            Outcome::Block(call) => self.pending.push_back(Submitted {
+                reply: Awaiting::Blocked(call),
                 protocol: self.session.protocol(),
                 command,
             }),
@@ -284,6 +296,7 @@ impl Connection {
                 count_command(&self.session.node, command, &r);
                 self.last = Some(r);
             }
+            Outcome::Hangup => self.eof = true,
         }
     }
 
@@ -428,7 +441,7 @@ impl Connection {
         if let Some(c) = &self.closing {
             return Some(c.deadline);
         }
-        let reply = self.pending.iter().find_map(|p| p.reply.deadline());
+        let reply = self.pending.iter().filter_map(|p| p.reply.deadline()).min();
         let request = self
             .started
             .filter(|_| self.last.is_none())
@@ -445,7 +458,7 @@ impl Connection {
     pub(super) fn on_deadline(&mut self, now: Instant) {
         for p in self.pending.iter_mut() {
             if p.reply.deadline().is_some_and(|d| d <= now) {
-                p.reply.expire();
+                p.reply.on_deadline(now);
             }
         }
         if self.closing.is_some() || self.last.is_some() {
@@ -477,13 +490,6 @@ impl Connection {
         self.collect();
         let _ = self.flush_out();
     }
-}
-
-/// The client's and this end's addresses, for `CLIENT LIST`.
-fn peer_of(stream: &std::net::TcpStream) -> (String, String) {
-    let show =
-        |a: std::io::Result<std::net::SocketAddr>| a.map_or_else(|_| "?".into(), |a| a.to_string());
-    (show(stream.peer_addr()), show(stream.local_addr()))
 }
 
 impl Drop for Connection {

@@ -181,7 +181,9 @@ impl Loop {
                     LISTENER => self.accept(),
                     Token(t) => {
                         if let Some(c) = self.conns.get_mut(&t) {
-                            if ev.is_readable() || ev.is_read_closed() {
+                            if ev.is_read_closed() {
+                                c.mark_read_closed();
+                            } else if ev.is_readable() {
                                 c.mark_readable();
                             }
                             touched.push(t);

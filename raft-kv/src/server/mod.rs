@@ -4,6 +4,8 @@
 //! and handler. Only its `reply` module turns a
 //! [`RequestError`](crate::error::RequestError) into a RESP error.
 
+mod admin;
+mod blocked;
 mod budget;
 mod commands;
 mod config;
@@ -14,6 +16,7 @@ mod queued;
 mod reply;
 mod session;
 mod strings;
+mod submitted;
 mod transaction;
 mod words;
 

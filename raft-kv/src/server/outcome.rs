@@ -13,6 +13,9 @@ pub(super) enum Kind {
     Read,
     /// Goes through the log.
     Write,
+    /// Goes through the log and may wait for other clients' writes (BLPOP):
+    /// nothing after it on the connection runs until it is answered.
+    Blocking,
     /// Neither (connection state, introspection, admin outside the log).
     Other,
 }
@@ -21,8 +24,12 @@ pub(super) enum Kind {
 pub(super) enum Outcome {
     /// A reply, now or later.
     Reply(PendingReply),
+    /// A blocking command, answered when it took something or gave up.
+    Block(Box<super::blocked::BlockedCall>),
     /// The last reply before the connection closes.
     Close(Reply),
+    /// The connection closes with no reply (after `SHUTDOWN`, as Redis's).
+    Hangup,
 }
 
 /// The `command` label of requests whose name is not in the command table.

@@ -1,12 +1,14 @@
 //! One connection's state (`AUTH`, `READONLY`, the protocol, its name) and
 //! the commands that change it: `AUTH`, `HELLO`, `CLIENT`, `SELECT`, `PING`.
 
+use super::blocked::BlockedCall;
 use super::outcome::{Outcome, arity, now};
 use super::queued::{Transaction, queued_reply};
 use crate::command::{Command, Protocol, ReadCommand, Reply, TxOp};
 use crate::config::Limits;
 use crate::error::ErrorCode;
-use crate::runtime::NodeHandle;
+use crate::runtime::{NodeHandle, Unblock};
+use crate::store::blocking::BlockingForm;
 
 type Args<'a> = &'a [Vec<u8>];
 
@@ -91,6 +93,17 @@ impl Session {
             return now(queued_reply());
         }
         Outcome::Reply(self.node.write(cmd))
+    }
+
+    /// A blocking command (`argv`, the name first) of this connection.
+    pub(super) fn block(&mut self, argv: Vec<Vec<u8>>, form: BlockingForm) -> Outcome {
+        if let Err(e) = check_words(&argv, &self.node.config().limits) {
+            return now(e);
+        }
+        match BlockedCall::start(self.node.clone(), self.id, argv, form) {
+            Ok(call) => Outcome::Block(Box::new(call)),
+            Err(refused) => now(refused),
+        }
     }
 }
 
@@ -270,9 +283,10 @@ pub(super) fn client(s: &mut Session, a: Args) -> Outcome {
         }),
         (b"SETINFO", [_, _]) | (b"NO-EVICT" | b"NO-TOUCH", [_]) => now(Reply::ok()),
         (b"LIST", []) | (b"INFO", []) => now(Reply::Bulk(Some(s.describe().into_bytes()))),
+        (b"UNBLOCK", [id, how @ ..]) if how.len() <= 1 => unblock(s, id, how.first()),
         (
             b"ID" | b"SETNAME" | b"GETNAME" | b"SETINFO" | b"LIST" | b"INFO" | b"NO-EVICT"
-            | b"NO-TOUCH",
+            | b"NO-TOUCH" | b"UNBLOCK",
             _,
         ) => now(Reply::error(
             ErrorCode::Err,
@@ -289,6 +303,30 @@ pub(super) fn client(s: &mut Session, a: Args) -> Outcome {
             ),
         )),
     }
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT | ERROR]`: `:1` if that client of this node
+/// was blocked (it answers as if timed out, or with `-UNBLOCKED`), else `:0`.
+fn unblock(s: &Session, id: &[u8], how: Option<&Vec<u8>>) -> Outcome {
+    let Some(id) = crate::command::parse_redis_int(id) else {
+        return now(Reply::error(
+            ErrorCode::Err,
+            "value is not an integer or out of range",
+        ));
+    };
+    let how = match how.map(|w| w.to_ascii_uppercase()) {
+        None => Unblock::Timeout,
+        Some(w) if w == b"TIMEOUT" => Unblock::Timeout,
+        Some(w) if w == b"ERROR" => Unblock::Error,
+        Some(_) => {
+            return now(Reply::error(
+                ErrorCode::Err,
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ));
+        }
+    };
+    let done = u64::try_from(id).is_ok_and(|id| s.node.unblock(id, how));
+    now(Reply::Int(i64::from(done)))
 }
 
 impl Session {
@@ -329,24 +367,14 @@ pub(super) fn select(_: &mut Session, a: Args) -> Outcome {
 
 /// Refuses keys and values beyond the limits before anything is proposed.
 fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
-    let check = |what: &str, len: usize, limit: usize| {
-        if len > limit {
-            Err(Reply::error(
-                ErrorCode::Err,
-                format!("{what} too large ({len} bytes, limit {limit})"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let key = |k: &Vec<u8>| check("key", k.len(), limits.max_key);
-    let value = |v: &Vec<u8>| check("value", v.len(), limits.max_value);
+    let key = |k: &Vec<u8>| within("key", k.len(), limits.max_key);
+    let value = |v: &Vec<u8>| within("value", v.len(), limits.max_value);
     match cmd {
         Command::Set { key: k, value: v } => key(k).and(value(v)),
         Command::Del { keys } => keys.iter().try_for_each(key),
         Command::MSet { pairs } => pairs.iter().try_for_each(|(k, v)| key(k).and(value(v))),
         Command::IncrBy { key: k, .. } | Command::IncrByChecked { key: k, .. } => key(k),
-        Command::AdvertiseClient { addr, .. } => check("address", addr.len(), limits.max_key),
+        Command::AdvertiseClient { addr, .. } => within("address", addr.len(), limits.max_key),
         Command::SetNx { key: k, value: v }
         | Command::GetSet { key: k, value: v }
         | Command::Append { key: k, value: v } => key(k).and(value(v)),
@@ -369,11 +397,36 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
             expected,
             new,
         } => key(k).and(value(expected)).and(value(new)),
-        // The key (first argument) within the key limit, every word within
-        // the value limit.
-        Command::Words { argv, .. } => argv
-            .get(1)
-            .map_or(Ok(()), key)
-            .and(argv.iter().try_for_each(value)),
+        Command::Words { argv, .. } => check_words(argv, limits),
     }
+}
+
+/// The first argument (a key) within the key limit, every word within the
+/// value limit.
+fn check_words(argv: &[Vec<u8>], limits: &Limits) -> Result<(), Reply> {
+    argv.get(1)
+        .map_or(Ok(()), |k| within("key", k.len(), limits.max_key))
+        .and(
+            argv.iter()
+                .try_for_each(|v| within("value", v.len(), limits.max_value)),
+        )
+}
+
+/// `Err` naming `what` if `len` is over `limit`.
+fn within(what: &str, len: usize, limit: usize) -> Result<(), Reply> {
+    if len > limit {
+        Err(Reply::error(
+            ErrorCode::Err,
+            format!("{what} too large ({len} bytes, limit {limit})"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The client's and this end's addresses, for `CLIENT LIST`.
+pub(super) fn peer_of(stream: &std::net::TcpStream) -> (String, String) {
+    let show =
+        |a: std::io::Result<std::net::SocketAddr>| a.map_or_else(|_| "?".into(), |a| a.to_string());
+    (show(stream.peer_addr()), show(stream.local_addr()))
 }

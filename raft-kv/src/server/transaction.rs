@@ -20,7 +20,10 @@ pub(super) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "
 
 /// Commands refused inside `MULTI` (connection state that would change before
 /// `EXEC`, or administration outside the key space), as Redis refuses some.
-const NOT_QUEUED: [&str; 9] = [
+const NOT_QUEUED: [&str; 12] = [
+    "SAVE",
+    "BGSAVE",
+    "SHUTDOWN",
     "AUTH",
     "HELLO",
     "READONLY",
@@ -137,6 +140,13 @@ pub(super) fn queue(s: &mut Session, name: &'static str, handler: Handler, args:
             }
         },
         (None, Outcome::Close(reply)) => return Outcome::Close(reply),
+        (None, Outcome::Hangup) => return Outcome::Hangup,
+        (None, Outcome::Block(_)) => {
+            // A blocking command is captured as a write while queuing.
+            log::error!("{name} blocked inside MULTI; refused");
+            let error = Reply::error(ErrorCode::Err, "command not allowed inside a transaction");
+            return refuse(s, error);
+        }
     };
     if let Some(tx) = s.multi.as_mut() {
         tx.push(op);

@@ -9,8 +9,16 @@ use crate::command::{Command, ReadCommand};
 
 type Args<'a> = &'a [Vec<u8>];
 
-/// A write: the words as one log entry, with a fresh seed.
+/// A write: the words as one log entry, with a fresh seed. A blocking
+/// command blocks (outside `MULTI`, where it answers nil at once as in Redis).
 pub(super) fn write(s: &mut Session, argv: Args) -> Outcome {
+    if !s.capturing {
+        match crate::store::blocking::blocking_form(argv) {
+            Some(Ok(form)) => return s.block(argv.to_vec(), form),
+            Some(Err(refused)) => return super::outcome::now(refused),
+            None => {}
+        }
+    }
     let seed = s.next_seed();
     s.write(Command::Words {
         argv: argv.to_vec(),

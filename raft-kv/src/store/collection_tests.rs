@@ -239,8 +239,14 @@ fn sorted_sets_order_by_score_then_member_and_honour_zadd_flags() {
         run(&mut s, &["ZADD", "z", "NX", "XX", "1", "q"]),
         Reply::Error(_)
     ));
+    // Without a count a flat [member, score] (RESP3 too), with one pairs.
     assert_eq!(
         run(&mut s, &["ZPOPMAX", "z"]),
+        Reply::Array(vec![bulk("a2"), Reply::Double(5.0)])
+    );
+    run(&mut s, &["ZADD", "z", "5", "a2"]);
+    assert_eq!(
+        run(&mut s, &["ZPOPMAX", "z", "1"]),
         Reply::Pairs(vec![(bulk("a2"), Reply::Double(5.0))])
     );
     let back = KvStore::decode_snapshot(&s.encode_snapshot()).expect("round trip");

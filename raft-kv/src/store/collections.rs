@@ -13,7 +13,7 @@ use crate::command::Reply;
 use crate::error::ErrorCode;
 
 /// Every collection command, by type.
-fn tables() -> [&'static [WordsSpec]; 6] {
+fn tables() -> [&'static [WordsSpec]; 9] {
     [
         super::keys::COMMANDS,
         super::expire::COMMANDS,
@@ -21,6 +21,9 @@ fn tables() -> [&'static [WordsSpec]; 6] {
         super::list::COMMANDS,
         super::set::COMMANDS,
         super::zset::COMMANDS,
+        super::zset_ops::COMMANDS,
+        super::blocking::COMMANDS,
+        super::sort::COMMANDS,
     ]
 }
 

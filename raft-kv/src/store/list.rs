@@ -1,7 +1,7 @@
 //! Lists: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LSET, LREM, LTRIM,
 //! LINSERT, LMOVE, RPOPLPUSH (writes) and LLEN, LINDEX, LRANGE, LPOS (reads),
 //! with Redis's index rules and error texts. A list left empty is removed.
-//! The blocking forms (BLPOP and the like) are not served.
+//! The blocking forms and LMPOP are in [`super::blocking`].
 
 use super::KvStore;
 use super::value::List;
@@ -58,13 +58,14 @@ fn list<'s>(s: &'s KvStore, key: &[u8]) -> Result<Option<&'s List>, Reply> {
 
 /// One end of a list.
 #[derive(Clone, Copy)]
-enum End {
+pub(super) enum End {
     Left,
     Right,
 }
 
 impl End {
-    fn parse(word: &[u8]) -> Result<End, Reply> {
+    /// `LEFT` or `RIGHT` (any case).
+    pub(super) fn parse(word: &[u8]) -> Result<End, Reply> {
         match word.to_ascii_uppercase().as_slice() {
             b"LEFT" => Ok(End::Left),
             b"RIGHT" => Ok(End::Right),
@@ -79,7 +80,8 @@ impl End {
         }
     }
 
-    fn pop(self, l: &mut List) -> Option<Vec<u8>> {
+    /// Takes the element at this end.
+    pub(super) fn pop(self, l: &mut List) -> Option<Vec<u8>> {
         match self {
             End::Left => l.pop_front(),
             End::Right => l.pop_back(),
@@ -204,11 +206,22 @@ fn linsert(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
 }
 
 /// LMOVE / RPOPLPUSH: pops from one end of `from`, pushes to one end of `to`.
-fn lmove(s: &mut KvStore, from: &[u8], to: &[u8], out: End, into: End) -> Result<Reply, Reply> {
-    list(s, to)?; // WRONGTYPE before anything changes
-    let Some(source) = s.collection_mut::<List>(from, false)? else {
+/// As Redis checks: the source's type, then (if it has an element) the
+/// destination's, before anything changes.
+pub(super) fn lmove(
+    s: &mut KvStore,
+    from: &[u8],
+    to: &[u8],
+    out: End,
+    into: End,
+) -> Result<Reply, Reply> {
+    if list(s, from)?.is_none_or(List::is_empty) {
         return Ok(Reply::Bulk(None));
-    };
+    }
+    list(s, to)?;
+    let source = s
+        .collection_mut::<List>(from, false)?
+        .expect("checked above");
     let Some(v) = out.pop(source) else {
         return Ok(Reply::Bulk(None));
     };

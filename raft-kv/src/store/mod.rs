@@ -2,6 +2,7 @@
 //! types. Every node applies the same commands in the same order and so holds
 //! the same map.
 
+pub mod blocking;
 pub mod collections;
 mod expire;
 mod expiry;
@@ -14,6 +15,7 @@ mod numbers;
 mod ranges;
 mod set;
 mod snapshot;
+mod sort;
 mod strings;
 pub use glob::matches as glob_matches;
 pub use numbers::parse_redis_float;
@@ -22,11 +24,14 @@ mod collection_tests;
 #[cfg(test)]
 mod expiry_tests;
 #[cfg(test)]
+mod ops_tests;
+#[cfg(test)]
 mod tests;
 mod transaction;
 mod value;
 pub mod words;
 mod zset;
+mod zset_ops;
 
 use crate::command::{Command, ReadCommand, Reply};
 use crate::error::ErrorCode;

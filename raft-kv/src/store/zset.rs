@@ -108,7 +108,7 @@ pub(super) static COMMANDS: &[WordsSpec] = &[
     }),
 ];
 
-fn zset<'s>(s: &'s KvStore, key: &[u8]) -> Result<Option<&'s ZSet>, Reply> {
+pub(super) fn zset<'s>(s: &'s KvStore, key: &[u8]) -> Result<Option<&'s ZSet>, Reply> {
     s.collection::<ZSet>(key)
 }
 
@@ -116,7 +116,8 @@ fn nan() -> Reply {
     Reply::error(ErrorCode::Err, "resulting score is not a number (NaN)")
 }
 
-fn float(word: &[u8]) -> Result<f64, Reply> {
+/// A score as Redis reads one (`inf`, `-inf` too; never NaN).
+pub(super) fn float(word: &[u8]) -> Result<f64, Reply> {
     let text = std::str::from_utf8(word).unwrap_or("");
     let value = match text.to_ascii_lowercase().as_str() {
         "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
@@ -266,16 +267,39 @@ fn zadd(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
     })
 }
 
-/// ZPOPMIN / ZPOPMAX key [count].
+/// ZPOPMIN / ZPOPMAX key [count]: without a count a flat `[member, score]`;
+/// with one, pairs (nested in RESP3), as Redis answers.
 fn pop(s: &mut KvStore, a: Args, max: bool) -> Result<Reply, Reply> {
     let count = match a.get(1) {
-        None => 1,
-        Some(c) => usize::try_from(int_arg(c)?)
-            .map_err(|_| Reply::error(ErrorCode::Err, "value is out of range, must be positive"))?,
+        None => None,
+        Some(c) => Some(usize::try_from(int_arg(c)?).map_err(|_| {
+            Reply::error(ErrorCode::Err, "value is out of range, must be positive")
+        })?),
     };
     let Some(z) = s.collection_mut::<ZSet>(&a[0], false)? else {
         return Ok(Reply::Array(Vec::new()));
     };
+    let picked = take_ends(z, count.unwrap_or(1), max);
+    s.drop_if_empty(&a[0]);
+    Ok(match count {
+        None => Reply::Array(
+            picked
+                .into_iter()
+                .flat_map(|(m, sc)| [Reply::Bulk(Some(m)), Reply::Double(sc)])
+                .collect(),
+        ),
+        Some(_) => Reply::Pairs(
+            picked
+                .into_iter()
+                .map(|(m, sc)| (Reply::Bulk(Some(m)), Reply::Double(sc)))
+                .collect(),
+        ),
+    })
+}
+
+/// Removes and returns up to `count` members from the low end (or the high
+/// end, `max`), in the order taken. The caller drops the key if it emptied.
+pub(super) fn take_ends(z: &mut ZSet, count: usize, max: bool) -> Vec<(Vec<u8>, f64)> {
     let picked: Vec<(Vec<u8>, f64)> = match max {
         false => z
             .ascending()
@@ -291,13 +315,7 @@ fn pop(s: &mut KvStore, a: Args, max: bool) -> Result<Reply, Reply> {
     for (m, _) in &picked {
         z.remove(m);
     }
-    s.drop_if_empty(&a[0]);
-    Ok(Reply::Pairs(
-        picked
-            .into_iter()
-            .map(|(m, sc)| (Reply::Bulk(Some(m)), Reply::Double(sc)))
-            .collect(),
-    ))
+    picked
 }
 
 fn remove_where(
@@ -327,10 +345,14 @@ fn rank(s: &KvStore, a: Args, rev: bool) -> Result<Reply, Reply> {
     Ok(position.map_or(Reply::Bulk(None), |p| Reply::Int(p as i64)))
 }
 
+/// How ZRANGE's range is given.
 #[derive(Clone, Copy, PartialEq)]
-enum Order {
+pub(super) enum Order {
+    /// By rank (positions).
     Rank,
+    /// By score.
     Score,
+    /// By member, lexicographically.
     Lex,
 }
 
@@ -378,13 +400,42 @@ fn select<'z>(
 
 /// ZRANGE and its older forms: `key start stop [BYSCORE | BYLEX] [REV]
 /// [LIMIT offset count] [WITHSCORES]`.
-fn zrange(s: &KvStore, a: Args, mut order: Order, mut rev: bool) -> Result<Reply, Reply> {
+fn zrange(s: &KvStore, a: Args, order: Order, rev: bool) -> Result<Reply, Reply> {
+    let (found, with_scores) = range_of(s, a, order, rev, false)?;
+    Ok(match with_scores {
+        true => Reply::Pairs(
+            found
+                .into_iter()
+                .map(|(m, sc)| (Reply::Bulk(Some(m)), Reply::Double(sc)))
+                .collect(),
+        ),
+        false => Reply::Array(
+            found
+                .into_iter()
+                .map(|(m, _)| Reply::Bulk(Some(m)))
+                .collect(),
+        ),
+    })
+}
+
+/// Members with their scores, in order.
+pub(super) type Members = Vec<(Vec<u8>, f64)>;
+
+/// The members (and scores) ZRANGE's arguments `a` select, and whether
+/// WITHSCORES was given; for ZRANGESTORE (`store`) WITHSCORES is refused.
+pub(super) fn range_of(
+    s: &KvStore,
+    a: Args,
+    mut order: Order,
+    mut rev: bool,
+    store: bool,
+) -> Result<(Members, bool), Reply> {
     let generic = order == Order::Rank && !rev;
     let (mut with_scores, mut limit) = (false, None);
     let mut i = 3;
     while let Some(word) = a.get(i) {
         match word.to_ascii_uppercase().as_slice() {
-            b"WITHSCORES" => with_scores = true,
+            b"WITHSCORES" if !store => with_scores = true,
             b"LIMIT" => {
                 let (Some(off), Some(cnt)) = (a.get(i + 1), a.get(i + 2)) else {
                     return Err(syntax_error());
@@ -422,13 +473,6 @@ fn zrange(s: &KvStore, a: Args, mut order: Order, mut rev: bool) -> Result<Reply
             found.into_iter().skip(offset as usize).take(take).collect()
         }
     };
-    Ok(match with_scores {
-        true => Reply::Pairs(
-            found
-                .into_iter()
-                .map(|(m, sc)| (bulk(m), Reply::Double(sc)))
-                .collect(),
-        ),
-        false => Reply::Array(found.into_iter().map(|(m, _)| bulk(m)).collect()),
-    })
+    let found = found.into_iter().map(|(m, sc)| (m.clone(), sc)).collect();
+    Ok((found, with_scores))
 }

@@ -1,0 +1,470 @@
+//! The pops that take from the first of several keys and the blocking forms:
+//! BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, LMPOP, BZPOPMIN, BZPOPMAX,
+//! BZMPOP, ZMPOP.
+//!
+//! In the state machine a blocking command never blocks: it takes what is
+//! there now or answers nil, as Redis answers it inside `MULTI`. Blocking is
+//! the client port's business ([`blocking_form`] tells it the keys and the
+//! timeout): it proposes the command, and on a nil reply waits until one of the
+//! keys holds the awaited type on its node, then proposes it again. Every
+//! replica runs the same entry and takes the same elements.
+
+use super::KvStore;
+use super::list::{End, lmove};
+use super::value::{List, ZSet};
+use super::words::{WordsSpec, bulk, syntax_error, write};
+use super::zset::take_ends;
+use crate::command::Reply;
+use crate::error::ErrorCode;
+use std::time::Duration;
+
+type Args<'a> = &'a [Vec<u8>];
+
+/// The blocking commands and the multi-key pops.
+pub(super) static COMMANDS: &[WordsSpec] = &[
+    write("BLPOP", -3, |s, a, _| first_list_pop(s, a, End::Left)),
+    write("BRPOP", -3, |s, a, _| first_list_pop(s, a, End::Right)),
+    write("BLMOVE", 6, |s, a, _| {
+        let (from, to) = (End::parse(&a[2])?, End::parse(&a[3])?);
+        timeout_arg(&a[4])?;
+        lmove(s, &a[0], &a[1], from, to)
+    }),
+    write("BRPOPLPUSH", 4, |s, a, _| {
+        timeout_arg(&a[2])?;
+        lmove(s, &a[0], &a[1], End::Right, End::Left)
+    }),
+    write("BLMPOP", -5, |s, a, _| {
+        let m = MultiPop::parse(&a[1..], list_end)?;
+        timeout_arg(&a[0])?;
+        m.pop_list(s)
+    }),
+    write("LMPOP", -4, |s, a, _| {
+        MultiPop::parse(a, list_end)?.pop_list(s)
+    }),
+    write("BZPOPMIN", -3, |s, a, _| first_zset_pop(s, a, false)),
+    write("BZPOPMAX", -3, |s, a, _| first_zset_pop(s, a, true)),
+    write("BZMPOP", -5, |s, a, _| {
+        let m = MultiPop::parse(&a[1..], zset_end)?;
+        timeout_arg(&a[0])?;
+        m.pop_zset(s)
+    }),
+    write("ZMPOP", -4, |s, a, _| {
+        MultiPop::parse(a, zset_end)?.pop_zset(s)
+    }),
+];
+
+/// The commands that block when they find nothing.
+const BLOCKING: [&str; 8] = [
+    "BLPOP",
+    "BRPOP",
+    "BLMOVE",
+    "BRPOPLPUSH",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+];
+
+/// True for a command that blocks when it finds nothing (upper-case name).
+pub fn is_blocking(name: &str) -> bool {
+    BLOCKING.contains(&name)
+}
+
+/// What a blocked command waits for a key to hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awaited {
+    /// A non-empty list.
+    List,
+    /// A non-empty sorted set.
+    ZSet,
+}
+
+/// How a blocking command blocks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockingForm {
+    /// The keys it takes from, in order.
+    pub keys: Vec<Vec<u8>>,
+    /// The type it takes.
+    pub awaits: Awaited,
+    /// How long it waits; `None`: for ever (a timeout of 0).
+    pub timeout: Option<Duration>,
+}
+
+/// The blocking form of `argv` (the name first): `None` for a command that
+/// never blocks, `Some(Err(reply))` for arguments Redis refuses (answered at
+/// once, never proposed).
+pub fn blocking_form(argv: &[Vec<u8>]) -> Option<Result<BlockingForm, Reply>> {
+    let name = argv.first()?.to_ascii_uppercase();
+    let a = &argv[1..];
+    let form = |keys: Args, awaits, timeout: &[u8]| {
+        Ok(BlockingForm {
+            keys: keys.to_vec(),
+            awaits,
+            timeout: timeout_arg(timeout)?,
+        })
+    };
+    let parsed = match (name.as_slice(), a) {
+        (b"BLPOP" | b"BRPOP", [keys @ .., t]) if !keys.is_empty() => form(keys, Awaited::List, t),
+        (b"BZPOPMIN" | b"BZPOPMAX", [keys @ .., t]) if !keys.is_empty() => {
+            form(keys, Awaited::ZSet, t)
+        }
+        (b"BLMOVE", [from, _, w1, w2, t]) => End::parse(w1)
+            .and(End::parse(w2))
+            .and_then(|_| form(std::slice::from_ref(from), Awaited::List, t)),
+        (b"BRPOPLPUSH", [from, _, t]) => form(std::slice::from_ref(from), Awaited::List, t),
+        (b"BLMPOP", [t, rest @ ..]) if rest.len() >= 3 => {
+            MultiPop::parse(rest, list_end).and_then(|m| form(&rest[1..=m.keys], Awaited::List, t))
+        }
+        (b"BZMPOP", [t, rest @ ..]) if rest.len() >= 3 => {
+            MultiPop::parse(rest, zset_end).and_then(|m| form(&rest[1..=m.keys], Awaited::ZSet, t))
+        }
+        _ => return None,
+    };
+    Some(parsed)
+}
+
+/// The nil a blocking command answers when its time is up: the nil bulk for
+/// BLMOVE and BRPOPLPUSH, the nil array for the rest.
+pub fn timed_out_reply(name: &[u8]) -> Reply {
+    if name.eq_ignore_ascii_case(b"BLMOVE") || name.eq_ignore_ascii_case(b"BRPOPLPUSH") {
+        Reply::Bulk(None)
+    } else {
+        Reply::NullArray
+    }
+}
+
+/// True if `reply` is what a blocking command answers when it took nothing.
+pub fn took_nothing(reply: &Reply) -> bool {
+    matches!(reply, Reply::NullArray | Reply::Bulk(None))
+}
+
+/// A timeout in seconds, as Redis reads one (a float; 0: for ever).
+fn timeout_arg(word: &[u8]) -> Result<Option<Duration>, Reply> {
+    let text = std::str::from_utf8(word).unwrap_or("");
+    let seconds = text
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| Reply::error(ErrorCode::Err, "timeout is not a float or out of range"))?;
+    if seconds < 0.0 {
+        return Err(Reply::error(ErrorCode::Err, "timeout is negative"));
+    }
+    let ms = (seconds * 1000.0).ceil();
+    // Redis adds the time now to it in a 64-bit count of milliseconds.
+    if ms > (i64::MAX / 2) as f64 {
+        return Err(Reply::error(ErrorCode::Err, "timeout is out of range"));
+    }
+    Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
+}
+
+fn list_end(word: &[u8]) -> Result<End, Reply> {
+    End::parse(word)
+}
+
+/// `MIN` or `MAX`: true for MAX.
+fn zset_end(word: &[u8]) -> Result<bool, Reply> {
+    match word.to_ascii_uppercase().as_slice() {
+        b"MIN" => Ok(false),
+        b"MAX" => Ok(true),
+        _ => Err(syntax_error()),
+    }
+}
+
+/// BLPOP / BRPOP `key [key ...] timeout`: `[key, element]` from the first
+/// non-empty list, nil if there is none.
+fn first_list_pop(s: &mut KvStore, a: Args, end: End) -> Result<Reply, Reply> {
+    let (keys, timeout) = a.split_at(a.len() - 1);
+    timeout_arg(&timeout[0])?;
+    let Some(key) = first_holding::<List>(s, keys)? else {
+        return Ok(Reply::NullArray);
+    };
+    let l = s.collection_mut::<List>(key, false)?.expect("non-empty");
+    let v = end.pop(l).expect("non-empty");
+    s.drop_if_empty(key);
+    Ok(Reply::Array(vec![bulk(key), Reply::Bulk(Some(v))]))
+}
+
+/// BZPOPMIN / BZPOPMAX `key [key ...] timeout`: `[key, member, score]` from
+/// the first non-empty sorted set, nil if there is none.
+fn first_zset_pop(s: &mut KvStore, a: Args, max: bool) -> Result<Reply, Reply> {
+    let (keys, timeout) = a.split_at(a.len() - 1);
+    timeout_arg(&timeout[0])?;
+    let Some(key) = first_holding::<ZSet>(s, keys)? else {
+        return Ok(Reply::NullArray);
+    };
+    let z = s.collection_mut::<ZSet>(key, false)?.expect("non-empty");
+    let (member, score) = take_ends(z, 1, max).pop().expect("non-empty");
+    s.drop_if_empty(key);
+    Ok(Reply::Array(vec![
+        bulk(key),
+        Reply::Bulk(Some(member)),
+        Reply::Double(score),
+    ]))
+}
+
+/// The first of `keys` that holds a non-empty `T`; `WRONGTYPE` if a key
+/// before it (or it) holds another type, as Redis checks them in order.
+fn first_holding<'k, T: super::value::Collection + HasLen>(
+    s: &KvStore,
+    keys: &'k [Vec<u8>],
+) -> Result<Option<&'k Vec<u8>>, Reply> {
+    for key in keys {
+        if s.collection::<T>(key)?.is_some_and(|c| c.length() > 0) {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
+}
+
+/// The length of a collection (for [`first_holding`]).
+trait HasLen {
+    fn length(&self) -> usize;
+}
+
+impl HasLen for List {
+    fn length(&self) -> usize {
+        self.len()
+    }
+}
+
+impl HasLen for ZSet {
+    fn length(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A number of at least 1, else Redis's `refusal` (for a non-number too).
+fn positive(word: &[u8], refusal: &str) -> Result<usize, Reply> {
+    crate::command::parse_redis_int(word)
+        .filter(|n| *n >= 1)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .ok_or_else(|| Reply::error(ErrorCode::Err, refusal))
+}
+
+/// The arguments of LMPOP / ZMPOP (and their blocking forms after the
+/// timeout): `numkeys key [key ...] where [COUNT count]`.
+struct MultiPop<'a, W> {
+    keys: usize,
+    args: Args<'a>,
+    end: W,
+    count: usize,
+}
+
+impl<'a, W: Copy> MultiPop<'a, W> {
+    /// Parses as Redis does: numkeys, the end, then COUNT once.
+    fn parse(a: Args<'a>, end_of: fn(&[u8]) -> Result<W, Reply>) -> Result<Self, Reply> {
+        let keys = positive(&a[0], "numkeys should be greater than 0")?;
+        let Some(where_word) = keys.checked_add(1).and_then(|i| a.get(i)) else {
+            return Err(syntax_error());
+        };
+        let end = end_of(where_word)?;
+        let mut count = None;
+        let mut rest = &a[keys + 2..];
+        while let Some((word, tail)) = rest.split_first() {
+            match tail.first() {
+                Some(n) if count.is_none() && word.eq_ignore_ascii_case(b"COUNT") => {
+                    count = Some(positive(n, "count should be greater than 0")?);
+                    rest = &tail[1..];
+                }
+                _ => return Err(syntax_error()),
+            }
+        }
+        Ok(MultiPop {
+            keys,
+            args: a,
+            end,
+            count: count.unwrap_or(1),
+        })
+    }
+
+    fn key_list(&self) -> Args<'a> {
+        &self.args[1..=self.keys]
+    }
+}
+
+impl MultiPop<'_, End> {
+    /// `[key, [element ...]]` from the first non-empty list, nil if none.
+    fn pop_list(&self, s: &mut KvStore) -> Result<Reply, Reply> {
+        let Some(key) = first_holding::<List>(s, self.key_list())? else {
+            return Ok(Reply::NullArray);
+        };
+        let l = s.collection_mut::<List>(key, false)?.expect("non-empty");
+        let taken: Vec<Reply> = (0..self.count)
+            .map_while(|_| self.end.pop(l))
+            .map(|v| Reply::Bulk(Some(v)))
+            .collect();
+        s.drop_if_empty(key);
+        Ok(Reply::Array(vec![bulk(key), Reply::Array(taken)]))
+    }
+}
+
+impl MultiPop<'_, bool> {
+    /// `[key, [[member, score] ...]]` from the first non-empty sorted set,
+    /// nil if none.
+    fn pop_zset(&self, s: &mut KvStore) -> Result<Reply, Reply> {
+        let Some(key) = first_holding::<ZSet>(s, self.key_list())? else {
+            return Ok(Reply::NullArray);
+        };
+        let z = s.collection_mut::<ZSet>(key, false)?.expect("non-empty");
+        let taken = take_ends(z, self.count, self.end)
+            .into_iter()
+            .map(|(m, sc)| Reply::Array(vec![Reply::Bulk(Some(m)), Reply::Double(sc)]))
+            .collect();
+        s.drop_if_empty(key);
+        Ok(Reply::Array(vec![bulk(key), Reply::Array(taken)]))
+    }
+}
+
+impl KvStore {
+    /// True if `key` holds a non-empty value of the `awaits` type (by the
+    /// state machine's clock): a client blocked on it may take from it now.
+    pub fn holds(&self, key: &[u8], awaits: Awaited) -> bool {
+        match awaits {
+            Awaited::List => self
+                .collection::<List>(key)
+                .is_ok_and(|l| l.is_some_and(|l| !l.is_empty())),
+            Awaited::ZSet => self
+                .collection::<ZSet>(key)
+                .is_ok_and(|z| z.is_some_and(|z| !z.is_empty())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Command;
+
+    fn words(w: &[&str]) -> Vec<Vec<u8>> {
+        w.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    fn run(s: &mut KvStore, w: &[&str]) -> Reply {
+        let reply = s.apply(&Command::Words {
+            argv: words(w),
+            seed: 0,
+        });
+        s.set_applied_index(s.applied_index() + 1);
+        reply
+    }
+
+    fn bulk_of(v: &str) -> Reply {
+        Reply::Bulk(Some(v.as_bytes().to_vec()))
+    }
+
+    fn error_text(r: &Reply) -> &str {
+        match r {
+            Reply::Error(e) => e,
+            other => panic!("an error, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_blocking_pop_takes_from_the_first_non_empty_key_or_answers_nil() {
+        let mut s = KvStore::new();
+        assert_eq!(run(&mut s, &["BLPOP", "a", "b", "0"]), Reply::NullArray);
+        run(&mut s, &["RPUSH", "b", "1", "2"]);
+        assert_eq!(
+            run(&mut s, &["BRPOP", "a", "b", "0"]),
+            Reply::Array(vec![bulk_of("b"), bulk_of("2")])
+        );
+        assert_eq!(
+            run(&mut s, &["BLMOVE", "b", "c", "LEFT", "RIGHT", "1.5"]),
+            bulk_of("1")
+        );
+        assert!(!s.holds(b"b", Awaited::List), "emptied lists are removed");
+        assert!(s.holds(b"c", Awaited::List));
+        assert_eq!(
+            run(&mut s, &["BRPOPLPUSH", "b", "c", "0"]),
+            Reply::Bulk(None)
+        );
+        run(&mut s, &["SET", "str", "x"]);
+        let wrong = run(&mut s, &["BLPOP", "a", "str", "c", "0"]);
+        assert!(error_text(&wrong).starts_with("WRONGTYPE"), "keys in order");
+    }
+
+    #[test]
+    fn multi_pops_take_up_to_count_and_sorted_set_pops_carry_scores() {
+        let mut s = KvStore::new();
+        run(&mut s, &["RPUSH", "l", "a", "b", "c"]);
+        assert_eq!(
+            run(&mut s, &["LMPOP", "2", "none", "l", "RIGHT", "COUNT", "2"]),
+            Reply::Array(vec![
+                bulk_of("l"),
+                Reply::Array(vec![bulk_of("c"), bulk_of("b")])
+            ])
+        );
+        run(&mut s, &["ZADD", "z", "1", "m1", "2", "m2"]);
+        assert_eq!(
+            run(&mut s, &["BZPOPMAX", "z", "0"]),
+            Reply::Array(vec![bulk_of("z"), bulk_of("m2"), Reply::Double(2.0)])
+        );
+        assert_eq!(
+            run(&mut s, &["BZMPOP", "0", "1", "z", "MIN", "COUNT", "9"]),
+            Reply::Array(vec![
+                bulk_of("z"),
+                Reply::Array(vec![Reply::Array(vec![bulk_of("m1"), Reply::Double(1.0)])])
+            ])
+        );
+        assert_eq!(run(&mut s, &["ZMPOP", "1", "z", "MIN"]), Reply::NullArray);
+    }
+
+    #[test]
+    fn arguments_are_refused_with_redis_texts() {
+        let mut s = KvStore::new();
+        let cases: [(&[&str], &str); 6] = [
+            (
+                &["LMPOP", "0", "l", "LEFT"],
+                "ERR numkeys should be greater than 0",
+            ),
+            (
+                &["LMPOP", "a", "l", "LEFT"],
+                "ERR numkeys should be greater than 0",
+            ),
+            (
+                &["LMPOP", "1", "l", "LEFT", "COUNT", "0"],
+                "ERR count should be greater than 0",
+            ),
+            (
+                &["LMPOP", "1", "l", "LEFT", "COUNT", "1", "COUNT", "2"],
+                "ERR syntax error",
+            ),
+            (&["BLPOP", "l", "-1"], "ERR timeout is negative"),
+            (
+                &["BLPOP", "l", "0x10"],
+                "ERR timeout is not a float or out of range",
+            ),
+        ];
+        for (argv, text) in cases {
+            assert_eq!(error_text(&run(&mut s, argv)), text, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn the_blocking_form_names_keys_type_and_timeout() {
+        let form = |w: &[&str]| blocking_form(&words(w));
+        assert_eq!(form(&["LPOP", "a"]), None);
+        assert_eq!(
+            form(&["blpop", "a", "b", "0.25"]),
+            Some(Ok(BlockingForm {
+                keys: words(&["a", "b"]),
+                awaits: Awaited::List,
+                timeout: Some(Duration::from_millis(250)),
+            }))
+        );
+        assert_eq!(
+            form(&["BZMPOP", "0", "2", "x", "y", "MAX"]),
+            Some(Ok(BlockingForm {
+                keys: words(&["x", "y"]),
+                awaits: Awaited::ZSet,
+                timeout: None,
+            }))
+        );
+        assert_eq!(
+            form(&["BLMOVE", "src", "dst", "LEFT", "UP", "0"]),
+            Some(Err(syntax_error()))
+        );
+        assert_eq!(timed_out_reply(b"brpoplpush"), Reply::Bulk(None));
+        assert!(took_nothing(&timed_out_reply(b"BLPOP")));
+    }
+}
