@@ -27,18 +27,49 @@ pub enum Reply {
     /// RESP2 (HRANDFIELD WITHVALUES).
     Pairs(Vec<(Reply, Reply)>),
     /// A double (a sorted set's score): `,1.5` in RESP3, a bulk string in
-    /// RESP2; infinities are `inf` and `-inf`.
+    /// RESP2, written as [`format_double`] does.
     Double(f64),
 }
 
-/// A double as Redis writes one: `inf`, `-inf`, else the shortest text that
-/// reads back the same.
+/// A double as Redis 7.0 writes one: `inf`, `-inf`, else C's `%.17g`
+/// (17 significant digits, trailing zeros dropped, an exponent beyond the
+/// fixed-point range: `0.10000000000000001`, `1.7976931348623157e+308`).
 pub fn format_double(value: f64) -> String {
     match value {
         f64::INFINITY => "inf".into(),
         f64::NEG_INFINITY => "-inf".into(),
-        v => format!("{v}"),
+        v if v.is_nan() => "nan".into(),
+        v if v == 0.0 && v.is_sign_negative() => "-0".into(),
+        0.0 => "0".into(),
+        v => g17(v),
     }
+}
+
+/// `%.17g` of a finite, non-zero `v`.
+fn g17(v: f64) -> String {
+    const PRECISION: i32 = 17;
+    let sci = format!("{:.*e}", (PRECISION - 1) as usize, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..PRECISION).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!(
+            "{}e{sign}{:02}",
+            trim_fraction(mantissa),
+            exp.unsigned_abs()
+        )
+    } else {
+        let decimals = (PRECISION - 1 - exp) as usize;
+        trim_fraction(&format!("{v:.decimals$}")).to_string()
+    }
+}
+
+/// Drops the trailing zeros of a fraction, and its point if nothing is left.
+fn trim_fraction(text: &str) -> &str {
+    if !text.contains('.') {
+        return text;
+    }
+    text.trim_end_matches('0').trim_end_matches('.')
 }
 
 /// The protocol a connection speaks (`HELLO 2` or `HELLO 3`).
@@ -147,6 +178,26 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doubles_are_written_as_c_writes_them_with_17_significant_digits() {
+        let cases = [
+            (1.5, "1.5"),
+            (0.1, "0.10000000000000001"),
+            (-2.0, "-2"),
+            (100.0, "100"),
+            (0.057_057_252_645_984_87, "0.057057252645984873"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (1e-5, "1.0000000000000001e-05"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (0.0001, "0.0001"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(format_double(v), text, "{v:e}");
+        }
+    }
 
     #[test]
     fn maps_and_nulls_follow_the_protocol() {

@@ -4,6 +4,7 @@
 
 use super::admin;
 use super::config;
+use super::introspect;
 use super::outcome::{Kind, Outcome, arity, now, now_result};
 use super::session::{self, BEFORE_AUTH, Session};
 use super::strings;
@@ -178,7 +179,16 @@ static COMMANDS: &[CommandSpec] = &[
     }),
     spec("INFO", -1, Kind::Other, info),
     spec("CONFIG", -2, Kind::Other, |_, a| now(config::config(a))),
-    spec("COMMAND", -1, Kind::Other, command),
+    spec("COMMAND", -1, Kind::Other, |_, a| {
+        let table: Vec<introspect::Entry> = all_commands()
+            .map(|c| introspect::Entry {
+                name: c.name,
+                arity: c.arity,
+                kind: c.kind,
+            })
+            .collect();
+        now(introspect::command(&table, a))
+    }),
     spec("CLIENT", -2, Kind::Other, session::client),
     spec("MULTI", 1, Kind::Other, transaction::multi),
     // Writes through the log: after this connection's earlier reads.
@@ -298,29 +308,6 @@ fn info(s: &mut Session, a: Args) -> Outcome {
     };
     let text = crate::info::render(&s.node.status(), s.node.metrics(), &facts, a);
     now(Reply::Bulk(Some(text)))
-}
-
-/// `COMMAND COUNT` and `COMMAND LIST` from the table; `COMMAND` and `COMMAND
-/// DOCS` answer empty (client libraries only probe them).
-fn command(_: &mut Session, a: Args) -> Outcome {
-    let sub = a.first().map(|s| s.to_ascii_uppercase());
-    match sub.as_deref() {
-        None => now(Reply::Array(Vec::new())),
-        Some(b"COUNT") => now(Reply::Int(all_commands().count() as i64)),
-        Some(b"LIST") => now(Reply::Array(
-            all_commands()
-                .map(|c| Reply::Bulk(Some(c.name.to_ascii_lowercase().into_bytes())))
-                .collect(),
-        )),
-        Some(b"DOCS") => now(Reply::Map(Vec::new())),
-        Some(_) => now(Reply::error(
-            ErrorCode::Err,
-            format!(
-                "unknown subcommand '{}'. Try COMMAND HELP.",
-                String::from_utf8_lossy(&a[0])
-            ),
-        )),
-    }
 }
 
 /// A table entry for every command of the state machine's words table

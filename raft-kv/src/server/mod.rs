@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod connection;
 mod event_loop;
+mod introspect;
 mod outcome;
 mod queued;
 mod reply;

@@ -41,6 +41,7 @@ impl Ord for Score {
 }
 
 /// One end of a lex range (ZRANGEBYLEX): `-`, `+`, `[x` or `(x`.
+#[derive(Clone)]
 pub(super) enum LexBound {
     /// `-`: below every member.
     Min,

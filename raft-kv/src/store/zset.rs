@@ -1,5 +1,5 @@
 //! Sorted sets: ZADD (NX | XX | GT | LT | CH | INCR), ZINCRBY, ZREM, ZPOPMIN,
-//! ZPOPMAX, ZREMRANGEBYSCORE, ZREMRANGEBYRANK (writes) and ZSCORE, ZMSCORE,
+//! ZPOPMAX, ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREMRANGEBYLEX (writes) and ZSCORE, ZMSCORE,
 //! ZCARD, ZCOUNT, ZLEXCOUNT, ZRANK, ZREVRANK, ZRANGE (BYSCORE | BYLEX | REV |
 //! LIMIT | WITHSCORES), ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZREVRANGE,
 //! ZRANGEBYLEX, ZREVRANGEBYLEX, ZSCAN (reads). Ranks walk the ordered set
@@ -54,6 +54,14 @@ pub(super) static COMMANDS: &[WordsSpec] = &[
             z.ascending()
                 .skip(from)
                 .take(to - from + 1)
+                .map(|(m, _)| m.clone())
+                .collect()
+        })
+    }),
+    write("ZREMRANGEBYLEX", 4, |s, a, _| {
+        let (min, max) = (lex_bound(&a[1])?, lex_bound(&a[2])?);
+        remove_where(s, &a[0], |z| {
+            z.by_lex(min.clone(), max.clone())
                 .map(|(m, _)| m.clone())
                 .collect()
         })
