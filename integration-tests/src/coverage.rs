@@ -29,6 +29,12 @@ pub struct Coverage {
     /// had not yet handed out for persistence, after the first of them (the
     /// unstable suffix is cut in its middle).
     pub append_over_unpersisted_entries: u64,
+    /// A read found nothing because the value expired by the serving node's
+    /// clock while the state machine's clock (the proposers') was behind.
+    pub expired_by_reader_clock: u64,
+    /// A read found nothing because the state machine removed the expired
+    /// value (a later write or a leader's tick moved its clock past it).
+    pub expired_by_state_machine: u64,
 }
 
 impl Coverage {
@@ -45,6 +51,8 @@ impl Coverage {
         }
         self.partial_sends += other.partial_sends;
         self.append_over_unpersisted_entries += other.append_over_unpersisted_entries;
+        self.expired_by_reader_clock += other.expired_by_reader_clock;
+        self.expired_by_state_machine += other.expired_by_state_machine;
     }
 
     /// Records a crash inside a ready at `point`.
@@ -88,6 +96,14 @@ impl Coverage {
             (
                 "append conflicting with entries not yet persisted".into(),
                 self.append_over_unpersisted_entries,
+            ),
+            (
+                "read of a value expired by the reader's clock only".into(),
+                self.expired_by_reader_clock,
+            ),
+            (
+                "read of a value the state machine expired".into(),
+                self.expired_by_state_machine,
             ),
         ];
         for (p, n) in CrashPoint::ALL.iter().zip(self.ready_crashes) {

@@ -16,9 +16,26 @@ pub struct Write {
     pub key: u64,
     /// Value (unique in the run).
     pub value: u64,
+    /// The proposing node's clock (Unix ms), as the runtime stamps entries.
+    pub at_ms: u64,
+    /// When the value expires (Unix ms); 0: never.
+    pub expires_at_ms: u64,
 }
 
 impl Write {
+    /// An entry that writes nothing and moves the state machine's clock to
+    /// `at_ms` (see [`crate::expiry::TICK_CLIENT`]).
+    pub fn tick(at_ms: u64) -> Write {
+        Write {
+            client: crate::expiry::TICK_CLIENT,
+            seq: 0,
+            key: 0,
+            value: 0,
+            at_ms,
+            expires_at_ms: 0,
+        }
+    }
+
     /// Encodes for a log entry.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("a Write always encodes")
@@ -38,8 +55,12 @@ pub struct Registers {
 }
 
 impl Registers {
-    /// Applies a write; returns false if it was a stale duplicate and was skipped.
+    /// Applies a write; returns false if it was a stale duplicate and was
+    /// skipped, or a tick (no write at all).
     pub fn apply(&mut self, w: &Write) -> bool {
+        if w.client == crate::expiry::TICK_CLIENT {
+            return false;
+        }
         let last = self.last_seq.entry(w.client).or_insert(0);
         if w.seq <= *last {
             return false;

@@ -7,11 +7,14 @@
 //! - [`linearizability`]: the Wing-Gong/Lowe checker for client histories.
 //! - [`swarm`]: each seed's own mix of features and fault rates.
 //! - [`coverage`]: how often the rare situations happened.
+//! - [`expiry`]: the store's state machine on every node, with skewed clocks:
+//!   expiry decided the same on every replica, never served past its time.
 //!
 //! `cargo test -p integration-tests` runs the default seeds; `SIM_SEEDS=N` runs N
 //! seeds and `SIM_SEED=n` replays one with a readable trace.
 
 pub mod coverage;
+pub mod expiry;
 pub mod invariants;
 pub mod kv;
 pub mod linearizability;

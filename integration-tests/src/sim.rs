@@ -10,6 +10,7 @@
 //! linearizability and the healed cluster for liveness.
 
 use crate::coverage::Coverage;
+use crate::expiry::{EPOCH_MS, KvMirror, MAX_SKEW_MS, MS_PER_UNIT, ReadSeen};
 use crate::invariants::Invariants;
 use crate::kv::{Registers, Write};
 use crate::linearizability::{Op, OpKind, check_register};
@@ -63,6 +64,10 @@ struct SimNode {
     storage: MemStorage,
     raw: Option<RawNode<MemStorage>>,
     regs: Registers,
+    /// The store's state machine on the same entries (expiry).
+    kv: KvMirror,
+    /// This node's clock minus the simulation's (ms), fixed per run.
+    skew_ms: u64,
     incarnation: u64,
     /// Sent a vote grant and has not written durably since.
     vote_unpersisted: bool,
@@ -142,6 +147,12 @@ pub struct Sim {
     completed_ops: u64,
     /// Faults (crashes inside readies included) are injected only during chaos.
     chaos: bool,
+    /// Draws the expiry times (apart from `rng`: see [`Sim::new`]).
+    expiry_rng: DetRng,
+    /// Each written value's expiry time (Unix ms; 0: none).
+    expiry_of: BTreeMap<u64, u64>,
+    /// When the leader last proposed a tick.
+    last_tick: u64,
 }
 
 impl Sim {
@@ -163,6 +174,9 @@ impl Sim {
             opts.nodes
         };
         let voters: Vec<u64> = (1..=initial).collect();
+        // Expiry draws from a generator of its own: the main schedule of a
+        // seed is what it was before expiry was simulated.
+        let mut expiry_rng = DetRng::new(seed ^ 0x5eed_e791_2e5a);
         let nodes = (1..=opts.nodes)
             .map(|id| SimNode {
                 id,
@@ -173,6 +187,8 @@ impl Sim {
                 },
                 raw: None,
                 regs: Registers::default(),
+                kv: KvMirror::default(),
+                skew_ms: expiry_rng.range(0, MAX_SKEW_MS + 1),
                 incarnation: 0,
                 vote_unpersisted: false,
                 leader_changed_at: 0,
@@ -188,6 +204,9 @@ impl Sim {
             split_client: None,
             scheduled_crashes: Vec::new(),
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
+            expiry_rng,
+            expiry_of: BTreeMap::new(),
+            last_tick: 0,
             opts,
             seed,
             rng,
@@ -222,6 +241,33 @@ impl Sim {
         }
     }
 
+    /// Node `id`'s wall clock (Unix ms): the simulation's time and its skew.
+    fn clock_ms(&self, id: u64) -> u64 {
+        EPOCH_MS + self.now * MS_PER_UNIT + self.nodes[(id - 1) as usize].skew_ms
+    }
+
+    /// As the runtime's leader does: when a key is due by its clock and
+    /// nothing else was written, an empty entry moves the state machine's
+    /// clock (at most every 100 ms), so that every replica deletes the key.
+    fn propose_tick_if_due(&mut self) {
+        let Some(l) = self.leader_index() else { return };
+        let at_ms = self.clock_ms(self.nodes[l].id);
+        let due = self.nodes[l]
+            .kv
+            .next_expiry_ms()
+            .is_some_and(|t| t <= at_ms);
+        if !due || self.now < self.last_tick + 100 / MS_PER_UNIT {
+            return;
+        }
+        let Some(raw) = self.nodes[l].raw.as_mut() else {
+            return;
+        };
+        if raw.propose(Write::tick(at_ms).encode()).is_ok() {
+            self.last_tick = self.now;
+            self.process_ready_or_defer(l);
+        }
+    }
+
     fn tick_clock(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -244,7 +290,7 @@ impl Sim {
         cfg.check_quorum = self.swarm.check_quorum;
         cfg.applied = snap.meta.index;
         cfg.snapshot_timeout_ticks = ELECTION_TICK;
-        n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
+        (n.regs, n.kv) = decode_state(&snap.data, snap.meta.index);
         match RawNode::new(cfg, n.storage.clone()) {
             Ok(raw) => n.raw = Some(raw),
             Err(e) => panic!("node {} cannot restart from its own storage: {e}", n.id),
@@ -529,7 +575,7 @@ impl Sim {
             return;
         }
         let conf = raw.conf_state_at(applied);
-        let data = n.regs.encode();
+        let data = encode_state(&n.regs, &n.kv);
         if let Err(e) = n.storage.create_snapshot(applied, conf, data) {
             panic!("n{}: snapshot at applied {applied} failed: {e}", n.id);
         }
@@ -549,6 +595,7 @@ impl Sim {
                     self.process_ready_or_defer(i);
                 }
             }
+            self.propose_tick_if_due();
         }
         if clients {
             self.run_clients();
@@ -695,7 +742,15 @@ impl Sim {
         else {
             return;
         };
-        let value = self.nodes[(node - 1) as usize].regs.get(key);
+        let n = &self.nodes[(node - 1) as usize];
+        let value = n.regs.get(key);
+        let reader_ms = self.clock_ms(node);
+        match n.kv.check_read(key, value, reader_ms, &self.expiry_of) {
+            Ok(ReadSeen::Current) => {}
+            Ok(ReadSeen::HiddenByReaderClock) => self.cov.expired_by_reader_clock += 1,
+            Ok(ReadSeen::RemovedByStateMachine) => self.cov.expired_by_state_machine += 1,
+            Err(e) => self.inv.fail(format!("expiry: n{node}: {e}")),
+        }
         let ret = self.tick_clock();
         self.history.push((
             key,
@@ -752,11 +807,18 @@ impl Sim {
         if write {
             let seq = self.clients[ci].seq + 1;
             let value = self.next_value;
+            let at_ms = self.clock_ms(node);
+            let expires_at_ms = match self.expiry_rng.range(0, 2) {
+                0 => 0,
+                _ => at_ms + self.expiry_rng.range(1, 3_000),
+            };
             let w = Write {
                 client: ci as u64,
                 seq,
                 key,
                 value,
+                at_ms,
+                expires_at_ms,
             };
             let Some(raw) = self.nodes[i].raw.as_mut() else {
                 return;
@@ -765,6 +827,7 @@ impl Sim {
                 return; // refused: definitely not applied, not part of the history
             }
             self.next_value += 1;
+            self.expiry_of.insert(value, expires_at_ms);
             self.clients[ci].seq = seq;
             let call = self.tick_clock();
             self.history.push((
@@ -1008,6 +1071,8 @@ impl Sim {
             seq: self.now + 1,
             key: u64::MAX,
             value: u64::MAX,
+            at_ms: self.clock_ms(self.nodes[l].id),
+            expires_at_ms: 0,
         };
         let raw = self.nodes[l].raw.as_mut().expect("leader is up");
         match raw.propose(w.encode()) {
@@ -1107,6 +1172,23 @@ fn describe(m: &Message) -> String {
         B::InstallSnapshot { snapshot } => format!("InstallSnapshot at {}", snapshot.meta.index),
         other => other.name().to_string(),
     }
+}
+
+/// A snapshot's data: the registers and the store.
+fn encode_state(regs: &Registers, kv: &KvMirror) -> Vec<u8> {
+    postcard::to_stdvec(&(regs.encode(), kv.encode())).expect("state always encodes")
+}
+
+/// The registers and the store of a snapshot at `index` (empty: the
+/// bootstrap snapshot).
+fn decode_state(data: &[u8], index: u64) -> (Registers, KvMirror) {
+    if data.is_empty() {
+        return (Registers::default(), KvMirror::default());
+    }
+    let (regs, kv): (Vec<u8>, Vec<u8>) =
+        postcard::from_bytes(data).expect("snapshots hold the registers and the store");
+    let regs = Registers::decode(&regs).expect("snapshots hold encoded registers");
+    (regs, KvMirror::restore(&kv, index))
 }
 
 /// The simulator's part in each step of a ready: trace, invariant checks,
@@ -1212,8 +1294,8 @@ impl ReadyHooks<MemStorage> for SimReady<'_> {
             self.sim.cov.snapshot_over_divergent_log += 1;
         }
         let n = &mut self.sim.nodes[self.i];
-        n.regs = Registers::decode(&snap.data).expect("snapshots hold encoded registers");
-        let fingerprint = n.regs.fingerprint();
+        (n.regs, n.kv) = decode_state(&snap.data, index);
+        let fingerprint = n.regs.fingerprint() ^ n.kv.fingerprint().rotate_left(1);
         self.sim.inv.check_state(self.id, index, fingerprint);
     }
 
@@ -1232,12 +1314,17 @@ impl ReadyHooks<MemStorage> for SimReady<'_> {
     fn apply(&mut self, e: &Entry) {
         let (sim, id, i) = (&mut *self.sim, self.id, self.i);
         sim.inv.check_apply(id, e);
+        let n = &mut sim.nodes[i];
         if let EntryPayload::Normal(data) = &e.payload {
             let w = Write::decode(data).expect("sim entries hold writes");
-            sim.nodes[i].regs.apply(&w);
+            let is_new = n.regs.apply(&w);
+            n.kv.apply(e.index, &w, is_new);
             sim.complete_write(id, &w);
+        } else {
+            n.kv.apply(e.index, &Write::tick(0), false);
         }
-        let fingerprint = sim.nodes[i].regs.fingerprint();
+        let n = &sim.nodes[i];
+        let fingerprint = n.regs.fingerprint() ^ n.kv.fingerprint().rotate_left(1);
         sim.inv.check_state(id, e.index, fingerprint);
     }
 
