@@ -86,6 +86,11 @@ impl KvMirror {
         self.store.encode_snapshot()
     }
 
+    /// The state machine's clock (the largest proposer time applied).
+    pub fn clock_ms(&self) -> u64 {
+        self.store.clock_ms()
+    }
+
     /// The earliest expiry time of any key.
     pub fn next_expiry_ms(&self) -> Option<u64> {
         self.store.next_expiry_ms()

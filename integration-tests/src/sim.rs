@@ -151,8 +151,8 @@ pub struct Sim {
     expiry_rng: DetRng,
     /// Each written value's expiry time (Unix ms; 0: none).
     expiry_of: BTreeMap<u64, u64>,
-    /// When the leader last proposed a tick.
-    last_tick: u64,
+    /// When the leader last proposed a tick, and the time it carried.
+    last_tick: (u64, u64),
 }
 
 impl Sim {
@@ -206,7 +206,7 @@ impl Sim {
             clients: (0..opts.clients).map(|_| Client::default()).collect(),
             expiry_rng,
             expiry_of: BTreeMap::new(),
-            last_tick: 0,
+            last_tick: (0, 0),
             opts,
             seed,
             rng,
@@ -246,24 +246,25 @@ impl Sim {
         EPOCH_MS + self.now * MS_PER_UNIT + self.nodes[(id - 1) as usize].skew_ms
     }
 
-    /// As the runtime's leader does: when a key is due by its clock and
-    /// nothing else was written, an empty entry moves the state machine's
-    /// clock (at most every 100 ms), so that every replica deletes the key.
+    /// As the runtime's leader does (`runtime/expiry_tick.rs`): when a key is
+    /// due by its clock, an empty entry moves the state machine's clock, so
+    /// that every replica deletes the key; at most every 100 ms, and not
+    /// while its last tick is unapplied there (for up to a second).
     fn propose_tick_if_due(&mut self) {
         let Some(l) = self.leader_index() else { return };
         let at_ms = self.clock_ms(self.nodes[l].id);
-        let due = self.nodes[l]
-            .kv
-            .next_expiry_ms()
-            .is_some_and(|t| t <= at_ms);
-        if !due || self.now < self.last_tick + 100 / MS_PER_UNIT {
+        let kv = &self.nodes[l].kv;
+        let due = kv.next_expiry_ms().is_some_and(|t| t <= at_ms);
+        let (last, last_ms) = self.last_tick;
+        let unapplied = kv.clock_ms() < last_ms && self.now < last + 1000 / MS_PER_UNIT;
+        if !due || unapplied || self.now < last + 100 / MS_PER_UNIT {
             return;
         }
         let Some(raw) = self.nodes[l].raw.as_mut() else {
             return;
         };
         if raw.propose(Write::tick(at_ms).encode()).is_ok() {
-            self.last_tick = self.now;
+            self.last_tick = (self.now, at_ms);
             self.process_ready_or_defer(l);
         }
     }

@@ -164,7 +164,7 @@ impl<S: NodeStorage> Consensus<S> {
                 self.retry_waiting(now);
                 self.links.members.drop_departed_links(now);
                 let leading = self.raw.raft().role() == Role::Leader;
-                if let Some(tick) = self.expiry.due(self.id, now).filter(|_| leading) {
+                if let Some(tick) = self.expiry.due(self.id, now, leading) {
                     let _ = self.raw.propose(tick); // lost if leadership just moved: the next leader ticks
                 }
                 let applied = self.raw.conf_state_at(self.raw.raft().log().applied());

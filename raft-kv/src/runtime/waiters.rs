@@ -104,6 +104,8 @@ pub(crate) const MAX_BLOCKED: usize = 1 << 20;
 pub(crate) struct Waiters {
     store: Arc<RwLock<KvStore>>,
     book: Mutex<Book>,
+    /// Clients in the book (the applier skips the lock when there are none).
+    joined: AtomicUsize,
     blocked: AtomicUsize,
 }
 
@@ -112,6 +114,7 @@ impl Waiters {
         Waiters {
             store,
             book: Mutex::new(Book::default()),
+            joined: AtomicUsize::new(0),
             blocked: AtomicUsize::new(0),
         }
     }
@@ -160,6 +163,7 @@ impl Waiters {
             blocked: false,
         };
         book.clients.insert(client, waiter);
+        self.joined.fetch_add(1, Ordering::Release);
         for key in keys {
             book.wake_first(key, &store);
         }
@@ -184,10 +188,10 @@ impl Waiters {
 
     /// Rule 2, after the applier applied a batch (or installed a snapshot).
     pub(crate) fn after_apply(&self) {
-        let mut book = self.book.lock();
-        if book.clients.is_empty() {
+        if self.joined.load(Ordering::Acquire) == 0 {
             return;
         }
+        let mut book = self.book.lock();
         let store = self.store.read();
         let mut moved = Vec::new();
         for (key, q) in book.keys.iter_mut() {
@@ -224,6 +228,7 @@ impl Waiters {
         let Some(w) = book.clients.remove(&client) else {
             return;
         };
+        self.joined.fetch_sub(1, Ordering::Release);
         if w.blocked {
             self.blocked.fetch_sub(1, Ordering::Relaxed);
         }

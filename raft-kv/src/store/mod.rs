@@ -10,6 +10,7 @@ mod glob;
 mod hash;
 mod keys;
 mod keyspace;
+mod lcs;
 mod list;
 mod numbers;
 mod ranges;
