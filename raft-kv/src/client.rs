@@ -58,7 +58,8 @@ fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
             | ErrorCode::NoProto
             | ErrorCode::ExecAbort
             | ErrorCode::WrongType
-            | ErrorCode::Unblocked,
+            | ErrorCode::Unblocked
+            | ErrorCode::BusyKey,
         )
         | None => AfterError::Fail,
     }

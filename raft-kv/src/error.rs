@@ -32,6 +32,8 @@ pub enum ErrorCode {
     /// `-UNBLOCKED`: a blocked command ended by `CLIENT UNBLOCK id ERROR`;
     /// it took nothing.
     Unblocked,
+    /// `-BUSYKEY`: `RESTORE` onto a key that exists (without `REPLACE`).
+    BusyKey,
 }
 
 impl ErrorCode {
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::ExecAbort => "EXECABORT",
             ErrorCode::WrongType => "WRONGTYPE",
             ErrorCode::Unblocked => "UNBLOCKED",
+            ErrorCode::BusyKey => "BUSYKEY",
         }
     }
 
@@ -65,6 +68,7 @@ impl ErrorCode {
             "EXECABORT" => Some(ErrorCode::ExecAbort),
             "WRONGTYPE" => Some(ErrorCode::WrongType),
             "UNBLOCKED" => Some(ErrorCode::Unblocked),
+            "BUSYKEY" => Some(ErrorCode::BusyKey),
             _ => None,
         }
     }

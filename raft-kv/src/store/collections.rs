@@ -1,6 +1,6 @@
 //! The commands on collections (hashes, lists, sets, sorted sets, their
 //! blocking pops), a few on keys (COPY, SCAN, RANDOMKEY, MEMORY, OBJECT, SORT,
-//! the expiry commands) and LCS, as their words: one table of
+//! DUMP/RESTORE, the expiry commands) and LCS, as their words: one table of
 //! name, arity and function, which the client port uses to route and check
 //! requests and the state machine uses to run them. A write travels through
 //! the log as its words (`Command::Words`) and is parsed and run by every
@@ -14,7 +14,7 @@ use crate::command::Reply;
 use crate::error::ErrorCode;
 
 /// Every collection command, by type.
-fn tables() -> [&'static [WordsSpec]; 10] {
+fn tables() -> [&'static [WordsSpec]; 11] {
     [
         super::keys::COMMANDS,
         super::expire::COMMANDS,
@@ -26,6 +26,7 @@ fn tables() -> [&'static [WordsSpec]; 10] {
         super::blocking::COMMANDS,
         super::sort::COMMANDS,
         super::lcs::COMMANDS,
+        super::dump::COMMANDS,
     ]
 }
 

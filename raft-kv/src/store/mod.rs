@@ -4,6 +4,7 @@
 
 pub mod blocking;
 pub mod collections;
+mod dump;
 mod expire;
 mod expiry;
 mod glob;

@@ -64,11 +64,11 @@ enum ValueOut<'a> {
     ZSet(Vec<(&'a Bytes, f64)>),
 }
 
-impl<'a> SlotOut<'a> {
-    /// The record of `key` and `slot`, and roughly how many bytes it holds.
-    fn of(key: &'a [u8], slot: &'a Slot) -> (SlotOut<'a>, usize) {
+impl<'a> ValueOut<'a> {
+    /// The record of `value`, and roughly how many bytes it holds.
+    fn of(value: &'a Value) -> (ValueOut<'a>, usize) {
         let b = |v: &'a [u8]| Bytes::new(v);
-        let (value, bytes) = match &slot.value {
+        match value {
             Value::Str(v) => (ValueOut::Str(b(v)), v.len()),
             Value::Hash(h) => (
                 ValueOut::Hash(h.iter().map(|(f, v)| (b(f), b(v))).collect()),
@@ -86,7 +86,15 @@ impl<'a> SlotOut<'a> {
                 ValueOut::ZSet(z.ascending().map(|(m, sc)| (b(m), sc)).collect()),
                 z.ascending().map(|(m, _)| m.len() + 8).sum(),
             ),
-        };
+        }
+    }
+}
+
+impl<'a> SlotOut<'a> {
+    /// The record of `key` and `slot`, and roughly how many bytes it holds.
+    fn of(key: &'a [u8], slot: &'a Slot) -> (SlotOut<'a>, usize) {
+        let b = |v: &'a [u8]| Bytes::new(v);
+        let (value, bytes) = ValueOut::of(&slot.value);
         let record = SlotOut {
             key: b(key),
             version: slot.version,
@@ -97,10 +105,10 @@ impl<'a> SlotOut<'a> {
     }
 }
 
-impl SlotRecord<'_> {
-    fn into_slot(self) -> Slot {
+impl ValueRecord<'_> {
+    fn into_value(self) -> Value {
         let owned = |v: &[u8]| v.to_vec();
-        let value = match self.value {
+        match self {
             ValueRecord::Str(v) => Value::Str(v.into()),
             ValueRecord::Hash(h) => Value::Hash(Arc::new(
                 h.into_iter().map(|(f, v)| (owned(f), owned(v))).collect(),
@@ -114,13 +122,29 @@ impl SlotRecord<'_> {
                 }
                 Value::ZSet(Arc::new(set))
             }
-        };
+        }
+    }
+}
+
+impl SlotRecord<'_> {
+    fn into_slot(self) -> Slot {
         Slot {
-            value,
+            value: self.value.into_value(),
             version: self.version,
             expires_at_ms: self.expires_at_ms,
         }
     }
+}
+
+/// `value` as the postcard bytes of the snapshot format (DUMP's payload).
+pub(super) fn value_bytes(value: &Value) -> Vec<u8> {
+    postcard::to_stdvec(&ValueOut::of(value).0).expect("values always encode")
+}
+
+/// A value from [`value_bytes`]' output; `None` if the bytes are not one.
+pub(super) fn value_from_bytes(bytes: &[u8]) -> Option<Value> {
+    let record: ValueRecord = postcard::from_bytes(bytes).ok()?;
+    Some(record.into_value())
 }
 
 /// A snapshot record as read. Its postcard bytes are those of
