@@ -42,12 +42,7 @@ impl CommandSpec {
     }
 
     fn arity_ok(&self, words: usize) -> bool {
-        let words = words as i32;
-        if self.arity >= 0 {
-            words == self.arity
-        } else {
-            words >= -self.arity
-        }
+        crate::store::words::arity_fits(self.arity, words)
     }
 }
 

@@ -23,13 +23,7 @@ pub(super) struct Entry {
 
 impl Entry {
     fn arity_ok(&self, words: usize) -> bool {
-        let words = i64::try_from(words).unwrap_or(i64::MAX);
-        let arity = i64::from(self.arity);
-        if arity >= 0 {
-            words == arity
-        } else {
-            words >= -arity
-        }
+        crate::store::words::arity_fits(self.arity, words)
     }
 }
 

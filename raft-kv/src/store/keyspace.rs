@@ -121,6 +121,24 @@ impl KvStore {
         self.map.insert(key, slot);
     }
 
+    /// Stores `value` at `key` as changed now, replacing whatever was there
+    /// (its expiry too); `None` deletes the key (a command's empty result).
+    pub(super) fn replace_value(&mut self, key: &[u8], value: Option<Value>) {
+        match value {
+            None => {
+                self.remove_key(key);
+            }
+            Some(value) => {
+                let slot = Slot {
+                    value,
+                    version: 0,
+                    expires_at_ms: 0,
+                };
+                self.put_slot(key.into(), slot);
+            }
+        }
+    }
+
     /// Removes `key` and its expiry; what it held.
     pub(super) fn take_slot(&mut self, key: &[u8]) -> Option<Slot> {
         let slot = self.map.remove(key)?;

@@ -26,16 +26,7 @@ pub(super) static COMMANDS: &[WordsSpec] = &[
         };
         let list: List = items.into_iter().map(Option::unwrap_or_default).collect();
         let len = list.len();
-        if len == 0 {
-            s.remove_key(dest);
-        } else {
-            let slot = super::value::Slot {
-                value: Value::List(Arc::new(list)),
-                version: 0,
-                expires_at_ms: 0,
-            };
-            s.put_slot(dest[..].into(), slot);
-        }
+        s.replace_value(dest, (len > 0).then(|| Value::List(Arc::new(list))));
         Ok(Reply::Int(len as i64))
     }),
     read("SORT_RO", -2, |s, a| {

@@ -40,13 +40,19 @@ impl WordsSpec {
 
     /// True if `words` words (the name included) fit the arity.
     pub(super) fn arity_ok(&self, words: usize) -> bool {
-        let words = i64::try_from(words).unwrap_or(i64::MAX);
-        let arity = i64::from(self.arity);
-        if arity >= 0 {
-            words == arity
-        } else {
-            words >= -arity
-        }
+        arity_fits(self.arity, words)
+    }
+}
+
+/// True if a call of `words` words (the name included) fits Redis's `arity`:
+/// exactly `arity` words, or at least `-arity` if it is negative.
+pub fn arity_fits(arity: i32, words: usize) -> bool {
+    let words = i64::try_from(words).unwrap_or(i64::MAX);
+    let arity = i64::from(arity);
+    if arity >= 0 {
+        words == arity
+    } else {
+        words >= -arity
     }
 }
 

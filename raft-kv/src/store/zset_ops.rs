@@ -255,16 +255,7 @@ fn combine_store(s: &mut KvStore, a: Args, op: Op, name: &str) -> Result<Reply, 
 /// deletes the key); its size.
 fn store_result(s: &mut KvStore, key: &[u8], z: ZSet) -> usize {
     let len = z.len();
-    if len == 0 {
-        s.remove_key(key);
-    } else {
-        let slot = super::value::Slot {
-            value: Value::ZSet(Arc::new(z)),
-            version: 0,
-            expires_at_ms: 0,
-        };
-        s.put_slot(key.into(), slot);
-    }
+    s.replace_value(key, (len > 0).then(|| Value::ZSet(Arc::new(z))));
     len
 }
 
