@@ -1,6 +1,7 @@
 //! Expiry under the simulator: each node also runs the store's real state
-//! machine ([`KvStore`]) on the simulated writes, which carry their proposer's
-//! virtual time and (some of them) an absolute expiry time, as the node
+//! machine ([`KvStore`]) on the simulated writes, which carry the virtual
+//! time of the leader that appended them (a forwarded write is restamped by
+//! the leader) and (some of them) an absolute expiry time, as the node
 //! runtime's entries do. Every node's clock is the simulation's time plus a
 //! skew of its own, fixed per run and bounded by [`MAX_SKEW_MS`] (the
 //! assumption `raft-kv/src/store/expiry.rs` writes down).
@@ -54,7 +55,7 @@ fn key_of(register: u64) -> Vec<u8> {
 }
 
 impl KvMirror {
-    /// Applies `w` at log `index`: the clock moves to the proposer's time
+    /// Applies `w` at log `index`: the clock moves to the entry's time
     /// first (deleting what expired by it), then the write, if it is one.
     pub fn apply(&mut self, index: u64, w: &Write, is_new: bool) {
         self.store.advance_clock(w.at_ms);

@@ -269,6 +269,31 @@ impl Sim {
         }
     }
 
+    /// As the runtime's leader does: proposals a follower forwards carry the
+    /// leader's clock once it appends them.
+    fn stamp_forwarded(&self, m: &mut Message) {
+        let leading = self
+            .nodes
+            .get((m.to - 1) as usize)
+            .and_then(|n| n.raw.as_ref())
+            .is_some_and(|r| r.raft().role() == Role::Leader);
+        let raft_core::MessageBody::Propose { entries } = &mut m.body else {
+            return;
+        };
+        if !leading {
+            return;
+        }
+        let now = self.clock_ms(m.to);
+        for e in entries {
+            if let EntryPayload::Normal(data) = &mut e.payload
+                && let Some(mut w) = Write::decode(data)
+            {
+                w.at_ms = now;
+                *data = w.encode();
+            }
+        }
+    }
+
     fn tick_clock(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -605,9 +630,10 @@ impl Sim {
         self.now += 1;
     }
 
-    fn deliver(&mut self, m: Message) {
+    fn deliver(&mut self, mut m: Message) {
         self.note_append_below_conflict(&m);
         self.note_append_over_unpersisted(&m);
+        self.stamp_forwarded(&mut m);
         let i = (m.to - 1) as usize;
         let Some(raw) = self.nodes.get_mut(i).and_then(|n| n.raw.as_mut()) else {
             return;

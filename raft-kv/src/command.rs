@@ -292,10 +292,11 @@ pub struct Proposal {
     pub id: ProposalId,
     /// What to do.
     pub command: Command,
-    /// The proposing node's wall clock (Unix ms) when it proposed: the state
-    /// machine's clock moves to the largest such time in the log, so expiry
-    /// is decided by the log, never by the applying node's clock. 0 in
-    /// entries written before entries carried a time.
+    /// The wall clock (Unix ms) of the leader that appended it (a follower
+    /// stamps its own, and the leader restamps what followers forward): the
+    /// state machine's clock moves to the largest such time in the log, so
+    /// expiry is decided by the log, never by the applying node's clock. 0
+    /// in entries written before entries carried a time.
     pub at_ms: u64,
 }
 

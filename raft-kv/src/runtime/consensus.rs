@@ -188,10 +188,12 @@ impl<S: NodeStorage> Consensus<S> {
         let mut writes = Vec::new();
         for ev in batch {
             match ev {
-                Event::Peer(m) => {
+                Event::Peer(mut m) => {
                     if let MessageBody::InstallSnapshot { snapshot } = &m.body {
                         self.links.metrics.snapshot_received(snapshot.data.len());
                     }
+                    let leading = self.raw.raft().role() == Role::Leader;
+                    super::expiry_tick::stamp_forwarded(&mut m, leading);
                     if let Err(e) = self.raw.step(m) {
                         log::debug!("node {} ignores a message: {e}", self.id);
                     }

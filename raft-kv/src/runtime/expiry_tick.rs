@@ -1,14 +1,39 @@
-//! The leader's part in expiry: when a key's expiry time has passed by the
-//! leader's clock and nothing else moved the state machine's clock past it,
-//! the leader proposes an empty entry (`Command::Tick`) carrying its time.
-//! Applying it moves the clock and deletes the key on every replica at the
-//! same log position, as a Redis primary sends DEL to its replicas.
+//! The leader's part in expiry:
+//! - it stamps the proposals followers forward to it with its own clock
+//!   ([`stamp_forwarded`]), so every entry carries the time of the leader
+//!   that appended it, as Redis's primary decides time for its replicas;
+//! - when a key's expiry time has passed by its clock and nothing else moved
+//!   the state machine's clock past it, it proposes an empty entry
+//!   (`Command::Tick`) carrying its time. Applying it moves the clock and
+//!   deletes the key on every replica at the same log position, as a Redis
+//!   primary sends DEL to its replicas.
 
 use crate::command::{Command, Proposal, ProposalId, unix_ms_now};
 use crate::store::KvStore;
 use parking_lot::RwLock;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// On the leader (`leading`), stamps each proposal a follower forwarded in
+/// `m` (about to be appended) with this node's clock. Other messages, and a
+/// payload that is not a proposal of this store, are left as they are.
+pub(crate) fn stamp_forwarded(m: &mut raft_core::Message, leading: bool) {
+    let raft_core::MessageBody::Propose { entries } = &mut m.body else {
+        return;
+    };
+    if !leading {
+        return;
+    }
+    let now = unix_ms_now();
+    for e in entries {
+        if let raft_core::EntryPayload::Normal(data) = &mut e.payload
+            && let Some(mut p) = Proposal::decode(data)
+        {
+            p.at_ms = now;
+            *data = p.encode();
+        }
+    }
+}
 
 /// The shortest time between two ticks the leader proposes.
 const MIN_TICK_INTERVAL: Duration = Duration::from_millis(100);
@@ -69,6 +94,52 @@ impl ExpiryTicker {
 mod tests {
     use super::*;
     use crate::command::Reply;
+
+    fn proposal_in(m: &raft_core::Message) -> Proposal {
+        let raft_core::MessageBody::Propose { entries } = &m.body else {
+            panic!("a forwarded proposal");
+        };
+        let raft_core::EntryPayload::Normal(data) = &entries[0].payload else {
+            panic!("a normal entry");
+        };
+        Proposal::decode(data).expect("a proposal")
+    }
+
+    #[test]
+    fn forwarded_proposals_carry_the_leaders_time() {
+        let proposal = Proposal {
+            id: ProposalId {
+                node: 2,
+                nonce: 3,
+                seq: 4,
+            },
+            command: Command::Tick,
+            at_ms: 5,
+        };
+        let entry = raft_core::Entry {
+            index: 1,
+            term: 1,
+            payload: raft_core::EntryPayload::Normal(proposal.encode()),
+        };
+        let mut m = raft_core::Message {
+            from: 2,
+            to: 1,
+            term: 1,
+            body: raft_core::MessageBody::Propose {
+                entries: vec![entry],
+            },
+        };
+        let before = unix_ms_now();
+        stamp_forwarded(&mut m, false);
+        assert_eq!(proposal_in(&m).at_ms, 5, "only a leader stamps");
+        stamp_forwarded(&mut m, true);
+        let stamped = proposal_in(&m);
+        assert!(stamped.at_ms >= before, "the leader's clock");
+        assert_eq!(
+            (stamped.id, stamped.command),
+            (proposal.id, proposal.command)
+        );
+    }
 
     #[test]
     fn a_tick_waits_for_the_last_one_to_be_applied_or_for_the_retry_time() {

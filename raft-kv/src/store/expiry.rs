@@ -1,6 +1,8 @@
-//! Time in the state machine. Every entry carries its proposer's wall clock
-//! (`Proposal::at_ms`); the state machine's clock is the largest such time
-//! applied, so it is a function of the log and the same on every replica.
+//! Time in the state machine. Every entry carries the wall clock of the
+//! leader that appended it (`Proposal::at_ms`: the leader restamps the
+//! proposals followers forward); the state machine's clock is the largest
+//! such time applied, so it is a function of the log and the same on every
+//! replica.
 //! Applying an entry first moves the clock and removes every key whose
 //! expiry time it passed, so no write ever sees an expired key and every
 //! replica deletes the same keys at the same log position. When nothing is
@@ -10,8 +12,8 @@
 //! Reads judge liveness by the serving node's own clock ([`KvStore::read_at`]),
 //! so a read never returns a key whose expiry has passed by that clock. The
 //! assumption is that the nodes' clocks differ by a bounded skew (NTP): a
-//! relative TTL is measured from the proposer's clock, so a key lives its TTL
-//! give or take the skew.
+//! relative TTL is measured from the leader's clock, so a key lives its TTL
+//! give or take the skew between leaders (after an election) and readers.
 
 use super::KvStore;
 use super::value::Slot;
