@@ -1,7 +1,8 @@
 //! Blocking commands (BLPOP and the like) on real nodes: a client blocked on
 //! a follower is served by a push through the leader, clients of one node are
-//! served in the order they blocked, a timeout answers nil, and a client that
-//! leaves (or whose node is killed) takes nothing with it.
+//! served in the order they blocked, a timeout answers nil, a client that
+//! leaves (or whose node is killed) takes nothing with it, and a queue served
+//! by blocking pops neither loses nor repeats a job across a leader's kill -9.
 
 mod common;
 
@@ -9,6 +10,8 @@ use common::{Cluster, connect, wait_until};
 use raft_kv::Reply;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 fn reply(r: &mut BufReader<TcpStream>) -> Reply {
@@ -147,5 +150,111 @@ fn a_blocked_client_that_leaves_or_whose_node_dies_takes_nothing() {
         run(&c, leader, "LRANGE q 0 -1"),
         Reply::Array(vec![bulk("kept")]),
         "nobody took the element"
+    );
+}
+
+/// One consumer: BRPOP on `addr` until `stop`, recording what it got and
+/// how many of its calls ended without an answer (a pop that may have
+/// happened unseen, as in Redis when a connection drops).
+fn consume(addr: String, stop: Arc<AtomicBool>) -> (Vec<String>, usize) {
+    let (mut got, mut unknown) = (Vec::new(), 0);
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(s) = TcpStream::connect(&addr) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut w = s.try_clone().expect("clone");
+        let mut r = BufReader::new(s);
+        while !stop.load(Ordering::SeqCst) {
+            if w.write_all(b"BRPOP jobs 0.3\r\n").is_err() {
+                break;
+            }
+            match raft_kv::client::read_reply(&mut r) {
+                Ok(Reply::Array(kv)) if kv.len() == 2 => match &kv[1] {
+                    Reply::Bulk(Some(v)) => got.push(String::from_utf8_lossy(v).into_owned()),
+                    other => panic!("BRPOP answered {other:?}"),
+                },
+                Ok(Reply::NullArray) => {}
+                Ok(Reply::Error(_)) => unknown += 1,
+                Ok(other) => panic!("BRPOP answered {other:?}"),
+                Err(_) => {
+                    unknown += 1;
+                    break;
+                }
+            }
+        }
+    }
+    (got, unknown)
+}
+
+#[test]
+fn a_queue_served_by_blocking_pops_loses_and_repeats_nothing_when_the_leader_is_killed() {
+    let mut c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumers: Vec<_> = (0..4)
+        .map(|i| {
+            let (addr, stop) = (c.client[i % 3].clone(), stop.clone());
+            std::thread::spawn(move || consume(addr, stop))
+        })
+        .collect();
+    // Pushes through any live node; only acknowledged ones must come out.
+    let mut acked = Vec::new();
+    let mut unknown_pushes = Vec::new();
+    for n in 0..300 {
+        if n == 100 {
+            c.kill9(leader);
+        }
+        if n == 200 {
+            c.start_node(leader);
+        }
+        let node = (0..3).map(|k| (n + k) % 3 + 1).find(|&i| c.is_running(i));
+        let node = node.expect("a live node");
+        let (mut s, mut r) = connect(&c.client[node - 1]);
+        let job = format!("job{n}");
+        send(&mut s, &format!("RPUSH jobs {job}"));
+        match raft_kv::client::read_reply(&mut r) {
+            Ok(Reply::Int(_)) => acked.push(job),
+            _ => unknown_pushes.push(job),
+        }
+    }
+    // Let the consumers drain what is there, then stop them.
+    let l = c.wait_for_leader(Duration::from_secs(10));
+    wait_until("the queue drains", Duration::from_secs(20), || {
+        run(&c, l, "LLEN jobs") == Reply::Int(0)
+    });
+    stop.store(true, Ordering::SeqCst);
+    let mut consumed = Vec::new();
+    let mut unknown_pops = 0;
+    for t in consumers {
+        let (got, unknown) = t.join().expect("consumer");
+        consumed.extend(got);
+        unknown_pops += unknown;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for job in &consumed {
+        assert!(seen.insert(job.clone()), "{job} was popped twice");
+        assert!(
+            acked.contains(job) || unknown_pushes.contains(job),
+            "{job} was never pushed"
+        );
+    }
+    let missing: Vec<_> = acked.iter().filter(|j| !seen.contains(*j)).collect();
+    eprintln!(
+        "{} pushes acknowledged, {} unknown; {} jobs popped, {unknown_pops} pops unanswered",
+        acked.len(),
+        unknown_pushes.len(),
+        consumed.len()
+    );
+    assert!(
+        missing.len() <= unknown_pops,
+        "{} acknowledged jobs never came out ({missing:?}), with {unknown_pops} pops unanswered",
+        missing.len()
+    );
+    assert!(
+        acked.len() >= 150,
+        "most pushes were acknowledged: {}",
+        acked.len()
     );
 }
