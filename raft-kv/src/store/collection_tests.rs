@@ -276,3 +276,24 @@ fn random_counts_that_overflow_are_refused_as_redis_refuses_them() {
     };
     assert_eq!(repeated.len(), 5, "a negative count repeats members");
 }
+
+#[test]
+fn a_hash_answers_in_the_order_its_fields_were_added_on_every_replica() {
+    let mut s = KvStore::new();
+    run(
+        &mut s,
+        &["HSET", "h", "zeta", "1", "alpha", "2", "mid", "3"],
+    );
+    run(&mut s, &["HSET", "h", "alpha", "20"]);
+    let order = |s: &KvStore| read(s, &["HKEYS", "h"]);
+    let expected = Reply::Array(vec![bulk("zeta"), bulk("alpha"), bulk("mid")]);
+    assert_eq!(order(&s), expected, "an update keeps the field's place");
+    let back = KvStore::decode_snapshot(&s.encode_snapshot()).expect("round trip");
+    assert_eq!(order(&back), expected, "a snapshot keeps the order");
+    run(&mut s, &["HDEL", "h", "zeta"]);
+    assert_eq!(
+        order(&s),
+        Reply::Array(vec![bulk("mid"), bulk("alpha")]),
+        "the last field takes a deleted one's place"
+    );
+}

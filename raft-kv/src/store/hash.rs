@@ -100,7 +100,10 @@ fn hdel(s: &mut KvStore, a: Args, _: &mut Rng) -> Result<Reply, Reply> {
     let Some(h) = s.collection_mut::<Hash>(&a[0], false)? else {
         return Ok(Reply::Int(0));
     };
-    let removed = a[1..].iter().filter(|f| h.remove(*f).is_some()).count();
+    let removed = a[1..]
+        .iter()
+        .filter(|f| h.swap_remove(*f).is_some())
+        .count();
     s.drop_if_empty(&a[0]);
     Ok(Reply::Int(removed as i64))
 }

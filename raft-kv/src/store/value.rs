@@ -12,8 +12,11 @@ use std::sync::Arc;
 /// A key or a string value, shared between the store and its snapshot copies.
 pub(super) type SharedBytes = Arc<[u8]>;
 
-/// A hash: fields to values, in field order (the same on every replica).
-pub(super) type Hash = BTreeMap<Vec<u8>, Vec<u8>>;
+/// A hash: fields to values, in the order the fields were added (as Redis's
+/// small hashes answer HGETALL; the same on every replica, since every
+/// replica adds them in log order). A deleted field's place is taken by the
+/// last one (`swap_remove`: O(1); Redis promises no order for large hashes).
+pub(super) type Hash = indexmap::IndexMap<Vec<u8>, Vec<u8>>;
 /// A list, both ends cheap.
 pub(super) type List = VecDeque<Vec<u8>>;
 /// A set, in member order (the same on every replica).
