@@ -289,6 +289,7 @@ fn info(s: &mut Session, a: Args) -> Outcome {
         Reply::Int(n) => n,
         _ => 0,
     };
+    let (blocked_clients, blocking_keys) = s.node.blocked_clients();
     let facts = crate::info::ServerFacts {
         tcp_port: cfg
             .listen_client
@@ -298,8 +299,8 @@ fn info(s: &mut Session, a: Args) -> Outcome {
             .unwrap_or(0),
         max_clients: cfg.max_connections,
         keys,
-        blocked_clients: s.node.blocked_clients().0,
-        blocking_keys: s.node.blocked_clients().1,
+        blocked_clients,
+        blocking_keys,
     };
     let text = crate::info::render(&s.node.status(), s.node.metrics(), &facts, a);
     now(Reply::Bulk(Some(text)))

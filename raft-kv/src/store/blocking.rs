@@ -175,7 +175,7 @@ fn zset_end(word: &[u8]) -> Result<bool, Reply> {
 fn first_list_pop(s: &mut KvStore, a: Args, end: End) -> Result<Reply, Reply> {
     let (keys, timeout) = a.split_at(a.len() - 1);
     timeout_arg(&timeout[0])?;
-    let Some(key) = first_holding::<List>(s, keys)? else {
+    let Some(key) = first_holding(s, keys, Awaited::List)? else {
         return Ok(Reply::NullArray);
     };
     let l = s.collection_mut::<List>(key, false)?.expect("non-empty");
@@ -189,7 +189,7 @@ fn first_list_pop(s: &mut KvStore, a: Args, end: End) -> Result<Reply, Reply> {
 fn first_zset_pop(s: &mut KvStore, a: Args, max: bool) -> Result<Reply, Reply> {
     let (keys, timeout) = a.split_at(a.len() - 1);
     timeout_arg(&timeout[0])?;
-    let Some(key) = first_holding::<ZSet>(s, keys)? else {
+    let Some(key) = first_holding(s, keys, Awaited::ZSet)? else {
         return Ok(Reply::NullArray);
     };
     let z = s.collection_mut::<ZSet>(key, false)?.expect("non-empty");
@@ -202,35 +202,20 @@ fn first_zset_pop(s: &mut KvStore, a: Args, max: bool) -> Result<Reply, Reply> {
     ]))
 }
 
-/// The first of `keys` that holds a non-empty `T`; `WRONGTYPE` if a key
-/// before it (or it) holds another type, as Redis checks them in order.
-fn first_holding<'k, T: super::value::Collection + HasLen>(
+/// The first of `keys` that holds a non-empty value of the `awaits` type;
+/// `WRONGTYPE` if a key before it (or it) holds another type, as Redis checks
+/// them in order.
+fn first_holding<'k>(
     s: &KvStore,
     keys: &'k [Vec<u8>],
+    awaits: Awaited,
 ) -> Result<Option<&'k Vec<u8>>, Reply> {
     for key in keys {
-        if s.collection::<T>(key)?.is_some_and(|c| c.length() > 0) {
+        if s.non_empty(key, awaits)? {
             return Ok(Some(key));
         }
     }
     Ok(None)
-}
-
-/// The length of a collection (for [`first_holding`]).
-trait HasLen {
-    fn length(&self) -> usize;
-}
-
-impl HasLen for List {
-    fn length(&self) -> usize {
-        self.len()
-    }
-}
-
-impl HasLen for ZSet {
-    fn length(&self) -> usize {
-        self.len()
-    }
 }
 
 /// A number of at least 1, else Redis's `refusal` (for a non-number too).
@@ -285,7 +270,7 @@ impl<'a, W: Copy> MultiPop<'a, W> {
 impl MultiPop<'_, End> {
     /// `[key, [element ...]]` from the first non-empty list, nil if none.
     fn pop_list(&self, s: &mut KvStore) -> Result<Reply, Reply> {
-        let Some(key) = first_holding::<List>(s, self.key_list())? else {
+        let Some(key) = first_holding(s, self.key_list(), Awaited::List)? else {
             return Ok(Reply::NullArray);
         };
         let l = s.collection_mut::<List>(key, false)?.expect("non-empty");
@@ -302,7 +287,7 @@ impl MultiPop<'_, bool> {
     /// `[key, [[member, score] ...]]` from the first non-empty sorted set,
     /// nil if none.
     fn pop_zset(&self, s: &mut KvStore) -> Result<Reply, Reply> {
-        let Some(key) = first_holding::<ZSet>(s, self.key_list())? else {
+        let Some(key) = first_holding(s, self.key_list(), Awaited::ZSet)? else {
             return Ok(Reply::NullArray);
         };
         let z = s.collection_mut::<ZSet>(key, false)?.expect("non-empty");
@@ -319,14 +304,16 @@ impl KvStore {
     /// True if `key` holds a non-empty value of the `awaits` type (by the
     /// state machine's clock): a client blocked on it may take from it now.
     pub fn holds(&self, key: &[u8], awaits: Awaited) -> bool {
-        match awaits {
-            Awaited::List => self
-                .collection::<List>(key)
-                .is_ok_and(|l| l.is_some_and(|l| !l.is_empty())),
-            Awaited::ZSet => self
-                .collection::<ZSet>(key)
-                .is_ok_and(|z| z.is_some_and(|z| !z.is_empty())),
-        }
+        self.non_empty(key, awaits).unwrap_or(false)
+    }
+
+    /// Whether `key` holds a non-empty value of the `awaits` type;
+    /// `WRONGTYPE` if it holds another type.
+    fn non_empty(&self, key: &[u8], awaits: Awaited) -> Result<bool, Reply> {
+        Ok(match awaits {
+            Awaited::List => self.collection::<List>(key)?.is_some_and(|l| !l.is_empty()),
+            Awaited::ZSet => self.collection::<ZSet>(key)?.is_some_and(|z| !z.is_empty()),
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! as a sorted set whose members all score 1, as in Redis.
 
 use super::KvStore;
-use super::value::{Collection, Set, Value, ZSet};
+use super::value::{Collection, Value, ZSet};
 use super::words::{Rng, WordsSpec, bulk, int_arg, random_picks, read, syntax_error, write};
 use super::zset::{Order, float, range_of, zset};
 use crate::command::Reply;
@@ -165,7 +165,7 @@ fn members_of(s: &KvStore, key: &[u8]) -> Result<BTreeMap<Vec<u8>, f64>, Reply> 
         return Ok(z.ascending().map(|(m, sc)| (m.clone(), sc)).collect());
     }
     match &slot.value {
-        Value::Set(set) => Ok(Set::clone(set).into_iter().map(|m| (m, 1.0)).collect()),
+        Value::Set(set) => Ok(set.iter().map(|m| (m.clone(), 1.0)).collect()),
         _ => Err(super::value::wrong_type()),
     }
 }
