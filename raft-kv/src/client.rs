@@ -59,7 +59,11 @@ fn retry_after_error(code: Option<ErrorCode>, idempotent: bool) -> AfterError {
             | ErrorCode::ExecAbort
             | ErrorCode::WrongType
             | ErrorCode::Unblocked
-            | ErrorCode::BusyKey,
+            | ErrorCode::BusyKey
+            | ErrorCode::Busy
+            | ErrorCode::NoScript
+            | ErrorCode::NotBusy
+            | ErrorCode::Unkillable,
         )
         | None => AfterError::Fail,
     }

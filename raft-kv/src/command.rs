@@ -238,6 +238,20 @@ pub enum Command {
     /// Changes nothing: carries the leader's time (`Proposal::at_ms`), which
     /// moves the state machine's clock and so deletes the keys that expired.
     Tick,
+    /// EVAL and its kin: a Lua script, run by every replica's applier
+    /// (`runtime::scripts`), deterministically: its randomness comes from
+    /// the entry, its clock is the entry's, the limits are the proposer's.
+    Eval(Box<ScriptCall>),
+    /// `SCRIPT KILL` (`kill`), or a replica's word that the script of entry
+    /// `script` goes on to write or to finish: the first marker after a
+    /// script in the log decides, on every replica, whether a script that
+    /// ran past its fast phase without writing is killed.
+    ScriptMarker {
+        /// The log index of the script's entry.
+        script: u64,
+        /// Kill it (else: let it go on).
+        kill: bool,
+    },
     /// EXEC after WATCH: runs `ops` as [`Command::Exec`] does if every
     /// watched key still has the version the connection saw (`None`: absent),
     /// else nothing and the nil array.
@@ -247,6 +261,27 @@ pub enum Command {
         /// The queued commands.
         ops: Vec<TxOp>,
     },
+}
+
+/// A script to run ([`Command::Eval`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScriptCall {
+    /// The Lua source.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    /// `KEYS`.
+    #[serde(with = "byte_strings")]
+    pub keys: Vec<Vec<u8>>,
+    /// `ARGV`.
+    #[serde(with = "byte_strings")]
+    pub args: Vec<Vec<u8>>,
+    /// Seeds `math.random` and the commands with randomness the script calls.
+    pub seed: u64,
+    /// `EVAL_RO` / `EVALSHA_RO`: writes are refused.
+    pub read_only: bool,
+    /// The proposing node's request limits, which the script's commands are
+    /// held to on every replica.
+    pub limits: crate::config::Limits,
 }
 
 /// When `SET` sets.
@@ -389,90 +424,5 @@ impl ReadCommand {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The command layout before bulk byte serialization: plain derives.
-    #[derive(Serialize)]
-    enum LegacyCommand {
-        Set {
-            key: Vec<u8>,
-            value: Vec<u8>,
-        },
-        Del {
-            keys: Vec<Vec<u8>>,
-        },
-        MSet {
-            pairs: Vec<(Vec<u8>, Vec<u8>)>,
-        },
-        IncrBy {
-            key: Vec<u8>,
-            delta: i64,
-        },
-        Cas {
-            key: Vec<u8>,
-            expected: Vec<u8>,
-            new: Vec<u8>,
-        },
-    }
-
-    #[test]
-    fn commands_keep_their_bytes_so_old_logs_replay() {
-        let (k, v) = (b"key".to_vec(), vec![0u8, 1, 255]);
-        let cases = [
-            (
-                LegacyCommand::Set {
-                    key: k.clone(),
-                    value: v.clone(),
-                },
-                Command::Set {
-                    key: k.clone(),
-                    value: v.clone(),
-                },
-            ),
-            (
-                LegacyCommand::Del {
-                    keys: vec![k.clone(), vec![]],
-                },
-                Command::Del {
-                    keys: vec![k.clone(), vec![]],
-                },
-            ),
-            (
-                LegacyCommand::MSet {
-                    pairs: vec![(k.clone(), v.clone())],
-                },
-                Command::MSet {
-                    pairs: vec![(k.clone(), v.clone())],
-                },
-            ),
-            (
-                LegacyCommand::IncrBy {
-                    key: k.clone(),
-                    delta: -3,
-                },
-                Command::IncrBy {
-                    key: k.clone(),
-                    delta: -3,
-                },
-            ),
-            (
-                LegacyCommand::Cas {
-                    key: k.clone(),
-                    expected: v.clone(),
-                    new: vec![],
-                },
-                Command::Cas {
-                    key: k.clone(),
-                    expected: v.clone(),
-                    new: vec![],
-                },
-            ),
-        ];
-        for (old, new) in cases {
-            let old = postcard::to_stdvec(&old).expect("encodes");
-            assert_eq!(old, postcard::to_stdvec(&new).expect("encodes"), "{new:?}");
-            assert_eq!(postcard::from_bytes::<Command>(&old).expect("decodes"), new);
-        }
-    }
-}
+#[path = "command_tests.rs"]
+mod tests;

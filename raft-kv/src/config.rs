@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Limits on client requests (from the contract: key 64 KiB, value 8 MiB,
 /// request 16 MiB).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest key in bytes.
     pub max_key: usize,

@@ -34,6 +34,15 @@ pub enum ErrorCode {
     Unblocked,
     /// `-BUSYKEY`: `RESTORE` onto a key that exists (without `REPLACE`).
     BusyKey,
+    /// `-BUSY`: a script has run past `lua-time-limit`; only `SCRIPT KILL`
+    /// and a few connection commands are served until it ends.
+    Busy,
+    /// `-NOSCRIPT`: `EVALSHA` of a script this node does not know.
+    NoScript,
+    /// `-NOTBUSY`: `SCRIPT KILL` with no script running.
+    NotBusy,
+    /// `-UNKILLABLE`: `SCRIPT KILL` of a script that wrote.
+    Unkillable,
 }
 
 impl ErrorCode {
@@ -51,6 +60,10 @@ impl ErrorCode {
             ErrorCode::WrongType => "WRONGTYPE",
             ErrorCode::Unblocked => "UNBLOCKED",
             ErrorCode::BusyKey => "BUSYKEY",
+            ErrorCode::Busy => "BUSY",
+            ErrorCode::NoScript => "NOSCRIPT",
+            ErrorCode::NotBusy => "NOTBUSY",
+            ErrorCode::Unkillable => "UNKILLABLE",
         }
     }
 
@@ -69,6 +82,10 @@ impl ErrorCode {
             "WRONGTYPE" => Some(ErrorCode::WrongType),
             "UNBLOCKED" => Some(ErrorCode::Unblocked),
             "BUSYKEY" => Some(ErrorCode::BusyKey),
+            "BUSY" => Some(ErrorCode::Busy),
+            "NOSCRIPT" => Some(ErrorCode::NoScript),
+            "NOTBUSY" => Some(ErrorCode::NotBusy),
+            "UNKILLABLE" => Some(ErrorCode::Unkillable),
             _ => None,
         }
     }
@@ -195,6 +212,16 @@ pub enum FatalError {
         "committed entry {index} holds a command this version cannot decode (written by a newer version?); upgrade this node"
     )]
     UnknownCommand {
+        /// The entry's index.
+        index: u64,
+    },
+    /// A committed script entry reached a runtime started without a command
+    /// planner (`Runtime::start` rather than `Runtime::start_with_scripts`):
+    /// skipping it would make this replica diverge, so the node stops.
+    #[error(
+        "committed entry {index} is a script, and this node was started without script support"
+    )]
+    ScriptsUnavailable {
         /// The entry's index.
         index: u64,
     },

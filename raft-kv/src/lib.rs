@@ -23,6 +23,7 @@ pub mod node;
 pub mod reply;
 pub mod resp;
 pub mod runtime;
+pub mod script;
 pub mod server;
 pub mod status;
 pub mod store;

@@ -52,7 +52,7 @@ impl Node {
         let listen_peer = cfg.listen_peer.clone();
         let compress_from = cfg.peer_compress_from;
         let mut peer_addr = None;
-        let runtime = Runtime::start(
+        let runtime = Runtime::start_with_scripts(
             cfg.clone(),
             |conf| FileStorage::open(&raft_dir, conf, FileStorageOptions::default()),
             |setup| {
@@ -64,6 +64,7 @@ impl Node {
                 peer_addr = Some(t.local_addr());
                 Ok(Arc::new(t) as Arc<dyn Transport>)
             },
+            Some(crate::server::plan_script_call),
         )?;
         let peer_addr = peer_addr.expect("the transport factory ran: Runtime::start succeeded");
         let handle = runtime.handle();

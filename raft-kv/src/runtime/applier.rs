@@ -8,9 +8,10 @@ use super::consensus::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
 use super::requests::Requests;
+use super::scripts::{Feed, NotRun, ScriptRunner};
 use super::storage::NodeStorage;
 use super::waiters::Waiters;
-use crate::command::{Proposal, ProposalId, Reply};
+use crate::command::{Command, Proposal, ProposalId, Reply, ScriptCall};
 use crate::error::{FatalError, RequestError};
 use crate::metrics::Metrics;
 use crate::store::KvStore;
@@ -18,6 +19,7 @@ use crossbeam_channel::Sender;
 use parking_lot::RwLock;
 use raft_core::{ConfChange, ConfState, Entry, EntryPayload, NodeId, ReadState, Snapshot};
 use raft_net::mailbox::{MailReceiver, MailSender};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -32,6 +34,7 @@ pub(crate) struct ApplierLinks<S> {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) waiters: Arc<Waiters>,
     pub(crate) events: MailSender<Event>,
+    pub(crate) scripts: ScriptRunner,
 }
 
 /// The applier thread's state.
@@ -81,20 +84,18 @@ impl<S: NodeStorage> Applier<S> {
 
     /// Runs until [`ApplyMsg::Stop`] or a fatal error.
     pub(crate) fn run(mut self, rx: MailReceiver<ApplyMsg>) {
-        let mut batch = Vec::new();
-        while rx.recv_batch(&mut batch, 64, None).is_ok() {
-            for msg in batch.drain(..) {
-                if !self.handle(msg) {
-                    return;
-                }
+        let feed = Feed::new(rx);
+        while let Some(msg) = feed.next() {
+            if !self.handle(msg, &feed) {
+                return;
             }
         }
     }
 
     /// One message; false once the thread must stop.
-    fn handle(&mut self, msg: ApplyMsg) -> bool {
+    fn handle(&mut self, msg: ApplyMsg, feed: &Rc<Feed>) -> bool {
         let outcome = match msg {
-            ApplyMsg::Entries(entries, handed) => self.apply(entries, handed),
+            ApplyMsg::Entries(entries, handed) => self.apply(entries, handed, feed),
             ApplyMsg::Reads(states) => {
                 self.serve_reads(states);
                 Ok(())
@@ -115,14 +116,22 @@ impl<S: NodeStorage> Applier<S> {
         }
     }
 
-    fn apply(&mut self, entries: Vec<Entry>, handed: Instant) -> Result<(), FatalError> {
-        let Some(last) = entries.last().map(|e| e.index) else {
+    fn apply(
+        &mut self,
+        mut entries: Vec<Entry>,
+        handed: Instant,
+        feed: &Rc<Feed>,
+    ) -> Result<(), FatalError> {
+        let Some(first) = entries.first().map(|e| e.index) else {
             return Ok(());
         };
+        let mut last = first - 1;
         {
             let store_lock = self.links.store.clone();
             let mut store = store_lock.write();
-            for e in &entries {
+            let mut pos = 0;
+            while pos < entries.len() {
+                let e = &entries[pos];
                 let applied = store.applied_index();
                 assert_eq!(
                     e.index,
@@ -130,16 +139,39 @@ impl<S: NodeStorage> Applier<S> {
                     "node {}: entries are applied in log order, each once (applied {applied})",
                     self.id
                 );
-                match &e.payload {
+                let step = match &e.payload {
                     EntryPayload::Normal(data) => {
                         self.log_bytes_since += data.len() as u64;
                         self.apply_command(&mut store, e.index, data)?
                     }
-                    EntryPayload::ConfChange(cc) => self.apply_conf_change(&mut store, cc)?,
-                    EntryPayload::Noop => {}
+                    EntryPayload::ConfChange(cc) => {
+                        self.apply_conf_change(&mut store, cc)?;
+                        Step::Next
+                    }
+                    EntryPayload::Noop => Step::Next,
+                };
+                match step {
+                    Step::Next => {}
+                    Step::Script(run) => {
+                        // The rest of the batch goes back to the input, where
+                        // the script's gate reads its markers.
+                        let rest = entries.split_off(pos + 1);
+                        if !rest.is_empty() {
+                            feed.push_front(ApplyMsg::Entries(rest, handed));
+                        }
+                        let index = entries[pos].index;
+                        if !self.run_script(&mut store, index, &run, feed)? {
+                            break;
+                        }
+                    }
                 }
-                store.set_applied_index(e.index);
+                store.set_applied_index(entries[pos].index);
+                last = entries[pos].index;
+                pos += 1;
             }
+        }
+        if last < first {
+            return Ok(());
         }
         self.links.waiters.after_apply();
         self.links
@@ -159,19 +191,55 @@ impl<S: NodeStorage> Applier<S> {
         Ok(())
     }
 
+    /// Runs the script of entry `index` and answers its client; false if it
+    /// was interrupted (the entry stays unapplied: the node stops, or a
+    /// snapshot replaces the state).
+    fn run_script(
+        &mut self,
+        store: &mut KvStore,
+        index: u64,
+        run: &ScriptEntry,
+        feed: &Rc<Feed>,
+    ) -> Result<bool, FatalError> {
+        match self.links.scripts.run(store, index, &run.call, feed) {
+            Ok(reply) => {
+                if run.proposal.node == self.id {
+                    self.links.requests.complete_write(run.proposal, Ok(reply));
+                }
+                Ok(true)
+            }
+            Err(NotRun::Interrupted) => {
+                feed.drop_entries_before_restore();
+                Ok(false)
+            }
+            Err(NotRun::NoPlanner) => Err(FatalError::ScriptsUnavailable { index }),
+        }
+    }
+
     fn apply_command(
         &self,
         store: &mut KvStore,
         index: u64,
         data: &[u8],
-    ) -> Result<(), FatalError> {
+    ) -> Result<Step, FatalError> {
         let p = Proposal::decode(data).ok_or(FatalError::UnknownCommand { index })?;
         store.advance_clock(p.at_ms);
-        let reply = store.apply(&p.command);
+        let reply = match p.command {
+            Command::Eval(call) => {
+                return Ok(Step::Script(Box::new(ScriptEntry {
+                    proposal: p.id,
+                    call: *call,
+                })));
+            }
+            Command::ScriptMarker { script, kill } => {
+                self.links.scripts.marker_reply(script, kill, index)
+            }
+            command => store.apply(&command),
+        };
         if p.id.node == self.id {
             self.links.requests.complete_write(p.id, Ok(reply));
         }
-        Ok(())
+        Ok(Step::Next)
     }
 
     fn apply_conf_change(
@@ -273,6 +341,20 @@ impl<S: NodeStorage> Applier<S> {
             log::error!("cannot start the snapshot thread: {e}");
         }
     }
+}
+
+/// What applying one entry asks of the loop.
+enum Step {
+    /// Go on with the next entry.
+    Next,
+    /// Run this script first.
+    Script(Box<ScriptEntry>),
+}
+
+/// A script entry to run.
+struct ScriptEntry {
+    proposal: ProposalId,
+    call: ScriptCall,
 }
 
 /// One snapshot being written in the background.

@@ -1,10 +1,11 @@
 //! [`NodeHandle`]: how the server (and in-process callers) submit requests to a
-//! running node, and [`PendingReply`]: a reply that arrives later.
+//! running node.
 
 use super::consensus::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
-use super::requests::{Notifier, Outcome, ReadId, ReplySender, Requests, WriteKind};
+pub use super::pending::PendingReply;
+use super::requests::{Notifier, ReplySender, Requests, WriteKind};
 use super::waiters::{BlockTicket, Unblock, Waiters};
 use crate::command::{Command, Proposal, ProposalId, ReadCommand, Reply};
 use crate::config::NodeConfig;
@@ -12,7 +13,7 @@ use crate::error::RequestError;
 use crate::metrics::{Metrics, MetricsSource};
 use crate::status::NodeStatus;
 use crate::store::KvStore;
-use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
+use crossbeam_channel::{RecvTimeoutError, bounded};
 use parking_lot::{Mutex, RwLock};
 use raft_core::{ConfChangeStep, NodeId};
 use raft_net::mailbox::MailSender;
@@ -33,6 +34,8 @@ pub(crate) struct HandleParts {
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) script_status: Arc<super::script_status::ScriptStatus>,
+    pub(crate) script_cache: Arc<crate::script::ScriptCache>,
 }
 
 /// A cheap, cloneable handle for submitting requests to a running node.
@@ -41,132 +44,6 @@ pub struct NodeHandle {
     parts: Arc<HandleParts>,
     /// Told when a reply of a request submitted through this handle is ready.
     notify: Option<Notifier>,
-}
-
-/// A reply that will arrive later; [`PendingReply::wait`] blocks for it, and
-/// an event loop polls it with [`PendingReply::try_take`] when its notifier
-/// says it is there and expires it with [`PendingReply::expire`] at its
-/// [deadline](PendingReply::deadline).
-pub struct PendingReply {
-    inner: PendingInner,
-}
-
-enum PendingInner {
-    Ready(Option<Outcome>),
-    Waiting {
-        key: Registration,
-        rx: Receiver<Outcome>,
-        deadline: Instant,
-        requests: Arc<Requests>,
-    },
-    /// Registered nowhere: work on a thread of its own, with its own timeouts
-    /// (or a registered request whose deadline passed just as it was answered).
-    Background(Receiver<Outcome>),
-}
-
-/// Where a waiting request is registered, so that a timeout can unregister it.
-enum Registration {
-    Write(ProposalId),
-    Read(ReadId),
-}
-
-impl PendingReply {
-    /// A reply that is already known.
-    pub fn ready(outcome: Result<Reply, RequestError>) -> Self {
-        PendingReply {
-            inner: PendingInner::Ready(Some(outcome)),
-        }
-    }
-
-    /// The outcome if it is there, without blocking; `None` until then (and
-    /// after it was taken once).
-    pub fn try_take(&mut self) -> Option<Result<Reply, RequestError>> {
-        match &mut self.inner {
-            PendingInner::Ready(r) => r.take(),
-            PendingInner::Waiting { rx, .. } | PendingInner::Background(rx) => rx.try_recv().ok(),
-        }
-    }
-
-    /// When [`PendingReply::expire`] must be called if no outcome came;
-    /// `None` if there is no deadline (the outcome is known, or comes from
-    /// work with timeouts of its own).
-    pub fn deadline(&self) -> Option<Instant> {
-        match &self.inner {
-            PendingInner::Waiting { deadline, .. } => Some(*deadline),
-            PendingInner::Ready(_) | PendingInner::Background(_) => None,
-        }
-    }
-
-    /// Gives up at the deadline: from now on the reply is the error a
-    /// blocking [`PendingReply::wait`] returns at its deadline. If the answer
-    /// raced the deadline it stands, and arrives (and is notified) as usual.
-    pub fn expire(&mut self) {
-        let inner = std::mem::replace(&mut self.inner, PendingInner::Ready(None));
-        self.inner = match inner {
-            PendingInner::Waiting {
-                key, rx, requests, ..
-            } => match give_up(&key, &requests) {
-                Some(error) => PendingInner::Ready(Some(Err(error))),
-                None => PendingInner::Background(rx),
-            },
-            other => other,
-        };
-    }
-
-    /// Waits for the outcome. At the deadline a write not yet proposed is
-    /// [`RequestError::NotProposed`] (and never will be), a proposed one
-    /// [`RequestError::OutcomeUnknown`], a read [`RequestError::ReadTimedOut`].
-    pub fn wait(self) -> Result<Reply, RequestError> {
-        self.wait_at_most(None)
-    }
-
-    /// [`PendingReply::wait`], but gives up by `limit` if that comes before
-    /// the request's own deadline (with the same errors as at the deadline),
-    /// for a caller that retries an idempotent write sooner than clients do.
-    pub fn wait_within(self, limit: Duration) -> Result<Reply, RequestError> {
-        self.wait_at_most(Some(Instant::now() + limit))
-    }
-
-    fn wait_at_most(self, limit: Option<Instant>) -> Result<Reply, RequestError> {
-        let (key, rx, deadline, requests) = match self.inner {
-            PendingInner::Ready(r) => return r.unwrap_or(Err(RequestError::OutcomeUnknown)),
-            PendingInner::Background(rx) => {
-                return rx.recv().unwrap_or(Err(RequestError::Shutdown));
-            }
-            PendingInner::Waiting {
-                key,
-                rx,
-                deadline,
-                requests,
-            } => (
-                key,
-                rx,
-                limit.map_or(deadline, |l| l.min(deadline)),
-                requests,
-            ),
-        };
-        if let Ok(r) = rx.recv_deadline(deadline) {
-            return r;
-        }
-        match give_up(&key, &requests) {
-            Some(error) => Err(error),
-            // Answered just as the deadline passed: the answer stands, and
-            // whoever removed the registration sends it now.
-            None => rx.recv().unwrap_or(Err(RequestError::OutcomeUnknown)),
-        }
-    }
-}
-
-/// Removes the registration of a request whose deadline passed, under the
-/// registry's lock (which settles the race with the consensus thread): the
-/// error its client gets, or `None` if it was answered meanwhile.
-fn give_up(key: &Registration, requests: &Requests) -> Option<RequestError> {
-    match *key {
-        Registration::Write(id) => requests.expire_write(id),
-        Registration::Read(id) => requests
-            .expire_read(id)
-            .then_some(RequestError::ReadTimedOut),
-    }
 }
 
 impl NodeHandle {
@@ -201,9 +78,7 @@ impl NodeHandle {
             .name("raft-kv-admin".into())
             .spawn(move || tx.send(work()));
         match spawned {
-            Ok(_) => PendingReply {
-                inner: PendingInner::Background(rx),
-            },
+            Ok(_) => PendingReply::background(rx),
             Err(e) => {
                 log::error!("cannot start a thread for an admin command: {e}");
                 PendingReply::ready(Err(RequestError::Overloaded))
@@ -280,14 +155,13 @@ impl NodeHandle {
             p.requests.expire_write(id);
             return PendingReply::ready(Err(RequestError::Overloaded));
         }
-        PendingReply {
-            inner: PendingInner::Waiting {
-                key: Registration::Write(id),
-                rx,
-                deadline,
-                requests: p.requests.clone(),
-            },
-        }
+        PendingReply::waiting_write(
+            id,
+            rx,
+            deadline,
+            p.requests.clone(),
+            p.script_status.clone(),
+        )
     }
 
     /// A linearizable read (ReadIndex); the reply comes once it is safe.
@@ -305,21 +179,55 @@ impl NodeHandle {
             p.requests.expire_read(id);
             return PendingReply::ready(Err(RequestError::Overloaded));
         }
-        PendingReply {
-            inner: PendingInner::Waiting {
-                key: Registration::Read(id),
-                rx,
-                deadline,
-                requests: p.requests.clone(),
-            },
-        }
+        PendingReply::waiting_read(
+            id,
+            rx,
+            deadline,
+            p.requests.clone(),
+            p.script_status.clone(),
+        )
     }
 
     /// The versions of `keys` in this node's applied state (possibly stale),
     /// for WATCH: a stale version only makes EXEC fail, never pass wrongly.
-    pub fn key_versions(&self, keys: &[Vec<u8>]) -> Vec<Option<u64>> {
+    /// `Err` (the `BUSY` reply) while a script holds the state past the
+    /// busy threshold.
+    pub fn key_versions(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<u64>>, Reply> {
         let now = crate::command::unix_ms_now();
-        self.parts.store.read().versions_at(keys, now)
+        let store = self
+            .read_store()
+            .ok_or_else(super::script_status::busy_reply)?;
+        Ok(store.versions_at(keys, now))
+    }
+
+    /// The applied state, unless a script holds it past the busy threshold.
+    fn read_store(&self) -> Option<parking_lot::RwLockReadGuard<'_, KvStore>> {
+        super::script_status::read_unless_busy(&self.parts.store, &self.parts.script_status)
+    }
+
+    /// The script this node's applier is running, if any.
+    pub fn running_script(&self) -> Option<super::script_status::RunningScript> {
+        self.parts.script_status.running()
+    }
+
+    /// True while a script has run past the busy threshold (`BUSY` time).
+    pub fn script_busy(&self) -> bool {
+        self.parts.script_status.busy()
+    }
+
+    /// The busy threshold (`lua-time-limit`, `busy-reply-threshold`), in ms.
+    pub fn busy_threshold_ms(&self) -> u64 {
+        self.parts.script_status.busy_after_ms()
+    }
+
+    /// Sets the busy threshold of this node.
+    pub fn set_busy_threshold_ms(&self, ms: u64) {
+        self.parts.script_status.set_busy_after_ms(ms);
+    }
+
+    /// The scripts this node knows by SHA1.
+    pub fn scripts(&self) -> &crate::script::ScriptCache {
+        &self.parts.script_cache
     }
 
     /// Blocks `client` on `keys` until one may hold `awaits` (a blocking
@@ -348,10 +256,14 @@ impl NodeHandle {
         (self.parts.waiters.blocked(), self.parts.waiters.keys())
     }
 
-    /// A read of this node's applied state, possibly stale.
+    /// A read of this node's applied state, possibly stale (`BUSY` while a
+    /// script holds the state past the busy threshold).
     pub fn stale_read(&self, command: &ReadCommand) -> Reply {
         let now = crate::command::unix_ms_now();
-        self.parts.store.read().read_at(command, now)
+        match self.read_store() {
+            Some(store) => store.read_at(command, now),
+            None => super::script_status::busy_reply(),
+        }
     }
 
     /// Transfers leadership to `to` (on the leader); `Ok` once `to` leads.
@@ -410,7 +322,11 @@ impl NodeHandle {
     /// The node's current status.
     pub fn status(&self) -> NodeStatus {
         let mut status = self.parts.status.lock().clone();
-        let clients = self.parts.store.read().clients().clone();
+        // Without the client addresses while a script holds the state.
+        let clients = self
+            .read_store()
+            .map(|store| store.clients().clone())
+            .unwrap_or_default();
         status.clients = clients
             .into_iter()
             .filter(|(id, _)| status.members.contains_key(id))

@@ -8,10 +8,13 @@
 //! - `members`: member addresses and the `cluster` file.
 //! - `bootstrap`: the `cluster` file at first start, and start-time ids.
 //! - `handle`: [`NodeHandle`], what the server submits requests through.
+//! - `pending`: [`PendingReply`], a reply that arrives later.
 //! - `storage`: [`NodeStorage`], what a backend must offer.
 //! - `lifecycle`: running, stopping, failed.
 //! - `lock`: one process per data dir.
 //! - `waiters`: the clients blocked on keys (BLPOP and the like).
+//! - `scripts`: `EVAL` on the applier, and `SCRIPT KILL` decided by the log;
+//!   `script_status`: what the client port sees of it.
 //!
 //! [`Runtime::start`] takes any [`NodeStorage`] and any [`Transport`], so whole
 //! nodes run in-process over `MemTransport` and `MemStorage` in tests; the
@@ -25,7 +28,10 @@ mod handle;
 mod lifecycle;
 mod lock;
 mod members;
+mod pending;
 mod requests;
+mod script_status;
+mod scripts;
 mod storage;
 mod waiters;
 
@@ -33,6 +39,9 @@ pub use bootstrap::{data_dir_initialized, random_u64, write_new_cluster_meta};
 pub use handle::{NodeHandle, PendingReply};
 pub use members::AdminContext;
 pub use requests::{Notifier, ReplyNotify};
+pub use script_status::RunningScript;
+pub(crate) use script_status::{busy_reply, not_busy, unkillable};
+pub use scripts::CommandPlanner;
 pub use storage::NodeStorage;
 pub use waiters::{BlockTicket, Unblock};
 
@@ -174,6 +183,10 @@ struct Shared {
     requests: Arc<Requests>,
     store: Arc<RwLock<KvStore>>,
     waiters: Arc<waiters::Waiters>,
+    script_status: Arc<script_status::ScriptStatus>,
+    script_cache: Arc<crate::script::ScriptCache>,
+    /// The node's handle, for the applier's scripts (set once it exists).
+    handle: Arc<std::sync::OnceLock<NodeHandle>>,
 }
 
 impl Shared {
@@ -189,6 +202,7 @@ impl Shared {
             meta.members.clone(),
         )));
         let store = Arc::new(RwLock::new(store));
+        let script_status = Arc::new(script_status::ScriptStatus::default());
         let members = Arc::new(Members::new(
             cfg.id,
             cfg.data_dir.clone(),
@@ -207,8 +221,11 @@ impl Shared {
                 bootstrap::random_u64(),
                 bootstrap::random_u64() >> 2,
             )),
-            waiters: Arc::new(waiters::Waiters::new(store.clone())),
+            waiters: Arc::new(waiters::Waiters::new(store.clone(), script_status.clone())),
             store,
+            script_status,
+            script_cache: Arc::default(),
+            handle: Arc::default(),
         }
     }
 }
@@ -218,6 +235,7 @@ impl Shared {
         &self,
         storage: S,
         events: mailbox::MailSender<Event>,
+        planner: Option<scripts::CommandPlanner>,
     ) -> ApplierLinks<S> {
         ApplierLinks {
             storage,
@@ -228,6 +246,12 @@ impl Shared {
             metrics: self.metrics.clone(),
             waiters: self.waiters.clone(),
             events,
+            scripts: scripts::ScriptRunner::new(
+                planner,
+                self.handle.clone(),
+                self.script_status.clone(),
+                self.script_cache.clone(),
+            ),
         }
     }
 
@@ -250,11 +274,25 @@ impl Shared {
 impl<S: NodeStorage> Runtime<S> {
     /// Opens the data dir's cluster file, opens the storage (given the initial
     /// membership, for a new node) and the transport, and starts the consensus
-    /// and applier threads.
+    /// and applier threads. Without a command planner: a committed script
+    /// entry stops the node ([`crate::FatalError::ScriptsUnavailable`]);
+    /// [`Runtime::start_with_scripts`] runs them.
     pub fn start(
         cfg: NodeConfig,
         open_storage: impl FnOnce(ConfState) -> Result<S, StoreError>,
         connect: impl FnOnce(PeerSetup) -> Result<Arc<dyn Transport>, NetError>,
+    ) -> Result<Runtime<S>, NodeError> {
+        Self::start_with_scripts(cfg, open_storage, connect, None)
+    }
+
+    /// [`Runtime::start`], with the planner that turns a script's
+    /// `redis.call` words into state machine commands (the client port's
+    /// `raft_kv::server::plan_script_call`).
+    pub fn start_with_scripts(
+        cfg: NodeConfig,
+        open_storage: impl FnOnce(ConfState) -> Result<S, StoreError>,
+        connect: impl FnOnce(PeerSetup) -> Result<Arc<dyn Transport>, NetError>,
+        planner: Option<CommandPlanner>,
     ) -> Result<Runtime<S>, NodeError> {
         cfg.validate()?;
         let rec = recover(&cfg, open_storage)?;
@@ -290,7 +328,7 @@ impl<S: NodeStorage> Runtime<S> {
         let applier = Applier::new(
             cfg.id,
             cfg.snapshot_every,
-            shared.applier_links(rec.storage.clone(), events_tx.clone()),
+            shared.applier_links(rec.storage.clone(), events_tx.clone(), planner),
             rec.conf.clone(),
             (rec.snapshot_index, rec.snapshot_bytes),
         );
@@ -323,7 +361,11 @@ impl<S: NodeStorage> Runtime<S> {
             lifecycle: shared.lifecycle.clone(),
             metrics: shared.metrics,
             transport: transport.clone(),
+            script_status: shared.script_status,
+            script_cache: shared.script_cache,
         });
+        // The applier waits for this before its first script.
+        let _ = shared.handle.set(handle.clone());
         Ok(Runtime {
             _lock: rec.lock,
             handle,

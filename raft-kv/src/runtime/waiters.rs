@@ -81,6 +81,14 @@ struct Book {
 impl Book {
     /// Wakes the first client of `key`'s queue that waits for what `key`
     /// holds in `store` now.
+    /// Wakes the first client in `key`'s queue, whatever the key holds.
+    fn wake_first_unchecked(&self, key: &[u8]) {
+        let first = self.keys.get(key).and_then(|q| q.clients.front());
+        if let Some(w) = first.and_then(|c| self.clients.get(c)) {
+            w.wake();
+        }
+    }
+
     fn wake_first(&self, key: &[u8], store: &KvStore) {
         let Some(q) = self.keys.get(key) else {
             return;
@@ -103,6 +111,7 @@ pub(crate) const MAX_BLOCKED: usize = 1 << 20;
 /// The blocked clients of one node.
 pub(crate) struct Waiters {
     store: Arc<RwLock<KvStore>>,
+    scripts: Arc<super::script_status::ScriptStatus>,
     book: Mutex<Book>,
     /// Clients in the book (the applier skips the lock when there are none).
     joined: AtomicUsize,
@@ -110,9 +119,13 @@ pub(crate) struct Waiters {
 }
 
 impl Waiters {
-    pub(crate) fn new(store: Arc<RwLock<KvStore>>) -> Self {
+    pub(crate) fn new(
+        store: Arc<RwLock<KvStore>>,
+        scripts: Arc<super::script_status::ScriptStatus>,
+    ) -> Self {
         Waiters {
             store,
+            scripts,
             book: Mutex::new(Book::default()),
             joined: AtomicUsize::new(0),
             blocked: AtomicUsize::new(0),
@@ -142,7 +155,8 @@ impl Waiters {
         if book.clients.len() >= MAX_BLOCKED || book.clients.contains_key(&client) {
             return None;
         }
-        let store = self.store.read();
+        // A script holding the store past the busy threshold: not now.
+        let store = super::script_status::read_unless_busy(&self.store, &self.scripts)?;
         let signal = Arc::new(Signal::default());
         let mut first_in_line = true;
         for key in keys {
@@ -240,9 +254,11 @@ impl Waiters {
                 }
             }
         }
-        let store = self.store.read();
-        for key in &w.keys {
-            book.wake_first(key, &store);
+        match super::script_status::read_unless_busy(&self.store, &self.scripts) {
+            Some(store) => w.keys.iter().for_each(|key| book.wake_first(key, &store)),
+            // A script holds the store: the next in line tries anyway (a
+            // wake that finds nothing only queues it again).
+            None => w.keys.iter().for_each(|key| book.wake_first_unchecked(key)),
         }
     }
 }
@@ -307,7 +323,7 @@ mod tests {
 
     fn setup() -> (Arc<RwLock<KvStore>>, Arc<Waiters>, Arc<Woken>) {
         let store = Arc::new(RwLock::new(KvStore::new()));
-        let waiters = Arc::new(Waiters::new(store.clone()));
+        let waiters = Arc::new(Waiters::new(store.clone(), Arc::default()));
         (store, waiters, Arc::new(Woken::default()))
     }
 

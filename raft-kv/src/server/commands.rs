@@ -6,6 +6,7 @@ use super::admin;
 use super::config;
 use super::introspect;
 use super::outcome::{Kind, Outcome, arity, now, now_result};
+use super::scripting;
 use super::session::{self, BEFORE_AUTH, Session};
 use super::strings;
 use super::transaction::{self, TRANSACTION_CONTROL};
@@ -41,8 +42,22 @@ impl CommandSpec {
         }
     }
 
-    fn arity_ok(&self, words: usize) -> bool {
+    pub(super) fn arity_ok(&self, words: usize) -> bool {
         crate::store::words::arity_fits(self.arity, words)
+    }
+
+    /// The kind the table gives it (before the connection's state).
+    pub(super) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Runs its handler on `args` (the whole request, the name first).
+    pub(super) fn run(&self, s: &mut Session, args: &[Vec<u8>]) -> Outcome {
+        (self.handler)(s, self.handler_args(args))
+    }
+
+    fn handler_args<'a>(&self, args: &'a [Vec<u8>]) -> &'a [Vec<u8>] {
+        if self.with_name { args } else { &args[1..] }
     }
 }
 
@@ -173,7 +188,14 @@ static COMMANDS: &[CommandSpec] = &[
         now(Reply::ok())
     }),
     spec("INFO", -1, Kind::Other, info),
-    spec("CONFIG", -2, Kind::Other, |_, a| now(config::config(a))),
+    spec("CONFIG", -2, Kind::Other, |s, a| {
+        let mut live = config::LiveSettings {
+            busy_threshold_ms: s.node.busy_threshold_ms(),
+        };
+        let reply = config::config(a, &mut live);
+        s.node.set_busy_threshold_ms(live.busy_threshold_ms);
+        now(reply)
+    }),
     spec("COMMAND", -1, Kind::Other, |_, a| {
         let table: Vec<introspect::Entry> = all_commands()
             .map(|c| introspect::Entry {
@@ -225,6 +247,17 @@ static COMMANDS: &[CommandSpec] = &[
     }),
     spec("BGSAVE", -1, Kind::Other, admin::bgsave),
     spec("SHUTDOWN", -1, Kind::Other, admin::shutdown),
+    spec("EVAL", -3, Kind::Write, |s, a| scripting::eval(s, a, false)),
+    spec("EVAL_RO", -3, Kind::Write, |s, a| {
+        scripting::eval(s, a, true)
+    }),
+    spec("EVALSHA", -3, Kind::Write, |s, a| {
+        scripting::evalsha(s, a, false)
+    }),
+    spec("EVALSHA_RO", -3, Kind::Write, |s, a| {
+        scripting::evalsha(s, a, true)
+    }),
+    spec("SCRIPT", -2, Kind::Other, scripting::script),
     spec("RAFT.SNAPSHOT", 1, Kind::Other, |s, _| {
         let node = s.node.clone();
         Outcome::Reply(
@@ -263,15 +296,13 @@ impl Session {
         if !self.authenticated && !BEFORE_AUTH.contains(&spec.name) {
             return now(Reply::error(ErrorCode::NoAuth, "Authentication required."));
         }
-        let handler_args = if spec.with_name {
-            &args[..]
-        } else {
-            &args[1..]
-        };
-        if self.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
-            return transaction::queue(self, spec.name, spec.handler, handler_args);
+        if self.node.script_busy() && !scripting::allowed_while_busy(spec.name, &args) {
+            return scripting::refuse_busy(self, spec.name);
         }
-        (spec.handler)(self, handler_args)
+        if self.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
+            return transaction::queue(self, spec.name, spec.handler, spec.handler_args(&args));
+        }
+        spec.run(self, &args)
     }
 
     /// An error for a request that could not even be queued: inside `MULTI`

@@ -36,11 +36,15 @@ pub(super) struct Session {
     addrs: (String, String),
     /// Where this connection's seeds for commands with randomness come from.
     seeds: crate::store::words::Rng,
+    /// The request limits its commands are held to (the node's; a
+    /// script's proposer's for a script's calls).
+    limits: Limits,
 }
 
 impl Session {
     pub(super) fn new(node: NodeHandle, id: u64, addrs: (String, String)) -> Self {
         let authenticated = node.config().requirepass.is_none();
+        let limits = node.config().limits;
         Session {
             node,
             readonly: false,
@@ -54,7 +58,25 @@ impl Session {
             name: Vec::new(),
             addrs,
             seeds: crate::store::words::Rng::from_entropy(),
+            limits,
         }
+    }
+
+    /// The session a script's `redis.call` runs in: every command is
+    /// captured (as inside `MULTI`), held to `limits`, and its randomness
+    /// drawn from `seed`, so that every replica plans the same.
+    pub(super) fn scripted(node: NodeHandle, limits: Limits, seed: u64) -> Self {
+        let mut s = Session::new(node, 0, (String::new(), String::new()));
+        s.authenticated = true;
+        s.capturing = true;
+        s.seeds = crate::store::words::Rng::new(seed);
+        s.limits = limits;
+        s
+    }
+
+    /// The request limits of this session's commands.
+    pub(super) fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// A fresh seed for a command with randomness (SPOP): the entry carries
@@ -69,7 +91,7 @@ impl Session {
     }
 
     pub(super) fn read(&mut self, cmd: ReadCommand) -> Outcome {
-        let max = self.node.config().limits.max_key;
+        let max = self.limits.max_key;
         if cmd.keys().iter().any(|k| k.len() > max) {
             return now(Reply::error(ErrorCode::Err, "key too large"));
         }
@@ -85,7 +107,7 @@ impl Session {
     }
 
     pub(super) fn write(&mut self, cmd: Command) -> Outcome {
-        if let Err(e) = check_sizes(&cmd, &self.node.config().limits) {
+        if let Err(e) = check_sizes(&cmd, &self.limits) {
             return now(e);
         }
         if self.capturing {
@@ -97,7 +119,7 @@ impl Session {
 
     /// A blocking command (`argv`, the name first) of this connection.
     pub(super) fn block(&mut self, argv: Vec<Vec<u8>>, form: BlockingForm) -> Outcome {
-        if let Err(e) = check_words(&argv, &self.node.config().limits) {
+        if let Err(e) = check_words(&argv, &self.limits) {
             return now(e);
         }
         match BlockedCall::start(self.node.clone(), self.id, argv, form) {
@@ -166,7 +188,10 @@ pub(super) fn watch(s: &mut Session, a: Args) -> Outcome {
             format!("too many watched keys (limit {MAX_WATCHED})"),
         ));
     }
-    let versions = s.node.key_versions(a);
+    let versions = match s.node.key_versions(a) {
+        Ok(v) => v,
+        Err(busy) => return now(busy),
+    };
     s.watched.extend(a.iter().cloned().zip(versions));
     now(Reply::ok())
 }
@@ -389,9 +414,13 @@ fn check_sizes(cmd: &Command, limits: &Limits) -> Result<(), Reply> {
         } => key(k).and(value(v)),
         Command::IncrByFloat { key: k, .. } | Command::SetBit { key: k, .. } => key(k),
         // Each queued command was checked as it was queued.
-        Command::FlushAll | Command::Exec { .. } | Command::ExecWatched { .. } | Command::Tick => {
-            Ok(())
-        }
+        Command::FlushAll
+        | Command::Exec { .. }
+        | Command::ExecWatched { .. }
+        | Command::Tick
+        | Command::ScriptMarker { .. } => Ok(()),
+        // The words a script calls are checked when it runs.
+        Command::Eval(call) => within("script", call.body.len(), limits.max_request),
         Command::Cas {
             key: k,
             expected,

@@ -70,7 +70,7 @@ pub(super) fn set_range(s: &mut Session, a: Args) -> Outcome {
     let Ok(offset) = u64::try_from(offset) else {
         return err("offset is out of range");
     };
-    let limit = s.node.config().limits.max_value as u64;
+    let limit = s.limits().max_value as u64;
     if !a[2].is_empty() && offset.saturating_add(a[2].len() as u64) > limit {
         // Redis's text; the limit here is the configured value size.
         return err("string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -118,7 +118,7 @@ pub(super) fn set_bit(s: &mut Session, a: Args) -> Outcome {
         b"1" => true,
         _ => return err("bit is not an integer or out of range"),
     };
-    let limit = s.node.config().limits.max_value as u64;
+    let limit = s.limits().max_value as u64;
     if offset / 8 >= limit {
         return err(&format!(
             "value too large (bit offset {offset}, limit {limit} bytes)"

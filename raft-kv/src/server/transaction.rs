@@ -20,7 +20,12 @@ pub(super) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "
 
 /// Commands refused inside `MULTI` (connection state that would change before
 /// `EXEC`, or administration outside the key space), as Redis refuses some.
-const NOT_QUEUED: [&str; 12] = [
+const NOT_QUEUED: [&str; 17] = [
+    "EVAL",
+    "EVAL_RO",
+    "EVALSHA",
+    "EVALSHA_RO",
+    "SCRIPT",
     "SAVE",
     "BGSAVE",
     "SHUTDOWN",
@@ -106,7 +111,7 @@ pub(super) fn discard(s: &mut Session, _: Args) -> Outcome {
 /// Queues one command (`name`, `args` without it) inside `MULTI`:
 /// `+QUEUED`, or an error that aborts the transaction.
 pub(super) fn queue(s: &mut Session, name: &'static str, handler: Handler, args: Args) -> Outcome {
-    let limit = s.node.config().limits.max_request;
+    let limit = s.limits().max_request;
     if NOT_QUEUED.contains(&name) {
         let error = format!(
             "Command not allowed inside a transaction: '{}'",

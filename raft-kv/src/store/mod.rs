@@ -158,6 +158,11 @@ impl KvStore {
             // The clock moved before the apply (`advance_clock`).
             Command::Tick => Reply::ok(),
             Command::ExecWatched { watched, ops } => self.exec_watched(watched, ops),
+            // The applier runs these (`runtime::scripts`); here, as inside a
+            // transaction, they are refused the same way on every replica.
+            Command::Eval(_) | Command::ScriptMarker { .. } => {
+                Reply::error(ErrorCode::Err, "scripts run only on a node's applier")
+            }
         }
     }
 

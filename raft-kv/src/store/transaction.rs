@@ -36,21 +36,28 @@ impl KvStore {
     /// What a session never queues (a transaction inside one, a backup) gets
     /// an error at its place, the same on every replica.
     pub(super) fn exec(&mut self, ops: &[TxOp]) -> Reply {
-        let replies = ops
-            .iter()
-            .map(|op| match op {
-                TxOp::Write(Command::Exec { .. } | Command::ExecWatched { .. }) => {
-                    Reply::error(ErrorCode::Err, "MULTI calls can not be nested")
-                }
-                TxOp::Write(cmd) => self.apply(cmd),
-                TxOp::Read(ReadCommand::Backup) => Reply::error(
-                    ErrorCode::Err,
-                    "RAFT.BACKUP is not allowed in a transaction",
-                ),
-                TxOp::Read(cmd) => self.read(cmd),
-                TxOp::Fixed(reply) => reply.clone(),
-            })
-            .collect();
-        Reply::Array(replies)
+        Reply::Array(ops.iter().map(|op| self.run_op(op)).collect())
+    }
+
+    /// Applies one queued op (of a transaction, or a script's `redis.call`).
+    /// What a session never queues (a transaction inside one, a backup, a
+    /// script) gets an error, the same on every replica.
+    pub(crate) fn run_op(&mut self, op: &TxOp) -> Reply {
+        match op {
+            TxOp::Write(Command::Exec { .. } | Command::ExecWatched { .. }) => {
+                Reply::error(ErrorCode::Err, "MULTI calls can not be nested")
+            }
+            TxOp::Write(Command::Eval(_) | Command::ScriptMarker { .. }) => Reply::error(
+                ErrorCode::Err,
+                "scripts are not allowed inside a transaction or a script",
+            ),
+            TxOp::Write(cmd) => self.apply(cmd),
+            TxOp::Read(ReadCommand::Backup) => Reply::error(
+                ErrorCode::Err,
+                "RAFT.BACKUP is not allowed in a transaction",
+            ),
+            TxOp::Read(cmd) => self.read(cmd),
+            TxOp::Fixed(reply) => reply.clone(),
+        }
     }
 }

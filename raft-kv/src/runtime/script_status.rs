@@ -1,0 +1,112 @@
+//! What the client port sees of the applier's script: whether one runs,
+//! which (for `SCRIPT KILL`), and whether it has run past the busy threshold
+//! (`BUSY`); and how threads other than the applier read the store without
+//! hanging on a script that does not end.
+
+use crate::command::Reply;
+use crate::error::ErrorCode;
+use crate::store::KvStore;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The script a node's applier is running, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct RunningScript {
+    /// The log index of its entry.
+    pub index: u64,
+    /// When this replica started it.
+    pub started: Instant,
+    /// It wrote, or passed the point where it could be killed.
+    pub unkillable: bool,
+}
+
+/// What the client port reads of the applier's script (shared).
+pub(crate) struct ScriptStatus {
+    running: Mutex<Option<RunningScript>>,
+    /// `lua-time-limit` / `busy-reply-threshold`: after this long a running
+    /// script makes the node answer `BUSY`.
+    busy_after_ms: AtomicU64,
+}
+
+impl Default for ScriptStatus {
+    fn default() -> Self {
+        ScriptStatus {
+            running: Mutex::new(None),
+            busy_after_ms: AtomicU64::new(5_000),
+        }
+    }
+}
+
+impl ScriptStatus {
+    /// The running script, if any.
+    pub(crate) fn running(&self) -> Option<RunningScript> {
+        *self.running.lock()
+    }
+
+    /// True once a script has run longer than the busy threshold.
+    pub(crate) fn busy(&self) -> bool {
+        let after = Duration::from_millis(self.busy_after_ms.load(Ordering::Relaxed));
+        self.running().is_some_and(|r| r.started.elapsed() >= after)
+    }
+
+    /// The busy threshold in milliseconds.
+    pub(crate) fn busy_after_ms(&self) -> u64 {
+        self.busy_after_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets the busy threshold.
+    pub(crate) fn set_busy_after_ms(&self, ms: u64) {
+        self.busy_after_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub(super) fn set(&self, running: Option<RunningScript>) {
+        *self.running.lock() = running;
+    }
+
+    pub(super) fn mark_unkillable(&self) {
+        if let Some(r) = self.running.lock().as_mut() {
+            r.unkillable = true;
+        }
+    }
+}
+
+/// Reads the store for a thread other than the applier: waits while the
+/// applier holds it, but gives up (`None`) once a script has held it past
+/// the busy threshold, so that a client port thread never hangs on a script
+/// that does not end (it answers `BUSY` instead, and `SCRIPT KILL` gets
+/// through).
+pub(crate) fn read_unless_busy<'a>(
+    store: &'a parking_lot::RwLock<KvStore>,
+    status: &ScriptStatus,
+) -> Option<parking_lot::RwLockReadGuard<'a, KvStore>> {
+    loop {
+        if let Some(guard) = store.try_read_for(Duration::from_millis(10)) {
+            return Some(guard);
+        }
+        if status.busy() {
+            return None;
+        }
+    }
+}
+
+/// The reply to a command refused while a script runs past the threshold.
+pub fn busy_reply() -> Reply {
+    Reply::error(
+        ErrorCode::Busy,
+        "Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+    )
+}
+
+/// `SCRIPT KILL` when no script runs.
+pub(crate) fn not_busy() -> Reply {
+    Reply::error(ErrorCode::NotBusy, "No scripts in execution right now.")
+}
+
+/// `SCRIPT KILL` when the script wrote (or passed the point of no return).
+pub(crate) fn unkillable() -> Reply {
+    Reply::error(
+        ErrorCode::Unkillable,
+        "Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+    )
+}
