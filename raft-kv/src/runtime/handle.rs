@@ -6,6 +6,7 @@ use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
 pub use super::pending::PendingReply;
 use super::requests::{Notifier, ReplySender, Requests, WriteKind};
+use super::script_status::ScriptStatus;
 use super::waiters::{BlockTicket, Unblock, Waiters};
 use crate::command::{Command, Proposal, ProposalId, ReadCommand, Reply};
 use crate::config::NodeConfig;
@@ -34,7 +35,7 @@ pub(crate) struct HandleParts {
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) transport: Arc<dyn Transport>,
-    pub(crate) script_status: Arc<super::script_status::ScriptStatus>,
+    pub(crate) script_status: Arc<ScriptStatus>,
     pub(crate) script_cache: Arc<crate::script::ScriptCache>,
 }
 
@@ -86,9 +87,12 @@ impl NodeHandle {
         }
     }
 
-    /// Proposes a write; the reply comes once it is applied on this node.
+    /// Proposes a write; the reply comes once it is applied on this node
+    /// (a script's waits as long as this node's applier runs a script).
     pub fn write(&self, command: Command) -> PendingReply {
-        self.submit(WriteKind::Command, |id, deadline| Event::Propose {
+        let script = matches!(command, Command::Eval(_));
+        let waits = script.then(|| self.parts.script_status.clone());
+        self.submit(WriteKind::Command, waits, |id, deadline| Event::Propose {
             id,
             data: Proposal {
                 id,
@@ -120,7 +124,7 @@ impl NodeHandle {
             }
             _ => {}
         }
-        self.submit(WriteKind::Membership, |id, _| {
+        self.submit(WriteKind::Membership, None, |id, _| {
             let context = AdminContext {
                 proposal: id,
                 members,
@@ -136,10 +140,12 @@ impl NodeHandle {
     }
 
     /// Registers a write, hands `event(id, deadline)` to the consensus thread
-    /// and returns the reply to wait for.
+    /// and returns the reply to wait for (past its deadline while a script
+    /// runs, with `scripts`).
     fn submit(
         &self,
         kind: WriteKind,
+        scripts: Option<Arc<ScriptStatus>>,
         event: impl FnOnce(ProposalId, Instant) -> Event,
     ) -> PendingReply {
         let p = &self.parts;
@@ -155,13 +161,7 @@ impl NodeHandle {
             p.requests.expire_write(id);
             return PendingReply::ready(Err(RequestError::Overloaded));
         }
-        PendingReply::waiting_write(
-            id,
-            rx,
-            deadline,
-            p.requests.clone(),
-            p.script_status.clone(),
-        )
+        PendingReply::waiting_write(id, rx, deadline, p.requests.clone(), scripts)
     }
 
     /// A linearizable read (ReadIndex); the reply comes once it is safe.
@@ -179,13 +179,7 @@ impl NodeHandle {
             p.requests.expire_read(id);
             return PendingReply::ready(Err(RequestError::Overloaded));
         }
-        PendingReply::waiting_read(
-            id,
-            rx,
-            deadline,
-            p.requests.clone(),
-            p.script_status.clone(),
-        )
+        PendingReply::waiting_read(id, rx, deadline, p.requests.clone())
     }
 
     /// The versions of `keys` in this node's applied state (possibly stale),

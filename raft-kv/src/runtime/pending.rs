@@ -27,7 +27,8 @@ enum PendingInner {
         rx: Receiver<Outcome>,
         deadline: Instant,
         requests: Arc<Requests>,
-        scripts: Arc<ScriptStatus>,
+        /// A script's reply: it waits while the applier runs a script.
+        scripts: Option<Arc<ScriptStatus>>,
     },
     /// Registered nowhere: work on a thread of its own, with its own timeouts
     /// (or a registered request whose deadline passed just as it was answered).
@@ -70,14 +71,14 @@ impl PendingReply {
     /// Gives up at the deadline: from now on the reply is the error a
     /// blocking [`PendingReply::wait`] returns at its deadline. If the answer
     /// raced the deadline it stands, and arrives (and is notified) as usual.
-    /// While the node's applier runs a script, the request waits on (as a
-    /// Redis client waits for a script to end): the deadline moves by
+    /// A script's reply waits on while the node's applier runs a script (as
+    /// a Redis client waits for its script to end): the deadline moves by
     /// [`SCRIPT_WAIT_STEP`] instead.
     pub fn expire(&mut self) {
         if let PendingInner::Waiting {
             deadline, scripts, ..
         } = &mut self.inner
-            && scripts.running().is_some()
+            && scripts.as_ref().is_some_and(|s| s.running().is_some())
         {
             *deadline = Instant::now() + SCRIPT_WAIT_STEP;
             return;
@@ -158,7 +159,7 @@ impl PendingReply {
         rx: Receiver<Outcome>,
         deadline: Instant,
         requests: Arc<Requests>,
-        scripts: Arc<ScriptStatus>,
+        scripts: Option<Arc<ScriptStatus>>,
     ) -> Self {
         let key = Registration::Write(id);
         PendingReply {
@@ -178,7 +179,6 @@ impl PendingReply {
         rx: Receiver<Outcome>,
         deadline: Instant,
         requests: Arc<Requests>,
-        scripts: Arc<ScriptStatus>,
     ) -> Self {
         let key = Registration::Read(id);
         PendingReply {
@@ -187,7 +187,7 @@ impl PendingReply {
                 rx,
                 deadline,
                 requests,
-                scripts,
+                scripts: None,
             },
         }
     }
