@@ -161,16 +161,7 @@ impl PendingReply {
         requests: Arc<Requests>,
         scripts: Option<Arc<ScriptStatus>>,
     ) -> Self {
-        let key = Registration::Write(id);
-        PendingReply {
-            inner: PendingInner::Waiting {
-                key,
-                rx,
-                deadline,
-                requests,
-                scripts,
-            },
-        }
+        Self::waiting(Registration::Write(id), rx, deadline, requests, scripts)
     }
 
     /// A registered read's reply.
@@ -180,14 +171,23 @@ impl PendingReply {
         deadline: Instant,
         requests: Arc<Requests>,
     ) -> Self {
-        let key = Registration::Read(id);
+        Self::waiting(Registration::Read(id), rx, deadline, requests, None)
+    }
+
+    fn waiting(
+        key: Registration,
+        rx: Receiver<Outcome>,
+        deadline: Instant,
+        requests: Arc<Requests>,
+        scripts: Option<Arc<ScriptStatus>>,
+    ) -> Self {
         PendingReply {
             inner: PendingInner::Waiting {
                 key,
                 rx,
                 deadline,
                 requests,
-                scripts: None,
+                scripts,
             },
         }
     }

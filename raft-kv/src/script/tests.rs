@@ -87,6 +87,13 @@ fn eval(body: &str) -> Reply {
     eval_with(body, &[], &[], &mut Recorder::default())
 }
 
+fn assert_error_starts(reply: &Reply, prefix: &str) {
+    assert!(
+        matches!(reply, Reply::Error(e) if e.starts_with(prefix)),
+        "{reply:?} should start with {prefix}"
+    );
+}
+
 fn bulk(s: &str) -> Reply {
     Reply::Bulk(Some(s.as_bytes().to_vec()))
 }
@@ -150,26 +157,22 @@ fn call_raises_an_error_reply_and_pcall_returns_it() {
     let caught = eval("local r = redis.pcall('ERR') return r.err");
     assert_eq!(caught, bulk("WRONGTYPE not a list"));
     let bad_arg = eval("return redis.call('GET', {})");
-    assert!(
-        matches!(&bad_arg, Reply::Error(e) if e.starts_with("ERR Error running script")),
-        "{bad_arg:?}"
-    );
+    assert_error_starts(&bad_arg, "ERR Error running script");
 }
 
 #[test]
 fn errors_name_compilation_and_running() {
     let syntax = eval("this is not lua");
-    assert!(
-        matches!(&syntax, Reply::Error(e) if e.starts_with("ERR Error compiling script (new function): user_script:1:")),
-        "{syntax:?}"
+    assert_error_starts(
+        &syntax,
+        "ERR Error compiling script (new function): user_script:1:",
     );
     assert_eq!(check_syntax(b"this is not lua"), Err(syntax));
     assert_eq!(check_syntax(b"return 1"), Ok(()));
     let runtime = eval("local t = nil return t.x");
-    assert!(
-        matches!(&runtime, Reply::Error(e) if e.starts_with("ERR Error running script (call to f_sha): @user_script: user_script:1: attempt to index")),
-        "{runtime:?}"
-    );
+    let text =
+        "ERR Error running script (call to f_sha): @user_script: user_script:1: attempt to index";
+    assert_error_starts(&runtime, text);
 }
 
 #[test]
