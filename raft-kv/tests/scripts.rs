@@ -180,3 +180,34 @@ fn a_kill_at_any_moment_leaves_every_replica_with_the_same_outcome() {
         );
     }
 }
+
+#[test]
+fn a_replica_stopped_during_a_script_stops_and_replays_it_after_a_restart() {
+    let mut c = patient();
+    let leader = c.leader();
+    let follower = *c.running().iter().find(|id| **id != leader).expect("one");
+    let loops = "while true do end";
+    let pending = in_background(c.handle(leader).write(eval(loops, &[], 1)));
+    let index = running_on(&c.handle(follower));
+    let t0 = std::time::Instant::now();
+    c.stop(follower);
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the stop does not wait for the script"
+    );
+    c.start_node(follower, false);
+    let h = c.handle(follower);
+    assert_eq!(
+        running_on(&h),
+        index,
+        "the restarted replica runs the script again"
+    );
+    let kill = Command::ScriptMarker {
+        script: index,
+        kill: true,
+    };
+    assert_eq!(c.handle(leader).write(kill).wait(), Ok(Reply::ok()));
+    let _ = pending.join();
+    assert_eq!(c.set(follower, "after", "1"), Ok(Reply::ok()));
+    assert_eq!(agreed(&c, "after"), vec![bulk("1"); 3]);
+}

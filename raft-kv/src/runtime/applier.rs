@@ -209,7 +209,7 @@ impl<S: NodeStorage> Applier<S> {
                 Ok(true)
             }
             Err(NotRun::Interrupted) => {
-                feed.drop_entries_before_restore();
+                feed.settle_interruption();
                 Ok(false)
             }
             Err(NotRun::NoPlanner) => Err(FatalError::ScriptsUnavailable { index }),

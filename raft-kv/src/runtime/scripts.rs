@@ -97,22 +97,33 @@ impl Feed {
             .any(|m| matches!(m, ApplyMsg::Stop | ApplyMsg::Restore(_)))
     }
 
-    /// Drops the entries queued before a snapshot that replaces them; what
-    /// else was queued before it (reads, a snapshot request) comes after it.
-    pub(crate) fn drop_entries_before_restore(&self) {
+    /// After a script was interrupted (its entry and the rest of its batch
+    /// stay unapplied): with a snapshot queued, the entries before it are
+    /// dropped (it replaces them) and what else was queued before it comes
+    /// after it; with a stop queued, everything before the stop is dropped.
+    pub(crate) fn settle_interruption(&self) {
         let mut backlog = self.backlog.borrow_mut();
-        if let Some(at) = backlog
+        let restore = backlog
             .iter()
-            .position(|m| matches!(m, ApplyMsg::Restore(_)))
-        {
-            let before: Vec<ApplyMsg> = backlog.drain(..at).collect();
-            let restore = backlog.pop_front();
-            let kept = before
-                .into_iter()
-                .filter(|m| !matches!(m, ApplyMsg::Entries(..)));
-            let mut next: VecDeque<ApplyMsg> = restore.into_iter().chain(kept).collect();
-            next.extend(backlog.drain(..));
-            *backlog = next;
+            .position(|m| matches!(m, ApplyMsg::Restore(_)));
+        let stop = backlog.iter().position(|m| matches!(m, ApplyMsg::Stop));
+        match (restore, stop) {
+            (Some(at), _) => {
+                let before: Vec<ApplyMsg> = backlog.drain(..at).collect();
+                let restore = backlog.pop_front();
+                let kept = before
+                    .into_iter()
+                    .filter(|m| !matches!(m, ApplyMsg::Entries(..)));
+                let mut next: VecDeque<ApplyMsg> = restore.into_iter().chain(kept).collect();
+                next.extend(backlog.drain(..));
+                *backlog = next;
+            }
+            (None, Some(at)) => {
+                backlog.drain(..at);
+            }
+            (None, None) => {
+                unreachable!("a script is interrupted only by a queued stop or snapshot")
+            }
         }
     }
 
