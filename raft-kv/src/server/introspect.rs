@@ -64,7 +64,7 @@ fn keys_of(name: &str) -> Keys {
                 before: 0,
             }
         }
-        "BLMPOP" | "BZMPOP" => Keys::Counted {
+        "BLMPOP" | "BZMPOP" | "EVAL" | "EVAL_RO" | "EVALSHA" | "EVALSHA_RO" => Keys::Counted {
             count_at: 2,
             before: 0,
         },
@@ -106,6 +106,7 @@ fn no_keys(name: &str) -> bool {
         "READONLY",
         "READWRITE",
         "FUNCTION",
+        "SCRIPT",
         "SAVE",
         "BGSAVE",
         "SHUTDOWN",
@@ -157,6 +158,12 @@ fn flags_of(spec: &Entry) -> Vec<&'static str> {
     let name = spec.name;
     if name.starts_with("RAFT.") || matches!(name, "SAVE" | "BGSAVE" | "SHUTDOWN" | "CONFIG") {
         flags.extend(["admin", "noscript"]);
+    }
+    if matches!(
+        name,
+        "EVAL" | "EVAL_RO" | "EVALSHA" | "EVALSHA_RO" | "SCRIPT"
+    ) {
+        flags.push("noscript");
     }
     if super::session::BEFORE_AUTH.contains(&name) {
         flags.push("no_auth");
@@ -346,6 +353,7 @@ mod tests {
             e("MEMORY", -2, Kind::Read),
             e("PING", -1, Kind::Other),
             e("RAFT.SNAPSHOT", 1, Kind::Other),
+            e("EVAL", -3, Kind::Write),
         ]
     }
 
@@ -361,6 +369,12 @@ mod tests {
             Ok(argv(&["dst", "x", "y"]))
         );
         assert_eq!(keys(&["LMPOP", "1", "l", "LEFT"]), Ok(argv(&["l"])));
+        let eval = ["EVAL", "return 1", "2", "a", "b", "arg"];
+        assert_eq!(
+            keys(&eval),
+            Ok(argv(&["a", "b"])),
+            "EVAL's keys follow numkeys"
+        );
         assert_eq!(
             keys(&["SORT", "l", "STORE", "out"]),
             Ok(argv(&["l", "out"]))
@@ -393,6 +407,7 @@ mod tests {
         assert_eq!(flags_of(&t[8]), ["admin", "noscript"]);
         assert_eq!(flags_of(&t[2]), ["write", "blocking"]);
         assert_eq!(flags_of(&t[4]), ["write", "movablekeys"]);
+        assert_eq!(flags_of(&t[9]), ["write", "noscript", "movablekeys"]);
         let get = lookup(&t, b"get").expect("GET");
         assert_eq!(
             docs_of(get).1,
