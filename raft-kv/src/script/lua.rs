@@ -223,6 +223,7 @@ fn sandbox(lua: &Lua, seed: u64, stopped: mlua::Function) -> mlua::Result<()> {
             Ok(())
         })?,
     )?;
+    super::json::install(lua)?;
     lua.load(PRELUDE).set_name("=prelude").exec()
 }
 

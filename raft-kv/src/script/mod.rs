@@ -1,5 +1,6 @@
 //! Lua scripting (`EVAL` and its kin): the interpreter a script runs in
-//! (`lua`) and the cache that maps a script's SHA1 to its source (`cache`).
+//! (`lua`, with Redis's `cjson` in `json`) and the cache that maps a
+//! script's SHA1 to its source (`cache`).
 //!
 //! Every replica runs every script, from the log, so a script must compute
 //! the same on all of them: it gets a fresh interpreter (no state survives
@@ -10,6 +11,7 @@
 //! check for `SCRIPT KILL`) is the runtime's business.
 
 mod cache;
+mod json;
 mod lua;
 
 pub use cache::{ScriptCache, sha1_hex};

@@ -274,3 +274,34 @@ fn the_cache_finds_scripts_by_sha1_in_any_case_and_forgets_on_flush() {
     cache.flush();
     assert!(cache.is_empty());
 }
+
+#[test]
+fn cjson_encodes_and_decodes_as_redis_scripts_expect() {
+    assert_eq!(
+        eval("return cjson.encode({1, 'two', {a = true}, cjson.null})"),
+        bulk(r#"[1,"two",{"a":true},null]"#)
+    );
+    assert_eq!(eval("return cjson.encode({x = 0.5})"), bulk(r#"{"x":0.5}"#));
+    assert_eq!(eval("return cjson.encode({})"), bulk("{}"));
+    assert_eq!(
+        eval("return cjson.encode({[1] = 1, [3] = 3})"),
+        bulk("[1,null,3]")
+    );
+    let sparse = eval("return cjson.encode({[1] = 1, [1000] = 2})");
+    assert_error_starts(&sparse, "ERR Error running script");
+    let decoded = eval(
+        "local t = cjson.decode('{\"a\":[1,2,{\"b\":\"c\"}],\"n\":null}') \
+         return {t.a[1], t.a[3].b, t.n == cjson.null, #t.a}",
+    );
+    assert_eq!(
+        decoded,
+        Reply::Array(vec![Reply::Int(1), bulk("c"), Reply::Int(1), Reply::Int(3)])
+    );
+    assert_error_starts(
+        &eval("return cjson.decode('{nope')"),
+        "ERR Error running script",
+    );
+    let round_trip = "local t = {} for i = 1, 50 do t['k' .. i] = i end \
+                      return cjson.encode(cjson.decode(cjson.encode(t))) == cjson.encode(t)";
+    assert_eq!(eval(round_trip), Reply::Int(1));
+}
