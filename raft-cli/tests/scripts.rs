@@ -51,8 +51,12 @@ fn scripts_run_through_any_node_and_evalsha_finds_them_on_every_node() {
         assert_eq!(again, Reply::Int(node as i64 + 1), "EVALSHA on node {node}");
     }
     for node in 1..=3 {
+        wait_until(
+            "every replica applied the scripts",
+            Duration::from_secs(10),
+            || c.local_get(node, "n") == Some(b"4".to_vec()),
+        );
         assert_eq!(c.local_get(node, "k"), Some(b"w".to_vec()), "node {node}");
-        assert_eq!(c.local_get(node, "n"), Some(b"4".to_vec()), "node {node}");
     }
     let unknown = call(&c, leader, &["EVALSHA", &"0".repeat(40), "0"]);
     assert!(is_error(&unknown, "NOSCRIPT"), "{unknown:?}");

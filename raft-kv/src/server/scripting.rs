@@ -59,7 +59,11 @@ fn propose(s: &mut Session, body: Vec<u8>, rest: Args, read_only: bool) -> Outco
     };
     // As Redis does, a script that does not compile is answered at once (and
     // never logged); a cached one compiled before.
-    if s.node.scripts().get(crate::script::sha1_hex(&body).as_bytes()).is_none() {
+    if s.node
+        .scripts()
+        .get(crate::script::sha1_hex(&body).as_bytes())
+        .is_none()
+    {
         if let Err(e) = crate::script::check_syntax(&body) {
             return now(e);
         }
