@@ -7,7 +7,7 @@ use crate::command::Reply;
 use crate::error::ErrorCode;
 use crate::store::KvStore;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The script a node's applier is running, if any.
@@ -24,6 +24,9 @@ pub struct RunningScript {
 /// What the client port reads of the applier's script (shared).
 pub(crate) struct ScriptStatus {
     running: Mutex<Option<RunningScript>>,
+    /// `running` is `Some`: read without the lock by every command's
+    /// `BUSY` check.
+    active: AtomicBool,
     /// `lua-time-limit` / `busy-reply-threshold`: after this long a running
     /// script makes the node answer `BUSY`.
     busy_after_ms: AtomicU64,
@@ -33,6 +36,7 @@ impl Default for ScriptStatus {
     fn default() -> Self {
         ScriptStatus {
             running: Mutex::new(None),
+            active: AtomicBool::new(false),
             busy_after_ms: AtomicU64::new(5_000),
         }
     }
@@ -41,6 +45,9 @@ impl Default for ScriptStatus {
 impl ScriptStatus {
     /// The running script, if any.
     pub(crate) fn running(&self) -> Option<RunningScript> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
         *self.running.lock()
     }
 
@@ -61,7 +68,9 @@ impl ScriptStatus {
     }
 
     pub(super) fn set(&self, running: Option<RunningScript>) {
-        *self.running.lock() = running;
+        let mut slot = self.running.lock();
+        *slot = running;
+        self.active.store(slot.is_some(), Ordering::Release);
     }
 
     pub(super) fn mark_unkillable(&self) {
