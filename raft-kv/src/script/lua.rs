@@ -181,6 +181,18 @@ redis.set_repl = function() end
 redis.replicate_commands = function() return true end
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 dofile, loadfile, load, loadstring, print = nil, nil, nil, nil, nil
+-- No memory address reaches a script: it would differ on every replica.
+local raw_tostring, raw_type, raw_getmetatable = tostring, type, getmetatable
+tostring = function(v)
+  local t = raw_type(v)
+  if t == 'table' or t == 'userdata' then
+    local mt = raw_getmetatable(v)
+    if raw_type(mt) == 'table' and mt.__tostring then return raw_tostring(v) end
+    return t
+  end
+  if t == 'function' or t == 'thread' then return t end
+  return raw_tostring(v)
+end
 -- A stopped script stays stopped: a protected call does not swallow the
 -- stop (and coroutines, which would, are not offered).
 coroutine = nil

@@ -305,3 +305,18 @@ fn cjson_encodes_and_decodes_as_redis_scripts_expect() {
                       return cjson.encode(cjson.decode(cjson.encode(t))) == cjson.encode(t)";
     assert_eq!(eval(round_trip), Reply::Int(1));
 }
+
+#[test]
+fn no_memory_address_reaches_a_script() {
+    assert_eq!(
+        eval("return {tostring({}), tostring(tostring), tostring(1.5), tostring(nil)}"),
+        Reply::Array(vec![
+            bulk("table"),
+            bulk("function"),
+            bulk("1.5"),
+            bulk("nil")
+        ])
+    );
+    let custom = "return tostring(setmetatable({}, {__tostring = function() return 'mine' end}))";
+    assert_eq!(eval(custom), bulk("mine"));
+}
