@@ -8,7 +8,9 @@ use crate::error::ErrorCode;
 use crate::store::words::Rng;
 use mlua::{HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 /// Lua instructions between two calls of [`Gate::tick`].
 pub(crate) const HOOK_EVERY: u32 = 100_000;
@@ -82,11 +84,7 @@ fn interpret(
     let stopped = gate.clone();
     let stopped = lua.create_function(move |_, ()| Ok(stopped.borrow().aborted().is_some()))?;
     sandbox(&lua, script.seed, stopped)?;
-    let function = match lua
-        .load(script.body.as_slice())
-        .set_name("@user_script")
-        .into_function()
-    {
+    let function = match compiled(&lua, &script.body) {
         Ok(f) => f,
         Err(e) => return Ok(compile_error(&e)),
     };
@@ -113,7 +111,7 @@ fn interpret(
         })?;
         let redis: Table = lua.globals().raw_get("redis")?;
         redis.raw_set("__raw_call", raw_call)?;
-        let runner: mlua::Function = lua.load(RUNNER).set_name("=runner").eval()?;
+        let runner: mlua::Function = lua.load(bytecode(&RUNNER_CODE, RUNNER)).call(())?;
         let (failed, value): (bool, Value) = runner.call(function)?;
         Ok(result_reply(&lua, failed, value, sha))
     })
@@ -236,7 +234,50 @@ fn sandbox(lua: &Lua, seed: u64, stopped: mlua::Function) -> mlua::Result<()> {
         })?,
     )?;
     super::json::install(lua)?;
-    lua.load(PRELUDE).set_name("=prelude").exec()
+    lua.load(bytecode(&PRELUDE_CODE, PRELUDE)).exec()
+}
+
+/// The prelude and the runner, compiled once per process: parsing them
+/// took half of a short script's run.
+static PRELUDE_CODE: OnceLock<Vec<u8>> = OnceLock::new();
+static RUNNER_CODE: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// The bytecode of `source` (a chunk of this module), compiled on first use.
+fn bytecode<'a>(cell: &'a OnceLock<Vec<u8>>, source: &str) -> &'a [u8] {
+    cell.get_or_init(|| {
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::default())
+            .expect("a bare Lua state can always be made");
+        lua.load(source)
+            .set_name("=builtin")
+            .into_function()
+            .expect("the built-in chunks compile")
+            .dump(true)
+    })
+}
+
+/// Most compiled scripts one thread keeps (then it starts over).
+const COMPILED_KEPT: usize = 1024;
+
+thread_local! {
+    /// The bytecode of the scripts this thread compiled, by source: the
+    /// same program (with its line numbers), without the parse.
+    static COMPILED: RefCell<HashMap<Vec<u8>, Vec<u8>>> = RefCell::new(HashMap::new());
+}
+
+/// `body` as a function of `lua`.
+fn compiled(lua: &Lua, body: &[u8]) -> mlua::Result<mlua::Function> {
+    if let Some(code) = COMPILED.with(|c| c.borrow().get(body).cloned()) {
+        return lua.load(code).set_name("@user_script").into_function();
+    }
+    let function = lua.load(body).set_name("@user_script").into_function()?;
+    COMPILED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= COMPILED_KEPT {
+            c.clear();
+        }
+        c.insert(body.to_vec(), function.dump(false));
+    });
+    Ok(function)
 }
 
 /// `math.random()`, `math.random(m)`, `math.random(m, n)` as Lua 5.1

@@ -320,3 +320,20 @@ fn no_memory_address_reaches_a_script() {
     let custom = "return tostring(setmetatable({}, {__tostring = function() return 'mine' end}))";
     assert_eq!(eval(custom), bulk("mine"));
 }
+
+#[test]
+fn a_script_compiled_before_runs_the_same_from_its_bytecode() {
+    let body = "local t = nil return t.x";
+    let first = eval(body);
+    assert_eq!(
+        eval(body),
+        first,
+        "the cached bytecode keeps the line numbers"
+    );
+    assert_eq!(eval("return 2"), Reply::Int(2));
+    assert_eq!(
+        eval("return 3"),
+        Reply::Int(3),
+        "each source its own bytecode"
+    );
+}
