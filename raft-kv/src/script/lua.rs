@@ -255,27 +255,40 @@ fn bytecode<'a>(cell: &'a OnceLock<Vec<u8>>, source: &str) -> &'a [u8] {
     })
 }
 
-/// Most compiled scripts one thread keeps (then it starts over).
+/// Most compiled scripts, and most bytes of source and bytecode, one thread
+/// keeps (past either it starts over).
 const COMPILED_KEPT: usize = 1024;
+const COMPILED_BYTES: usize = 64 << 20;
+
+/// The bytecode of the scripts one thread compiled, by source: the same
+/// program (with its line numbers), without the parse.
+#[derive(Default)]
+struct Compiled {
+    by_source: HashMap<Vec<u8>, Vec<u8>>,
+    bytes: usize,
+}
 
 thread_local! {
-    /// The bytecode of the scripts this thread compiled, by source: the
-    /// same program (with its line numbers), without the parse.
-    static COMPILED: RefCell<HashMap<Vec<u8>, Vec<u8>>> = RefCell::new(HashMap::new());
+    static COMPILED: RefCell<Compiled> = RefCell::new(Compiled::default());
 }
 
 /// `body` as a function of `lua`.
 fn compiled(lua: &Lua, body: &[u8]) -> mlua::Result<mlua::Function> {
-    if let Some(code) = COMPILED.with(|c| c.borrow().get(body).cloned()) {
+    if let Some(code) = COMPILED.with(|c| c.borrow().by_source.get(body).cloned()) {
         return lua.load(code).set_name("@user_script").into_function();
     }
     let function = lua.load(body).set_name("@user_script").into_function()?;
+    let code = function.dump(false);
     COMPILED.with(|c| {
         let mut c = c.borrow_mut();
-        if c.len() >= COMPILED_KEPT {
-            c.clear();
+        let size = body.len() + code.len();
+        if c.by_source.len() >= COMPILED_KEPT || c.bytes + size > COMPILED_BYTES {
+            *c = Compiled::default();
         }
-        c.insert(body.to_vec(), function.dump(false));
+        if size <= COMPILED_BYTES {
+            c.bytes += size;
+            c.by_source.insert(body.to_vec(), code);
+        }
     });
     Ok(function)
 }
