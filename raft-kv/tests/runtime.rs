@@ -519,6 +519,12 @@ fn a_failing_snapshot_is_retried_an_interval_later_not_after_every_batch() {
             "writes go on"
         );
     }
+    // The attempts run on a background thread: on a loaded machine the
+    // first may start only after the writes returned.
+    let first = wait_for(Duration::from_secs(10), || {
+        (plan.calls(1, Op::Snapshot) >= 1).then_some(())
+    });
+    assert!(first.is_some(), "a snapshot was attempted");
     let tried = plan.calls(1, Op::Snapshot);
     assert!(
         (1..=12).contains(&tried),
