@@ -35,6 +35,15 @@ pub struct Coverage {
     /// A read found nothing because the state machine removed the expired
     /// value (a later write or a leader's tick moved its clock past it).
     pub expired_by_state_machine: u64,
+    /// A leader handed a write to its background disk.
+    pub background_writes: u64,
+    /// A leader's background write completed after the entries it held were
+    /// already committed (by its followers alone).
+    pub committed_before_leader_wrote: u64,
+    /// A node crashed with background writes pending: some were lost.
+    pub background_writes_lost: u64,
+    /// A leader's snapshot waited for its own background write.
+    pub snapshot_before_own_write: u64,
 }
 
 impl Coverage {
@@ -53,6 +62,10 @@ impl Coverage {
         self.append_over_unpersisted_entries += other.append_over_unpersisted_entries;
         self.expired_by_reader_clock += other.expired_by_reader_clock;
         self.expired_by_state_machine += other.expired_by_state_machine;
+        self.background_writes += other.background_writes;
+        self.committed_before_leader_wrote += other.committed_before_leader_wrote;
+        self.background_writes_lost += other.background_writes_lost;
+        self.snapshot_before_own_write += other.snapshot_before_own_write;
     }
 
     /// Records a crash inside a ready at `point`.
@@ -104,6 +117,22 @@ impl Coverage {
             (
                 "read of a value the state machine expired".into(),
                 self.expired_by_state_machine,
+            ),
+            (
+                "leader's log write handed to its background disk".into(),
+                self.background_writes,
+            ),
+            (
+                "leader's background write done after its entries committed".into(),
+                self.committed_before_leader_wrote,
+            ),
+            (
+                "crash with background writes pending (some lost)".into(),
+                self.background_writes_lost,
+            ),
+            (
+                "leader's snapshot waiting for its own background write".into(),
+                self.snapshot_before_own_write,
             ),
         ];
         for (p, n) in CrashPoint::ALL.iter().zip(self.ready_crashes) {

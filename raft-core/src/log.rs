@@ -14,6 +14,10 @@ struct Unstable {
     /// Entries starting at `offset`.
     entries: Vec<Entry>,
     offset: LogIndex,
+    /// The last entry handed out for persisting (`offset - 1` if none): the
+    /// entries after it are what the next `Ready` carries. Entries at or before
+    /// it stay here, readable, until the caller reports them durable.
+    handed_out: LogIndex,
 }
 
 impl Unstable {
@@ -42,6 +46,9 @@ impl Unstable {
     /// after the last entry is the case where nothing is cut.
     fn truncate_and_append(&mut self, ents: &[Entry]) {
         let first = ents[0].index;
+        // A replaced entry must be handed out again, whatever happened to the
+        // old one (a late report of it is ignored: its term differs).
+        self.handed_out = self.handed_out.min(first - 1);
         if first <= self.offset {
             // Replace everything unstable; persisted entries at >= first are overwritten
             // when the caller persists these (the storage truncates its suffix).
@@ -75,6 +82,7 @@ impl<S: Storage> RaftLog<S> {
             storage,
             unstable: Unstable {
                 offset: last + 1,
+                handed_out: last,
                 ..Unstable::default()
             },
             committed: first - 1,
@@ -320,9 +328,24 @@ impl<S: Storage> RaftLog<S> {
         }
     }
 
-    /// Unstable entries waiting to be persisted.
+    /// Unstable entries: not yet reported durable (handed out or not).
     pub fn unstable_entries(&self) -> &[Entry] {
         &self.unstable.entries
+    }
+
+    /// Unstable entries not yet handed out for persisting.
+    pub fn entries_to_persist(&self) -> &[Entry] {
+        let u = &self.unstable;
+        let from = (u.handed_out + 1).saturating_sub(u.offset) as usize;
+        &u.entries[from.min(u.entries.len())..]
+    }
+
+    /// The entries up to `index` were handed out for persisting: the next
+    /// [`RaftLog::entries_to_persist`] starts after it. They stay unstable
+    /// until [`RaftLog::stable_to`].
+    pub fn handed_out_to(&mut self, index: LogIndex) {
+        debug_assert!(index <= self.last_index(), "handing out beyond the log");
+        self.unstable.handed_out = self.unstable.handed_out.max(index);
     }
 
     /// A snapshot waiting to be installed, if any.
@@ -340,6 +363,7 @@ impl<S: Storage> RaftLog<S> {
         if u.entries.get(pos).is_some_and(|e| e.term == term) {
             u.entries.drain(..=pos);
             u.offset = index + 1;
+            u.handed_out = u.handed_out.max(index);
         }
     }
 
@@ -366,6 +390,7 @@ impl<S: Storage> RaftLog<S> {
         self.committed = index;
         self.applying = index;
         self.unstable.offset = index + 1;
+        self.unstable.handed_out = index;
         self.unstable.entries.clear();
         self.unstable.snapshot = Some(snapshot);
     }

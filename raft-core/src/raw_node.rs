@@ -21,7 +21,25 @@
 //! 7. Call [`RawNode::advance`] (or [`RawNode::advance_append`] after step 3 and
 //!    [`RawNode::advance_apply_to`] after applying, if the application applies on
 //!    another thread). No other input may be given between `ready` and
-//!    `advance_append`.
+//!    `advance_append`, except [`RawNode::on_persisted`].
+//!
+//! # A leader's log write in the background
+//!
+//! A leader need not wait for its own fsync: followers can form a quorum
+//! without it, and it counts itself only once its entries are durable. If
+//! [`RawNode::can_persist_in_background`] says so for a ready, the caller may
+//! replace steps 3, 4 and 7 with:
+//!
+//! 3. Hand `ready.entries` and `ready.hard_state` to a writer that makes them
+//!    durable in the order handed over (after every earlier hand-over).
+//! 7. Call [`RawNode::advance_in_background`].
+//! 8. Whenever the writer has made entries up to (`index`, `term`) durable,
+//!    call [`RawNode::on_persisted`] (at any time, also between `ready` and
+//!    `advance`). A report for entries replaced in the meantime is ignored.
+//!
+//! Before persisting any later ready the usual way (step 3), the caller must
+//! wait until everything handed to the writer is durable (and may report it),
+//! so that the storage sees every write in log order.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -183,7 +201,7 @@ impl<S: Storage> RawNode<S> {
         r.soft_state() != self.prev_soft
             || r.hard_state() != self.prev_hard
             || r.log().unstable_snapshot().is_some()
-            || !r.log().unstable_entries().is_empty()
+            || !r.log().entries_to_persist().is_empty()
             || r.has_messages()
             || r.log().has_next_committed_entries()
             || r.has_read_work()
@@ -216,7 +234,10 @@ impl<S: Storage> RawNode<S> {
             rd.hard_state = Some(hard);
         }
         rd.snapshot = r.log().unstable_snapshot().cloned();
-        rd.entries = r.log().unstable_entries().to_vec();
+        rd.entries = r.log().entries_to_persist().to_vec();
+        if let Some(last) = rd.entries.last() {
+            r.log_mut().handed_out_to(last.index);
+        }
         assert!(
             rd.entries
                 .windows(2)
@@ -272,6 +293,45 @@ impl<S: Storage> RawNode<S> {
             self.prev_hard = hs;
         }
         Ok(p.applied_to)
+    }
+
+    /// True if `ready` (the one just taken) may be persisted by a background
+    /// writer (see the module docs): this node is the leader, the ready has no
+    /// snapshot and no message that promises durability, and its hard state,
+    /// if any, changes only the commit index.
+    pub fn can_persist_in_background(&self, ready: &Ready) -> bool {
+        let same_vote =
+            |hs: &HardState| hs.term == self.prev_hard.term && hs.vote == self.prev_hard.vote;
+        self.raft.role() == Role::Leader
+            && ready.snapshot.is_none()
+            && ready.persisted_messages.is_empty()
+            && ready.hard_state.as_ref().is_none_or(same_vote)
+    }
+
+    /// The ready's entries and hard state were handed to a background writer
+    /// (which reports through [`RawNode::on_persisted`]); its committed entries
+    /// are being applied. Returns the index up to which the ready handed out
+    /// committed entries, for [`RawNode::advance_apply_to`].
+    pub fn advance_in_background(&mut self) -> Result<Option<LogIndex>> {
+        let p = self
+            .in_progress
+            .take()
+            .ok_or(Error::Contract("advance without a pending ready"))?;
+        if p.snapshot_index.is_some() {
+            return Err(Error::Contract(
+                "a snapshot is installed before the ready is advanced",
+            ));
+        }
+        if let Some(hs) = p.hard_state {
+            self.prev_hard = hs;
+        }
+        Ok(p.applied_to)
+    }
+
+    /// Entries up to (`index`, `term`) are durable (reported by a background
+    /// writer). Ignored if the entry at `index` is no longer of `term`.
+    pub fn on_persisted(&mut self, index: LogIndex, term: Term) {
+        self.raft.on_persisted(index, term);
     }
 
     /// The application applied every committed entry up to `index`.

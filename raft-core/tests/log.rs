@@ -285,3 +285,39 @@ fn persisted_entries_leave_the_unstable_suffix_only_if_their_term_matches() {
     assert_eq!(indexes_and_terms(log.unstable_entries()), [(4, 1)]);
     assert_eq!((log.term(3), log.term(4)), (Ok(1), Ok(1)));
 }
+
+#[test]
+fn entries_handed_out_stay_readable_but_are_not_handed_out_twice() {
+    let (mut log, _) = log_over(&[1]);
+    log.append(&[ent(2, 1), ent(3, 1)]);
+    assert_eq!(
+        indexes_and_terms(log.entries_to_persist()),
+        [(2, 1), (3, 1)]
+    );
+    log.handed_out_to(3);
+    assert!(log.entries_to_persist().is_empty());
+    assert_eq!(log.term(3), Ok(1), "still read from the unstable suffix");
+    log.append(&[ent(4, 1)]);
+    assert_eq!(indexes_and_terms(log.entries_to_persist()), [(4, 1)]);
+    log.stable_to(3, 1);
+    assert_eq!(indexes_and_terms(log.unstable_entries()), [(4, 1)]);
+    assert_eq!(indexes_and_terms(log.entries_to_persist()), [(4, 1)]);
+}
+
+#[test]
+fn a_replaced_entry_is_handed_out_again_and_a_report_of_the_old_one_is_ignored() {
+    let (mut log, _) = log_over(&[1]);
+    log.append(&[ent(2, 1), ent(3, 1), ent(4, 1)]);
+    log.handed_out_to(4);
+    log.append(&[ent(3, 2)]);
+    assert_eq!(indexes_and_terms(log.entries_to_persist()), [(3, 2)]);
+    log.stable_to(3, 1);
+    assert_eq!(
+        indexes_and_terms(log.unstable_entries()),
+        [(2, 1), (3, 2)],
+        "a report for the replaced entry drops nothing"
+    );
+    log.stable_to(2, 1);
+    assert_eq!(indexes_and_terms(log.unstable_entries()), [(3, 2)]);
+    assert_eq!(indexes_and_terms(log.entries_to_persist()), [(3, 2)]);
+}

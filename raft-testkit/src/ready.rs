@@ -7,6 +7,13 @@
 //! 5. committed entries are applied, then safe reads served, failed reads dropped;
 //! 6. `advance`.
 //!
+//! A leader's ready may instead be persisted in the background (raft-core's
+//! "A leader's log write in the background"): if the core allows it and
+//! [`ReadyHooks::persist_in_background`] takes the entries, step 3 and 4 are
+//! skipped and the hooks report the write later through
+//! `RawNode::on_persisted`. Before any later ready is persisted the usual way,
+//! [`ReadyHooks::finish_background`] completes every such write.
+//!
 //! A crash may be injected between 2 and 3, after the snapshot, between the
 //! entries and the hard state, between 3 and 4, and before 6:
 //! [`ReadyHooks::crash_at`] decides, and
@@ -78,6 +85,20 @@ pub trait ReadyHooks<S: Storage> {
     fn crash_at(&mut self, _point: CrashPoint) -> bool {
         false
     }
+    /// Step 3 in the background: asked for a ready the core allows to be; true
+    /// if the hooks took `entries` and `hard_state` to make durable later, in
+    /// order, reporting each write with `RawNode::on_persisted`.
+    fn persist_in_background(
+        &mut self,
+        _raw: &RawNode<S>,
+        _entries: &[Entry],
+        _hard_state: Option<HardState>,
+    ) -> bool {
+        false
+    }
+    /// Before a ready is persisted the usual way: every write taken by
+    /// `persist_in_background` must be durable when this returns.
+    fn finish_background(&mut self, _raw: &mut RawNode<S>) {}
     /// Step 3: a snapshot is about to be installed.
     fn snapshot(&mut self, _snapshot: &Snapshot) {}
     /// Step 3: entries are about to be appended.
@@ -110,6 +131,7 @@ where
         return Ok(Driven::Idle);
     }
     let rd = raw.ready();
+    let may_background = raw.can_persist_in_background(&rd);
     if let Some(soft) = rd.soft_state {
         hooks.soft_state(raw, soft);
     }
@@ -117,6 +139,22 @@ where
     if hooks.crash_at(CrashPoint::BeforePersist) {
         return Ok(Driven::Crashed(CrashPoint::BeforePersist));
     }
+    if may_background && hooks.persist_in_background(raw, &rd.entries, rd.hard_state) {
+        if finish_ready(
+            hooks,
+            &rd.committed_entries,
+            &rd.read_states,
+            rd.failed_reads,
+        ) {
+            return Ok(Driven::Crashed(CrashPoint::BeforeAdvance));
+        }
+        if let Some(applied) = raw.advance_in_background()? {
+            raw.advance_apply_to(applied);
+        }
+        hooks.advanced(raw);
+        return Ok(Driven::Handled);
+    }
+    hooks.finish_background(raw);
     if let Some(snap) = rd.snapshot {
         hooks.snapshot(&snap);
         storage
@@ -143,19 +181,35 @@ where
         return Ok(Driven::Crashed(CrashPoint::BeforeAnswering));
     }
     hooks.send(rd.persisted_messages);
-    for e in &rd.committed_entries {
-        hooks.apply(e);
-    }
-    for rs in &rd.read_states {
-        hooks.read_ready(rs);
-    }
-    for r in rd.failed_reads {
-        hooks.read_failed(r);
-    }
-    if hooks.crash_at(CrashPoint::BeforeAdvance) {
+    if finish_ready(
+        hooks,
+        &rd.committed_entries,
+        &rd.read_states,
+        rd.failed_reads,
+    ) {
         return Ok(Driven::Crashed(CrashPoint::BeforeAdvance));
     }
     raw.advance()?;
     hooks.advanced(raw);
     Ok(Driven::Handled)
+}
+
+/// Step 5 (apply, serve and fail reads), then the last crash point; true if
+/// the hooks crashed the node there.
+fn finish_ready<S: Storage, H: ReadyHooks<S>>(
+    hooks: &mut H,
+    committed: &[Entry],
+    reads: &[ReadState],
+    failed_reads: Vec<u64>,
+) -> bool {
+    for e in committed {
+        hooks.apply(e);
+    }
+    for rs in reads {
+        hooks.read_ready(rs);
+    }
+    for r in failed_reads {
+        hooks.read_failed(r);
+    }
+    hooks.crash_at(CrashPoint::BeforeAdvance)
 }
