@@ -130,6 +130,8 @@ pub struct Sim {
     swarm: Swarm,
     /// This seed's background disk for leaders' log writes.
     background: BackgroundDisk,
+    /// Committed entries up to here were checked durable on a quorum.
+    durable_checked: u64,
     cov: Coverage,
     /// The first candidate seen in each term.
     candidates: BTreeMap<u64, u64>,
@@ -204,6 +206,7 @@ impl Sim {
             .collect();
         let mut sim = Sim {
             background: BackgroundDisk::for_seed(seed),
+            durable_checked: 0,
             swarm,
             cov: Coverage::default(),
             candidates: BTreeMap::new(),
@@ -410,7 +413,7 @@ impl Sim {
         self.scheduled_crashes.retain(|c| c.0 > now);
         for (_, i, incarnation) in due {
             if self.nodes[i].incarnation == incarnation {
-                self.crash_node(i, "new leader crash");
+                self.crash_node(i, "scheduled crash");
             }
         }
         // A stalled split owns the network and its two nodes while it runs.
@@ -1403,5 +1406,6 @@ impl ReadyHooks<MemStorage> for SimReady<'_> {
 
     fn advanced(&mut self, raw: &RawNode<MemStorage>) {
         self.sim.inv.check_applied(self.id, raw);
+        self.sim.check_committed_durable(raw);
     }
 }

@@ -10,7 +10,7 @@
 //! enable the background disk runs the schedule it ran before it existed.
 
 use super::Sim;
-use raft_core::{DetRng, Entry, HardState, RawNode};
+use raft_core::{DetRng, Entry, HardState, RawNode, Storage};
 use raft_storage::{HardStateStore, LogStore, MemStorage};
 use std::collections::VecDeque;
 
@@ -30,6 +30,9 @@ pub(super) struct BackgroundDisk {
     per_mille: u64,
     /// A write takes 1..=this many time units (a tick is 10).
     max_delay: u64,
+    /// Per mille of writes handed over after which the leader crashes before
+    /// the write is done (its followers may have committed the entries).
+    crash_per_mille: u64,
     rng: DetRng,
 }
 
@@ -43,9 +46,15 @@ impl BackgroundDisk {
             rng.range(300, 1001)
         };
         let max_delay = rng.range(1, 40);
+        let crash_per_mille = if rng.range(0, 2) == 0 {
+            0
+        } else {
+            rng.range(5, 100)
+        };
         BackgroundDisk {
             per_mille,
             max_delay,
+            crash_per_mille,
             rng,
         }
     }
@@ -53,8 +62,9 @@ impl BackgroundDisk {
     /// One line for the trace.
     pub(super) fn describe(&self) -> String {
         format!(
-            "background disk: {} per mille of a leader's readies, up to {} time units",
-            self.per_mille, self.max_delay
+            "background disk: {} per mille of a leader's readies, up to {} time units, \
+             crash before one is done: {} per mille",
+            self.per_mille, self.max_delay, self.crash_per_mille
         )
     }
 }
@@ -100,6 +110,14 @@ impl Sim {
         let queue = &mut self.nodes[i].background;
         // In order: a write is never done before one handed over earlier.
         let due = queue.back().map_or(0, |w| w.due).max(self.now + delay);
+        let disk = &mut self.background;
+        if self.chaos && disk.crash_per_mille > 0 && disk.rng.range(0, 1000) < disk.crash_per_mille
+        {
+            let at = self.now + disk.rng.range(0, due - self.now);
+            self.scheduled_crashes
+                .push((at, i, self.nodes[i].incarnation));
+        }
+        let queue = &mut self.nodes[i].background;
         queue.push_back(PendingWrite {
             entries: entries.to_vec(),
             hard_state,
@@ -191,5 +209,64 @@ impl Sim {
             pending.len()
         );
         self.note(line);
+    }
+}
+
+impl Sim {
+    /// Every entry a leader newly committed is durable on a quorum: in the
+    /// storage of a majority of each half of its configuration (the one it
+    /// counts with now, or the one in force at the entry, since a membership
+    /// change may be proposed between the commit and this check), or
+    /// compacted into their snapshots. A leader that counted an ack, its own
+    /// included, before the entry was durable breaks this at once, crash or
+    /// no crash.
+    pub(super) fn check_committed_durable(&mut self, raw: &RawNode<MemStorage>) {
+        let r = raw.raft();
+        let committed = r.log().committed();
+        if r.role() != raft_core::Role::Leader || committed <= self.durable_checked {
+            return;
+        }
+        let now = r.tracker().conf().clone();
+        for index in (self.durable_checked + 1)..=committed {
+            let Ok(term) = r.log().term(index) else {
+                continue; // compacted here: checked when it was committed
+            };
+            let then = raw.conf_state_at(index);
+            if self.quorum_holds(&now, index, term) || self.quorum_holds(&then, index, term) {
+                continue;
+            }
+            return self.inv.fail(format!(
+                "n{} committed {index}/{term}, durable on no quorum of {:?} or {:?}",
+                r.id(),
+                (&now.voters, &now.voters_outgoing),
+                (&then.voters, &then.voters_outgoing),
+            ));
+        }
+        self.durable_checked = committed;
+    }
+
+    /// True if a majority of every non-empty half of `conf` holds `index`/`term` durably.
+    fn quorum_holds(&self, conf: &raft_core::ConfState, index: u64, term: u64) -> bool {
+        [&conf.voters, &conf.voters_outgoing]
+            .into_iter()
+            .filter(|voters| !voters.is_empty())
+            .all(|voters| {
+                let durable = voters
+                    .iter()
+                    .filter(|&&v| self.durable_on(v, index, term))
+                    .count();
+                durable * 2 > voters.len()
+            })
+    }
+
+    fn durable_on(&self, id: u64, index: u64, term: u64) -> bool {
+        let Some(n) = self.nodes.get((id - 1) as usize) else {
+            return false;
+        };
+        match n.storage.term(index) {
+            Ok(t) => t == term,
+            Err(raft_core::StorageError::Compacted) => true,
+            Err(_) => false,
+        }
     }
 }
