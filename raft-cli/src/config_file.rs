@@ -74,6 +74,12 @@ pub struct NodeSettings {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_every: Option<u64>,
+    /// A leader makes its new log entries durable on a writer thread while
+    /// it goes on replicating, and counts itself once they are (default
+    /// true); false: it waits for each of its own fdatasyncs.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_log_writer: Option<bool>,
     /// Send peer frames of at least this many KiB (large append batches,
     /// snapshot chunks) LZ4-compressed to peers that read LZ4 (default 256:
     /// bulk transfers only; 0 sends every frame plain).

@@ -37,6 +37,7 @@ fn build_config(s: NodeSettings) -> Result<NodeConfig, String> {
     cfg.election_ticks = s.election_ticks.unwrap_or(cfg.election_ticks);
     cfg.request_timeout = s.request_timeout_ms.map_or(cfg.request_timeout, ms);
     cfg.snapshot_every = s.snapshot_every.unwrap_or(cfg.snapshot_every);
+    cfg.leader_log_writer = s.leader_log_writer.unwrap_or(cfg.leader_log_writer);
     if let Some(kib) = s.peer_compress_from_kib {
         cfg.peer_compress_from =
             (kib > 0).then(|| usize::try_from(kib << 10).unwrap_or(usize::MAX));

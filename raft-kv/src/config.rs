@@ -61,6 +61,10 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// A leader makes its new entries durable on a writer thread while it
+    /// goes on replicating and counts itself once they are (default on);
+    /// off, the consensus thread waits for each of its own fdatasyncs.
+    pub leader_log_writer: bool,
     /// Peer frames of at least this many bytes go LZ4-compressed to peers
     /// that read LZ4 (`None`: every frame plain; default
     /// [`raft_net::DEFAULT_COMPRESS_FROM`]).
@@ -111,6 +115,7 @@ impl NodeConfig {
             limits: Limits::default(),
             max_connections: 10_000,
             snapshot_every: 10_000,
+            leader_log_writer: true,
             peer_compress_from: Some(raft_net::DEFAULT_COMPRESS_FROM),
             requirepass: None,
             peer_tls: None,

@@ -203,6 +203,13 @@ pub enum FatalError {
     /// The applier thread is gone, so nothing more can be applied.
     #[error("the applier thread stopped")]
     ApplierStopped,
+    /// The leader's log writer thread is gone.
+    #[error("the log writer thread stopped")]
+    LogWriterStopped,
+    /// The leader's log writer could not make entries durable (the storage
+    /// error, with its path).
+    #[error("the log writer failed: {0}")]
+    LogWriteFailed(String),
     /// The consensus core reported a broken contract.
     #[error("raft: {0}")]
     Raft(#[from] raft_core::Error),

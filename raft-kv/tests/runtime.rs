@@ -647,3 +647,31 @@ fn a_refused_wal_write_on_a_follower_stops_it_and_loses_no_acknowledged_write() 
 fn a_failed_hard_state_rename_stops_the_node_and_loses_no_acknowledged_write() {
     a_disk_fault_stops_the_node_and_a_restart_recovers(false, Op::HardState, Failure::Write);
 }
+
+#[test]
+fn a_leader_whose_disk_stalls_still_commits_on_its_followers() {
+    let plan = FaultPlan::default();
+    let c = Cluster::start(3, Faulty::new(File, &plan), Settings::default());
+    let leader = c.leader();
+    assert_eq!(c.set(leader, "before", "v"), Ok(Reply::ok()));
+    let appends = plan.calls(leader, Op::Append);
+    plan.arm(leader, Op::Append, Failure::Stall, 0, true);
+    assert_eq!(
+        c.set(leader, "during", "v"),
+        Ok(Reply::ok()),
+        "the followers are a quorum while the leader's own write is stalled"
+    );
+    assert_eq!(
+        plan.calls(leader, Op::Append),
+        appends + 1,
+        "the leader's write of it is the one stalled in its disk"
+    );
+    assert_eq!(c.get(leader, "during"), Ok(bulk("v")));
+    let later = in_background(c.handle(leader).write(set("later", "v")));
+    plan.disarm(leader);
+    assert_eq!(later.join().expect("no panic"), Ok(Reply::ok()));
+    assert_eq!(c.set(leader, "after", "v"), Ok(Reply::ok()));
+    for id in c.running() {
+        c.wait_local(id, "after", &bulk("v"));
+    }
+}

@@ -62,6 +62,10 @@ pub const CHECKS: &[Check] = &[
         applying_a_matching_snapshot_keeps_the_tail,
     ),
     ("stale_snapshot_is_refused", stale_snapshot_is_refused),
+    (
+        "unsynced_appends_read_back_and_sync",
+        unsynced_appends_read_back_and_sync,
+    ),
 ];
 
 /// Runs every check, each against a fresh store from `fresh` (empty, with
@@ -221,4 +225,27 @@ pub fn stale_snapshot_is_refused(s: &dyn Backend) {
     old.meta.term = 1;
     assert!(s.apply_snapshot(old).is_err());
     assert_eq!(s.first_index().expect("first"), 7);
+}
+
+/// Conformance check `unsynced_appends_read_back_and_sync`: entries written
+/// without a sync are readable at once, replace a conflicting suffix like an
+/// append, and a sync makes them snapshottable.
+pub fn unsynced_appends_read_back_and_sync(s: &dyn Backend) {
+    s.append(&ents(1..=5, 1)).expect("append");
+    s.append_unsynced(&ents(6..=8, 1)).expect("append unsynced");
+    s.append_unsynced(&ents(8..=10, 2))
+        .expect("append unsynced over 8");
+    assert_eq!(s.last_index().expect("last"), 10);
+    assert_eq!(s.term(7).expect("term"), 1);
+    assert_eq!(s.entries(8, 11, None).expect("entries"), ents(8..=10, 2));
+    s.sync_log().expect("sync");
+    s.set_hard_state(HardState {
+        term: 2,
+        vote: None,
+        commit: 10,
+    })
+    .expect("hs");
+    s.create_snapshot(9, ConfState::default(), Vec::new())
+        .expect("snapshot over synced entries");
+    assert_eq!(s.first_index().expect("first"), 10);
 }

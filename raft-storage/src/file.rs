@@ -55,6 +55,9 @@ struct FileInner {
     /// The latest hard state (commit may be ahead of `durable`).
     hard_state: HardState,
     snapshot: Snapshot,
+    /// The last log index known durable (entries after it were written by
+    /// [`LogStore::append_unsynced`] and await [`LogStore::sync_log`]).
+    synced_to: LogIndex,
 }
 
 impl FileInner {
@@ -128,6 +131,7 @@ impl FileStorage {
             .min(wal.last_index());
         let inner = FileInner {
             dir: dir.to_path_buf(),
+            synced_to: wal.last_index(),
             wal,
             durable: durable.clone(),
             hard_state,
@@ -320,7 +324,36 @@ impl Storage for FileStorage {
 impl LogStore for FileStorage {
     fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
         check_contiguous(entries)?;
-        self.inner.write().wal.append(entries)
+        let mut s = self.inner.write();
+        s.wal.append(entries)?;
+        s.synced_to = s.wal.last_index();
+        Ok(())
+    }
+
+    fn append_unsynced(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        check_contiguous(entries)?;
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let mut s = self.inner.write();
+        s.wal.write(entries)?;
+        s.synced_to = s.synced_to.min(first.index - 1);
+        Ok(())
+    }
+
+    fn sync_log(&self) -> Result<(), StoreError> {
+        // The fdatasync runs outside the lock: readers (the consensus thread
+        // looking up terms) and snapshots go on meanwhile.
+        let (handle, last) = {
+            let s = self.inner.read();
+            (s.wal.sync_handle(), s.wal.last_index())
+        };
+        if let Some((file, path)) = handle {
+            file.sync_data().map_err(|e| StoreError::io(&path, e))?;
+        }
+        let mut s = self.inner.write();
+        s.synced_to = s.synced_to.max(last).min(s.wal.last_index());
+        Ok(())
     }
 
     fn apply_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
@@ -353,6 +386,7 @@ impl LogStore for FileStorage {
             s.wal.reset_after(meta.index)?;
         }
         s.snapshot = snapshot;
+        s.synced_to = s.wal.last_index();
         Ok(())
     }
 
@@ -366,11 +400,11 @@ impl LogStore for FileStorage {
         let _writing = self.snapshot_writer.lock();
         {
             let s = self.inner.read();
-            if index > s.hard_state.commit || index > s.wal.last_index() {
+            if index > s.hard_state.commit || index > s.synced_to {
                 return Err(StoreError::NotYetDurable {
                     index,
                     commit: s.hard_state.commit,
-                    last: s.wal.last_index(),
+                    last: s.synced_to,
                 });
             }
         }

@@ -75,11 +75,25 @@ impl From<StoreError> for raft_core::StorageError {
     }
 }
 
-/// The write side of a Raft log. Every method is durable when it returns.
+/// The write side of a Raft log. Every method but
+/// [`LogStore::append_unsynced`] is durable when it returns.
 pub trait LogStore: Storage {
     /// Appends contiguous `entries`, replacing any stored entries at or after the
     /// first one's index (a conflicting suffix). One fsync covers the whole batch.
     fn append(&self, entries: &[Entry]) -> Result<(), StoreError>;
+    /// [`LogStore::append`] that may return before the entries are durable:
+    /// they are readable at once and durable after the next
+    /// [`LogStore::sync_log`]. A crash before it may keep any prefix of them.
+    /// The default is a durable append.
+    fn append_unsynced(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.append(entries)
+    }
+    /// Makes every entry appended so far durable, without holding up readers
+    /// or other writers while the disk works. The default does nothing (every
+    /// append is already durable).
+    fn sync_log(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Installs `snapshot`: the log before and at its index is discarded (entries
     /// after it are kept only if they agree with its term), and it becomes the
     /// snapshot served to followers.

@@ -26,6 +26,7 @@ use raft_core::{Entry, LogIndex};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The largest log index a store accepts from disk: far beyond any real log
 /// (2^63 entries), and low enough that index arithmetic never overflows, so an
@@ -51,7 +52,9 @@ struct Segment {
 pub struct Wal {
     dir: PathBuf,
     segments: Vec<Segment>,
-    active: Option<File>,
+    /// The segment being written, shared with a writer that syncs it
+    /// outside the store's lock ([`Wal::sync_handle`]).
+    active: Option<Arc<File>>,
     /// Entries in memory, from `offset`.
     entries: Vec<Entry>,
     /// (segment position in `segments`, byte offset) of each entry in `entries`.
@@ -117,7 +120,7 @@ impl Wal {
                 .write(true)
                 .open(&seg.path)
                 .map_err(|e| StoreError::io(&seg.path, e))?;
-            wal.active = Some(f);
+            wal.active = Some(Arc::new(f));
         }
         Ok(wal)
     }
@@ -211,6 +214,14 @@ impl Wal {
     /// Appends `ents` (contiguous), first removing any held entries at or after
     /// `ents[0].index`, and makes them durable with one fdatasync.
     pub fn append(&mut self, ents: &[Entry]) -> Result<(), StoreError> {
+        self.write(ents)?;
+        self.sync()
+    }
+
+    /// [`Wal::append`] without the final fdatasync: the entries are written
+    /// (and readable) but durable only after [`Wal::sync`] or an fdatasync
+    /// of [`Wal::sync_handle`]. Segments filled on the way are synced.
+    pub fn write(&mut self, ents: &[Entry]) -> Result<(), StoreError> {
         let Some(first) = ents.first() else {
             return Ok(());
         };
@@ -240,7 +251,14 @@ impl Wal {
             last,
             "wal: after an append the log ends at its last entry"
         );
-        self.sync()
+        Ok(())
+    }
+
+    /// The active segment and its path: an fdatasync of it makes every entry
+    /// written so far durable (earlier segments were synced when they filled).
+    pub fn sync_handle(&self) -> Option<(Arc<File>, PathBuf)> {
+        let seg = self.segments.last()?;
+        Some((self.active.clone()?, seg.path.clone()))
     }
 
     /// Writes entries into the active segment until it is full; returns how many.
@@ -285,7 +303,7 @@ impl Wal {
     }
 
     fn start_segment(&mut self, first: LogIndex) -> Result<(), StoreError> {
-        if let Some(f) = self.active.as_mut() {
+        if let Some(f) = self.active.as_ref() {
             f.sync_data().map_err(|e| StoreError::io(&self.dir, e))?;
         }
         let path = self.dir.join(segment_name(first));
@@ -297,7 +315,7 @@ impl Wal {
             .map_err(|e| StoreError::io(&path, e))?;
         preallocate(&f, &path, self.segment_bytes);
         sync_dir(&self.dir)?;
-        self.active = Some(f);
+        self.active = Some(Arc::new(f));
         self.segments.push(Segment {
             first_index: first,
             path,
@@ -309,7 +327,7 @@ impl Wal {
 
     /// Makes everything written durable (fdatasync of the active segment).
     pub fn sync(&mut self) -> Result<(), StoreError> {
-        if let (Some(f), Some(seg)) = (self.active.as_mut(), self.segments.last()) {
+        if let (Some(f), Some(seg)) = (self.active.as_ref(), self.segments.last()) {
             // An fsync failure leaves the page cache state unknown: never retry and
             // carry on (the caller must stop).
             f.sync_data().map_err(|e| StoreError::io(&seg.path, e))?;
@@ -335,7 +353,7 @@ impl Wal {
         seg.len = byte_off;
         seg.next_index = index;
         sync_dir(&self.dir)?;
-        self.active = Some(f);
+        self.active = Some(Arc::new(f));
         self.entries.truncate(pos);
         self.positions.truncate(pos);
         Ok(())

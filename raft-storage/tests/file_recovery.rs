@@ -468,3 +468,39 @@ fn an_out_of_range_index_on_disk_is_a_corruption_error_not_a_panic() {
         Err(StoreError::Corrupt { .. })
     ));
 }
+
+#[test]
+fn unsynced_entries_are_readable_at_once_and_snapshottable_only_once_synced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path(), 4096).expect("open");
+    let first: Vec<Entry> = (1..=5).map(|i| ent(i, 1, 100)).collect();
+    let rest: Vec<Entry> = (6..=60).map(|i| ent(i, 1, 100)).collect();
+    s.append(&first).expect("append");
+    s.append_unsynced(&rest)
+        .expect("append unsynced (crosses segments)");
+    assert_eq!(s.last_index().expect("last"), 60);
+    assert_eq!(s.entries(58, 61, None).expect("read"), rest[52..].to_vec());
+    s.set_hard_state(HardState {
+        term: 1,
+        vote: Some(1),
+        commit: 60,
+    })
+    .expect("hs");
+    assert!(
+        matches!(
+            s.create_snapshot(40, ConfState::with_voters([1]), vec![1]),
+            Err(StoreError::NotYetDurable { last: 5, .. })
+        ),
+        "a snapshot may not cover entries that are not durable yet"
+    );
+    s.sync_log().expect("sync");
+    s.create_snapshot(40, ConfState::with_voters([1]), vec![1])
+        .expect("durable now");
+    drop(s);
+    let s = open(dir.path(), 4096).expect("reopen");
+    assert_eq!(s.last_index().expect("last"), 60);
+    assert!(
+        all_entries(&s) == rest[35..],
+        "entries 41..=60 survive the reopen"
+    );
+}

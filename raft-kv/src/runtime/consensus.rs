@@ -4,8 +4,10 @@
 //! builds one `Ready` (group commit), then sends, persists and hands committed
 //! work to the applier as [`ApplyMsg`]s.
 
+pub(crate) use super::events::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
 use super::members::{Members, RemovalWatch};
+use super::persist::Persistence;
 use super::requests::{ReadId, Requests};
 use super::storage::NodeStorage;
 use crate::command::ProposalId;
@@ -13,7 +15,6 @@ use crate::error::{FatalError, RequestError};
 use crate::metrics::Metrics;
 use crate::status::NodeStatus;
 use crate::store::KvStore;
-use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use raft_core::{Entry, Message, MessageBody, NodeId, RawNode, ReadState, Ready, Role, Snapshot};
 use raft_net::Transport;
@@ -21,48 +22,18 @@ use raft_net::mailbox::{MailReceiver, MailSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Everything the consensus thread reacts to, from one bounded channel.
-pub(crate) enum Event {
-    /// A message from a peer.
-    Peer(Message),
-    /// A client write, registered in the request registry.
-    Propose {
-        id: ProposalId,
-        data: Vec<u8>,
-        deadline: Instant,
-    },
-    /// A membership change, registered in the request registry.
-    ConfChange {
-        id: ProposalId,
-        cc: raft_core::ConfChange,
-    },
-    /// A linearizable read, registered in the request registry.
-    Read { id: ReadId, deadline: Instant },
-    /// Hand leadership to `to` (on the leader).
-    Transfer {
-        to: NodeId,
-        reply: Sender<Result<(), RequestError>>,
-    },
-    /// A leader stopping gracefully hands leadership to its most up-to-date voter.
-    ShutdownTransfer { reply: Sender<Option<NodeId>> },
-    /// The applier applied everything up to this index.
-    Applied(u64),
-    /// Stop the thread.
-    Shutdown,
-}
-
-/// Work for the applier thread, in log order.
-pub(crate) enum ApplyMsg {
-    /// Committed entries to apply, and when they were handed over.
-    Entries(Vec<Entry>, Instant),
-    /// Reads that are safe to serve once their index is applied.
-    Reads(Vec<ReadState>),
-    /// A snapshot from the leader replaces the state.
-    Restore(Snapshot),
-    /// Take a snapshot now and compact; the reply says how it went.
-    SnapshotNow(Sender<Result<(), RequestError>>),
-    /// The consensus thread stopped: finish.
-    Stop,
+/// The consensus thread's write side of `storage`: with `log_writer` (the
+/// node's id comes first), a leader's entries go to a writer thread that
+/// wakes the consensus thread through `events` when they are durable.
+pub(crate) fn start_persistence<S: NodeStorage>(
+    (id, log_writer): (NodeId, bool),
+    storage: S,
+    metrics: Arc<Metrics>,
+    events: MailSender<Event>,
+) -> std::io::Result<Persistence<S>> {
+    // A full queue means the consensus thread is busy: it looks anyway.
+    let wake: Box<dyn Fn() + Send> = Box::new(move || drop(events.try_send(Event::LogWritten)));
+    Persistence::start(id, storage, metrics, log_writer.then_some(wake))
 }
 
 /// The shared pieces the consensus thread updates.
@@ -103,10 +74,12 @@ pub(crate) struct Consensus<S: NodeStorage> {
     id: NodeId,
     tick: Duration,
     raw: RawNode<S>,
-    storage: S,
+    persistence: Persistence<S>,
     transport: Arc<dyn Transport>,
     links: ConsensusLinks,
     waiting: Vec<Waiting>,
+    /// Writes held while the leader's own log write is in flight.
+    held: Vec<Waiting>,
     removal: RemovalWatch,
     was_leader: bool,
     known_leader: Option<NodeId>,
@@ -119,7 +92,7 @@ const MAX_EVENTS_PER_READY: usize = 8192;
 impl<S: NodeStorage> Consensus<S> {
     pub(crate) fn new(
         raw: RawNode<S>,
-        storage: S,
+        persistence: Persistence<S>,
         transport: Arc<dyn Transport>,
         tick: Duration,
         links: ConsensusLinks,
@@ -130,9 +103,10 @@ impl<S: NodeStorage> Consensus<S> {
             id: raw.raft().id(),
             tick,
             raw,
-            storage,
+            persistence,
             transport,
             waiting: Vec::new(),
+            held: Vec::new(),
             was_leader: false,
             known_leader: None,
             expiry: super::expiry_tick::ExpiryTicker::new(links.store.clone()),
@@ -152,6 +126,10 @@ impl<S: NodeStorage> Consensus<S> {
                 break;
             }
             if self.handle_events(batch) || self.links.lifecycle.has_failed() {
+                break;
+            }
+            if let Err(e) = self.take_written() {
+                self.links.lifecycle.fail(e);
                 break;
             }
             let now = Instant::now();
@@ -177,8 +155,24 @@ impl<S: NodeStorage> Consensus<S> {
                 break;
             }
         }
+        if let Err(e) = self.persistence.stop() {
+            log::error!("node {}: {e}", self.id);
+        }
         self.links.requests.fail_all(&RequestError::Shutdown);
         let _ = self.links.apply_tx.send(ApplyMsg::Stop);
+    }
+
+    /// Tells the core what the log writer made durable; once nothing is in
+    /// flight, proposes the writes held meanwhile.
+    fn take_written(&mut self) -> Result<(), FatalError> {
+        if let Some((index, term)) = self.persistence.take_written()? {
+            self.raw.on_persisted(index, term);
+        }
+        if !self.held.is_empty() && !self.persistence.writer_in_flight() {
+            let held = std::mem::take(&mut self.held);
+            self.propose(held);
+        }
+        Ok(())
     }
 
     /// Steps every event of `batch`, proposing its writes as one batch; true
@@ -207,6 +201,7 @@ impl<S: NodeStorage> Consensus<S> {
                     self.links.status.lock().applied_index = index;
                 }
                 Event::Shutdown => stop = true,
+                Event::LogWritten => {} // taken after the batch
                 Event::ConfChange { id, cc } => self.conf_change(id, cc),
                 Event::Transfer { to, reply } => {
                     let _ = reply.send(self.transfer(to));
@@ -267,7 +262,9 @@ impl<S: NodeStorage> Consensus<S> {
 
     /// Learns member addresses from the membership entries still in the log.
     pub(crate) fn learn_addresses_from_log(&mut self) -> Result<(), FatalError> {
-        self.links.members.learn_from_log(&self.storage)
+        self.links
+            .members
+            .learn_from_log(self.persistence.storage())
     }
 
     /// Proposes the writes whose clients still wait, as one batch; without a
@@ -278,6 +275,12 @@ impl<S: NodeStorage> Consensus<S> {
         }
         if self.raw.raft().leader_id().is_none() {
             self.waiting.extend(writes);
+            return;
+        }
+        if self.persistence.writer_in_flight() {
+            // One leader write in flight at a time: what arrives meanwhile
+            // goes out as one batch, as it would behind a blocking fsync.
+            self.held.extend(writes);
             return;
         }
         // Marked proposed under the registry's lock: a client that gave up at
@@ -353,8 +356,10 @@ impl<S: NodeStorage> Consensus<S> {
         Ok(())
     }
 
-    /// One `Ready`, in the order the contract in `raw_node.rs` prescribes.
+    /// One `Ready`, in the order the contract in `raw_node.rs` prescribes; a
+    /// leader's entries go to the log writer when the core allows it.
     fn handle_ready(&mut self, rd: Ready) -> Result<(), FatalError> {
+        let background = self.persistence.has_writer() && self.raw.can_persist_in_background(&rd);
         if let Some(ss) = rd.soft_state {
             self.on_soft_state(ss);
         }
@@ -363,20 +368,32 @@ impl<S: NodeStorage> Consensus<S> {
         for m in rd.messages {
             self.send(m);
         }
+        if background {
+            self.persistence.hand_over(rd.entries, rd.hard_state)?;
+            self.hand_to_applier(rd.committed_entries, rd.read_states)?;
+            self.fail_reads(rd.failed_reads);
+            self.raw.advance_in_background()?;
+            self.publish_status();
+            return Ok(());
+        }
         if let Some(snap) = rd.snapshot {
             self.install_snapshot(snap)?;
         }
         self.hand_to_applier(rd.committed_entries, rd.read_states)?;
-        self.persist(&rd.entries, rd.hard_state)?;
+        self.persistence.write(&rd.entries, rd.hard_state)?;
         for m in rd.persisted_messages {
             self.send(m);
         }
-        for id in rd.failed_reads {
-            self.links.requests.fail_read(id, RequestError::ReadAborted);
-        }
+        self.fail_reads(rd.failed_reads);
         self.raw.advance_append()?;
         self.publish_status();
         Ok(())
+    }
+
+    fn fail_reads(&self, ids: Vec<ReadId>) {
+        for id in ids {
+            self.links.requests.fail_read(id, RequestError::ReadAborted);
+        }
     }
 
     /// Hands `m` to the transport (counting snapshots for the metrics).
@@ -416,12 +433,7 @@ impl<S: NodeStorage> Consensus<S> {
     /// Installs the leader's snapshot: durable first, then the state machine
     /// (the applier handles it before any later entry).
     fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), FatalError> {
-        self.storage
-            .apply_snapshot(snap.clone())
-            .map_err(|source| FatalError::Storage {
-                what: "installing the leader's snapshot",
-                source,
-            })?;
+        self.persistence.install_snapshot(snap.clone())?;
         if let Ok(store) = KvStore::decode_snapshot(&snap.data) {
             self.links.members.learn_applied(store.members())?;
         }
@@ -449,36 +461,6 @@ impl<S: NodeStorage> Consensus<S> {
             .apply_tx
             .send(msg)
             .map_err(|_| FatalError::ApplierStopped)
-    }
-
-    fn persist(
-        &mut self,
-        entries: &[Entry],
-        hard_state: Option<raft_core::HardState>,
-    ) -> Result<(), FatalError> {
-        let m = &self.links.metrics;
-        m.ready_processed();
-        if !entries.is_empty() {
-            let t0 = Instant::now();
-            self.storage
-                .append(entries)
-                .map_err(|source| FatalError::Storage {
-                    what: "WAL append",
-                    source,
-                })?;
-            m.entries_appended(entries.len(), t0.elapsed());
-        }
-        if let Some(hs) = hard_state {
-            let t0 = Instant::now();
-            self.storage
-                .set_hard_state(hs)
-                .map_err(|source| FatalError::Storage {
-                    what: "hard state write",
-                    source,
-                })?;
-            m.hard_state_written(t0.elapsed());
-        }
-        Ok(())
     }
 
     fn publish_status(&self) {

@@ -5,7 +5,24 @@
 use crate::error::FatalError;
 use parking_lot::{Condvar, Mutex};
 use raft_core::NodeId;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Asks the owner of a running node to stop it (wakes
+/// `Runtime::wait_until_stop_needed`); the stop itself is the owner's.
+#[derive(Clone)]
+pub struct StopRequest(Arc<Lifecycle>);
+
+impl StopRequest {
+    pub(crate) fn new(lifecycle: Arc<Lifecycle>) -> Self {
+        StopRequest(lifecycle)
+    }
+
+    /// Wakes the owner.
+    pub fn request(&self) {
+        self.0.ask_owner_to_stop();
+    }
+}
 
 /// The node's run state, shared by its threads.
 pub(crate) struct Lifecycle {

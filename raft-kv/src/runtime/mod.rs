@@ -23,12 +23,15 @@
 mod applier;
 mod bootstrap;
 mod consensus;
+mod events;
 mod expiry_tick;
 mod handle;
 mod lifecycle;
 mod lock;
+mod log_writer;
 mod members;
 mod pending;
+mod persist;
 mod requests;
 mod script_status;
 mod scripts;
@@ -37,6 +40,7 @@ mod waiters;
 
 pub use bootstrap::{data_dir_initialized, random_u64, write_new_cluster_meta};
 pub use handle::{NodeHandle, PendingReply};
+pub use lifecycle::StopRequest;
 pub use members::AdminContext;
 pub use requests::{Notifier, ReplyNotify};
 pub use script_status::RunningScript;
@@ -228,9 +232,7 @@ impl Shared {
             handle: Arc::default(),
         }
     }
-}
 
-impl Shared {
     fn applier_links<S: NodeStorage>(
         &self,
         storage: S,
@@ -315,12 +317,7 @@ impl<S: NodeStorage> Runtime<S> {
             peers,
             inbox,
         })?;
-        let mut rcfg = Config::new(cfg.id);
-        rcfg.election_tick = cfg.election_ticks;
-        rcfg.heartbeat_tick = cfg.heartbeat_ticks;
-        rcfg.seed = bootstrap::random_u64();
-        rcfg.applied = rec.snapshot_index;
-        let raw = RawNode::new(rcfg, rec.storage.clone())?;
+        let raw = RawNode::new(raft_config(&cfg, rec.snapshot_index), rec.storage.clone())?;
         let shared = Shared::new(&cfg, &rec.meta, rec.store, &transport);
         // Unbounded: the consensus thread must never block on the applier (the
         // applier itself sends apply progress back to the consensus thread).
@@ -336,9 +333,16 @@ impl<S: NodeStorage> Runtime<S> {
         // Two election timeouts for a removed follower to hear of the commit.
         let grace = cfg.tick * (2 * cfg.election_ticks as u32);
         let removal = members::RemovalWatch::new(cfg.id, &rec.conf, grace);
+        let persistence = consensus::start_persistence(
+            (cfg.id, cfg.leader_log_writer),
+            rec.storage.clone(),
+            shared.metrics.clone(),
+            events_tx.clone(),
+        )
+        .map_err(NodeError::Thread)?;
         let mut consensus = Consensus::new(
             raw,
-            rec.storage.clone(),
+            persistence,
             transport.clone(),
             cfg.tick,
             links,
@@ -400,7 +404,7 @@ impl<S: NodeStorage> Runtime<S> {
 
     /// What wakes [`Runtime::wait_until_stop_needed`] from another thread.
     pub fn stop_request(&self) -> StopRequest {
-        StopRequest(self.lifecycle.clone())
+        StopRequest::new(self.lifecycle.clone())
     }
 
     /// True if the node stopped itself after a fatal error.
@@ -472,16 +476,14 @@ impl<S: NodeStorage> Runtime<S> {
     }
 }
 
-/// Asks the owner of a running node to stop it (wakes
-/// [`Runtime::wait_until_stop_needed`]); the stop itself is the owner's.
-#[derive(Clone)]
-pub struct StopRequest(Arc<Lifecycle>);
-
-impl StopRequest {
-    /// Wakes the owner.
-    pub fn request(&self) {
-        self.0.ask_owner_to_stop();
-    }
+/// The consensus core's configuration for a node that applied up to `applied`.
+fn raft_config(cfg: &NodeConfig, applied: u64) -> Config {
+    let mut rcfg = Config::new(cfg.id);
+    rcfg.election_tick = cfg.election_ticks;
+    rcfg.heartbeat_tick = cfg.heartbeat_ticks;
+    rcfg.seed = bootstrap::random_u64();
+    rcfg.applied = applied;
+    rcfg
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, NodeError> {
