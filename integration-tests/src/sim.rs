@@ -132,6 +132,8 @@ pub struct Sim {
     background: BackgroundDisk,
     /// Committed entries up to here were checked durable on a quorum.
     durable_checked: u64,
+    /// Leaders announce each commit at once (`Config::broadcast_commit`).
+    broadcast_commit: bool,
     cov: Coverage,
     /// The first candidate seen in each term.
     candidates: BTreeMap<u64, u64>,
@@ -207,6 +209,8 @@ impl Sim {
         let mut sim = Sim {
             background: BackgroundDisk::for_seed(seed),
             durable_checked: 0,
+            // A generator of its own: the main schedule of a seed stays put.
+            broadcast_commit: DetRng::new(seed ^ 0xb_c0_77_17).range(0, 2) == 0,
             swarm,
             cov: Coverage::default(),
             candidates: BTreeMap::new(),
@@ -235,18 +239,28 @@ impl Sim {
             completed_ops: 0,
             chaos: true,
         };
-        let line = format!(
-            "seed {seed}: {} nodes, {}",
-            sim.opts.nodes,
-            sim.swarm.describe()
-        );
-        sim.note(line);
-        let line = sim.background.describe();
-        sim.note(line);
+        sim.note_setup();
         for i in 0..sim.nodes.len() {
             sim.start_node(i);
         }
         sim
+    }
+
+    /// The trace's first lines: the seed's shape, faults and switches.
+    fn note_setup(&mut self) {
+        let line = format!(
+            "seed {}: {} nodes, {}",
+            self.seed,
+            self.opts.nodes,
+            self.swarm.describe()
+        );
+        self.note(line);
+        let line = format!(
+            "{}; broadcast_commit {}",
+            self.background.describe(),
+            self.broadcast_commit
+        );
+        self.note(line);
     }
 
     fn note(&mut self, line: String) {
@@ -330,6 +344,7 @@ impl Sim {
         cfg.check_quorum = self.swarm.check_quorum;
         cfg.applied = snap.meta.index;
         cfg.snapshot_timeout_ticks = ELECTION_TICK;
+        cfg.broadcast_commit = self.broadcast_commit;
         (n.regs, n.kv) = decode_state(&snap.data, snap.meta.index);
         match RawNode::new(cfg, n.storage.clone()) {
             Ok(raw) => n.raw = Some(raw),

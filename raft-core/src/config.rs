@@ -33,6 +33,13 @@ pub struct Config {
     /// Ticks a leader waits for a follower to acknowledge a snapshot before it
     /// sends it again (a large snapshot takes a while to transfer).
     pub snapshot_timeout_ticks: u64,
+    /// When the commit index moves, a leader tells every follower at once,
+    /// with an empty append where it has no entries to send (etcd's way).
+    /// Off, only followers with entries to receive get an append then; the
+    /// rest learn the commit index from the next append or heartbeat (within
+    /// `heartbeat_tick`), which saves a message round per commit. Committing
+    /// and answering clients are the same either way; followers apply later.
+    pub broadcast_commit: bool,
 }
 
 impl Config {
@@ -52,6 +59,7 @@ impl Config {
             seed: id,
             applied: 0,
             snapshot_timeout_ticks: 200,
+            broadcast_commit: true,
         }
     }
 

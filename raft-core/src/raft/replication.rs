@@ -103,6 +103,19 @@ impl<S: Storage> Raft<S> {
         }
     }
 
+    /// The commit index moved: sends every follower what it needs, an empty
+    /// append carrying the commit index included only with
+    /// `Config::broadcast_commit` (otherwise the next append or heartbeat
+    /// carries it).
+    pub(super) fn announce_commit(&mut self) {
+        let allow_empty = self.config.broadcast_commit;
+        for id in self.tracker.ids() {
+            if id != self.id {
+                self.send_append(id, allow_empty);
+            }
+        }
+    }
+
     /// Sends `to` the entries it needs (or a snapshot if they are compacted). With
     /// `allow_empty`, sends an append even with no entries (to carry the commit
     /// index). Returns true if something was sent.
@@ -422,7 +435,7 @@ impl<S: Storage> Raft<S> {
             ProgressState::Replicate => p.free_inflights_to(index),
         }
         if self.maybe_commit() {
-            self.bcast_append();
+            self.announce_commit();
         } else if was_paused {
             // The follower may not know the commit index yet: tell it, even empty.
             self.send_append(from, true);
@@ -518,7 +531,7 @@ impl<S: Storage> Raft<S> {
                 p.maybe_update(index);
             }
             if self.maybe_commit() {
-                self.bcast_append();
+                self.announce_commit();
             }
         }
     }

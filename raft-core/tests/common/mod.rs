@@ -51,7 +51,12 @@ pub struct Node {
 impl Node {
     /// A node over `storage` with the test configuration.
     pub fn new(id: u64, storage: MemStorage) -> Node {
-        let raw = RawNode::new(config(id), storage.clone()).expect("node");
+        Node::with_config(config(id), storage)
+    }
+
+    /// A node over `storage` with `cfg`.
+    pub fn with_config(cfg: Config, storage: MemStorage) -> Node {
+        let raw = RawNode::new(cfg, storage.clone()).expect("node");
         Node {
             raw,
             storage,
@@ -102,6 +107,19 @@ impl Net {
     pub fn new(n: u64) -> Net {
         let voters: Vec<u64> = (1..=n).collect();
         Net::with_logs(&voters.iter().map(|&id| (id, vec![], 0)).collect::<Vec<_>>())
+    }
+
+    /// `n` fresh voters 1..=n, each with the test configuration changed by `tweak`.
+    pub fn with_config(n: u64, tweak: impl Fn(&mut Config)) -> Net {
+        let mut net = Net::new(n);
+        let voters: Vec<u64> = (1..=n).collect();
+        for id in 1..=n {
+            let mut cfg = config(id);
+            tweak(&mut cfg);
+            let node = Node::with_config(cfg, storage_with_log(&voters, &[], 0));
+            net.nodes.insert(id, node);
+        }
+        net
     }
 
     /// Voters with preloaded logs: (id, entry terms, current term).

@@ -483,6 +483,9 @@ fn raft_config(cfg: &NodeConfig, applied: u64) -> Config {
     rcfg.heartbeat_tick = cfg.heartbeat_ticks;
     rcfg.seed = bootstrap::random_u64();
     rcfg.applied = applied;
+    // Followers learn a commit from the next append or heartbeat: a message
+    // round per commit saved (BENCHMARKS.md, 2026-12-06 afternoon).
+    rcfg.broadcast_commit = false;
     rcfg
 }
 
