@@ -1,9 +1,12 @@
 //! The node runtime: start and shutdown of the threads that run one node.
 //!
 //! - `consensus`: the consensus thread, owner of the Raft node, its storage and
-//!   its transport, and of the [`Event`](consensus::Event) type (the one input
-//!   channel).
+//!   its transport; `events`: the `Event` type (its one input
+//!   channel) and what it hands the applier.
+//! - `persist`: how a ready becomes durable; `log_writer`: the leader's log
+//!   writer thread, which makes its entries durable while it replicates.
 //! - `applier`: the applier thread, owner of the state machine's writes.
+//! - `recovery`: the data dir's lock, storage and state machine at start.
 //! - `requests`: the registry of pending writes and reads.
 //! - `members`: member addresses and the `cluster` file.
 //! - `bootstrap`: the `cluster` file at first start, and start-time ids.
@@ -32,6 +35,7 @@ mod log_writer;
 mod members;
 mod pending;
 mod persist;
+mod recovery;
 mod requests;
 mod script_status;
 mod scripts;
@@ -61,7 +65,7 @@ use handle::HandleParts;
 use lifecycle::Lifecycle;
 use members::Members;
 use parking_lot::{Mutex, RwLock};
-use raft_core::{ConfState, Config, NodeId, RawNode, Snapshot};
+use raft_core::{ConfState, Config, NodeId, RawNode};
 use raft_net::mailbox;
 use raft_net::{Inbox, NetError, Transport};
 use raft_storage::StoreError;
@@ -97,85 +101,6 @@ pub struct Runtime<S: NodeStorage> {
     storage: S,
     threads: Vec<JoinHandle<()>>,
     cfg: NodeConfig,
-}
-
-/// The state machine as of the newest snapshot, and that snapshot.
-fn recover_store<S: NodeStorage>(
-    cfg: &NodeConfig,
-    storage: &S,
-) -> Result<(KvStore, Snapshot), NodeError> {
-    let dir = cfg.data_dir.display().to_string();
-    let snapshot = storage.snapshot(0).map_err(|e| NodeError::Storage {
-        dir: dir.clone(),
-        source: StoreError::Invalid(format!("cannot read the snapshot: {e}")),
-    })?;
-    let mut store = KvStore::decode_snapshot(&snapshot.data).map_err(|e| NodeError::Storage {
-        dir,
-        source: StoreError::Corrupt {
-            path: cfg.data_dir.join("raft").join("snapshot"),
-            offset: 0,
-            reason: e.to_string(),
-        },
-    })?;
-    store.set_applied_index(snapshot.meta.index);
-    Ok((store, snapshot))
-}
-
-/// What start-up recovered from the data dir before any thread runs.
-struct Recovered<S> {
-    lock: lock::DataDirLock,
-    meta: bootstrap::ClusterMeta,
-    storage: S,
-    store: KvStore,
-    snapshot_index: u64,
-    snapshot_bytes: u64,
-    /// The membership in force at the start (from the storage).
-    conf: ConfState,
-}
-
-/// Opens the cluster file and the storage, and rebuilds the state machine.
-fn recover<S: NodeStorage>(
-    cfg: &NodeConfig,
-    open_storage: impl FnOnce(ConfState) -> Result<S, StoreError>,
-) -> Result<Recovered<S>, NodeError> {
-    let dir = cfg.data_dir.display().to_string();
-    let storage_err = |source| NodeError::Storage {
-        dir: dir.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| storage_err(StoreError::io(&cfg.data_dir, e)))?;
-    let lock = lock::DataDirLock::acquire(&cfg.data_dir)?;
-    let meta = bootstrap::load_or_create_meta(cfg)?;
-    // A new node bootstraps with the initial voters; a joining node starts with
-    // no membership at all and learns it from the leader's log.
-    let initial_conf = if meta.cluster_id == 0 {
-        ConfState::default()
-    } else {
-        ConfState::with_voters(meta.members.keys().copied())
-    };
-    let storage = open_storage(initial_conf).map_err(storage_err)?;
-    let (mut store, snapshot) = recover_store(cfg, &storage)?;
-    if snapshot.meta.index == 0 && meta.cluster_id != 0 {
-        store.set_members(&meta.members); // the bootstrap members
-    }
-    let conf = storage
-        .initial_state()
-        .map_err(|e| {
-            storage_err(StoreError::Invalid(format!(
-                "cannot read the membership: {e}"
-            )))
-        })?
-        .1;
-    Ok(Recovered {
-        lock,
-        meta,
-        storage,
-        store,
-        snapshot_index: snapshot.meta.index,
-        snapshot_bytes: snapshot.data.len() as u64,
-        conf,
-    })
 }
 
 /// The shared pieces every thread of one node reaches.
@@ -297,7 +222,7 @@ impl<S: NodeStorage> Runtime<S> {
         planner: Option<CommandPlanner>,
     ) -> Result<Runtime<S>, NodeError> {
         cfg.validate()?;
-        let rec = recover(&cfg, open_storage)?;
+        let rec = recovery::recover(&cfg, open_storage)?;
         let (events_tx, events_rx) = mailbox::bounded(EVENT_QUEUE);
         let inbox_tx = events_tx.clone();
         let inbox: Inbox = Arc::new(move |m| {
