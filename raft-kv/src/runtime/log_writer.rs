@@ -23,9 +23,9 @@
 use super::storage::NodeStorage;
 use crate::error::FatalError;
 use crate::metrics::Metrics;
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use raft_core::{Entry, LogIndex, Term};
+use raft_net::mailbox::{self, MailReceiver, MailSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -37,7 +37,7 @@ enum Job {
     /// Entries, contiguous, after everything handed over before.
     Write(Vec<Entry>),
     /// Reply once everything before is durable.
-    Wait(Sender<()>),
+    Wait(MailSender<()>),
 }
 
 /// What the writer thread shares with its owner.
@@ -51,7 +51,7 @@ struct Progress {
 
 /// The owner's side of the log writer thread.
 pub(crate) struct LogWriter {
-    jobs: Option<Sender<Job>>,
+    jobs: Option<MailSender<Job>>,
     progress: Arc<Mutex<Progress>>,
     /// Hand-overs since the last [`LogWriter::wait`].
     busy: bool,
@@ -70,7 +70,9 @@ impl LogWriter {
         metrics: Arc<Metrics>,
         wake: Box<dyn Fn() + Send>,
     ) -> std::io::Result<LogWriter> {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        // The project's mailbox, not a crossbeam channel: its receive never
+        // spins or yields before it parks.
+        let (tx, rx) = mailbox::unbounded();
         let progress = Arc::new(Mutex::new(Progress::default()));
         let worker = Worker {
             id,
@@ -114,11 +116,11 @@ impl LogWriter {
             return self.check();
         }
         let jobs = self.jobs.as_ref().ok_or(FatalError::LogWriterStopped)?;
-        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (tx, rx) = mailbox::bounded(1);
         jobs.send(Job::Wait(tx))
             .map_err(|_| FatalError::LogWriterStopped)?;
         // The writer drops the reply sender without replying after a failure.
-        let replied = rx.recv().is_ok();
+        let replied = rx.recv().is_some();
         self.check()?;
         if !replied {
             return Err(FatalError::LogWriterStopped);
@@ -181,16 +183,12 @@ struct Worker<S: NodeStorage> {
 }
 
 impl<S: NodeStorage> Worker<S> {
-    fn run(self, jobs: Receiver<Job>) {
+    fn run(self, jobs: MailReceiver<Job>) {
         let mut round = Vec::new();
-        while let Ok(first) = jobs.recv() {
-            round.push(first);
-            while round.len() < MAX_JOBS_PER_ROUND {
-                match jobs.try_recv() {
-                    Ok(job) => round.push(job),
-                    Err(_) => break,
-                }
-            }
+        while jobs
+            .recv_batch(&mut round, MAX_JOBS_PER_ROUND, None)
+            .is_ok()
+        {
             if let Err(e) = self.write_round(&mut round) {
                 log::error!("node {}: the log writer stops: {e}", self.id);
                 self.progress.lock().failed = Some(e.to_string());
