@@ -228,3 +228,73 @@ impl<S: NodeStorage> Worker<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_core::{ConfState, EntryPayload, Storage};
+    use raft_storage::MemStorage;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
+        range
+            .map(|index| Entry {
+                index,
+                term: 2,
+                payload: EntryPayload::Normal(vec![index as u8]),
+            })
+            .collect()
+    }
+
+    fn writer() -> (LogWriter, MemStorage, Arc<AtomicUsize>) {
+        let storage = MemStorage::with_conf_state(ConfState::with_voters([1]));
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        let wake = Box::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        });
+        let writer = LogWriter::start(1, storage.clone(), Arc::default(), wake).expect("thread");
+        (writer, storage, wakes)
+    }
+
+    #[test]
+    fn hand_overs_are_written_in_order_and_the_last_is_reported() {
+        let (mut w, storage, wakes) = writer();
+        w.hand_over(entries(1..=3)).expect("hand over");
+        w.hand_over(entries(4..=4)).expect("hand over");
+        w.hand_over(entries(5..=9)).expect("hand over");
+        assert!(w.in_flight());
+        w.wait().expect("wait");
+        assert!(!w.in_flight(), "waited: nothing in flight");
+        assert_eq!(storage.last_index(), Ok(9));
+        assert_eq!(storage.entries(1, 10, None), Ok(entries(1..=9)));
+        assert_eq!(w.take_written().expect("no failure"), Some((9, 2)));
+        assert_eq!(w.take_written().expect("no failure"), None, "taken once");
+        assert!(wakes.load(Ordering::SeqCst) >= 1, "the owner was woken");
+    }
+
+    #[test]
+    fn an_empty_hand_over_is_nothing_to_wait_for() {
+        let (mut w, storage, wakes) = writer();
+        w.hand_over(Vec::new()).expect("hand over");
+        assert!(!w.in_flight());
+        w.wait().expect("wait");
+        assert_eq!(storage.last_index(), Ok(0));
+        assert_eq!(wakes.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn stop_waits_for_what_was_handed_over() {
+        let (mut w, storage, _) = writer();
+        w.hand_over(entries(1..=100)).expect("hand over");
+        w.stop().expect("stop");
+        assert_eq!(storage.last_index(), Ok(100));
+        assert!(
+            matches!(
+                w.hand_over(entries(101..=101)),
+                Err(FatalError::LogWriterStopped)
+            ),
+            "a stopped writer takes nothing more"
+        );
+    }
+}

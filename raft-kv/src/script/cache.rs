@@ -37,9 +37,31 @@ impl ScriptCache {
     /// Remembers `body`; its SHA1.
     pub fn insert(&self, body: &[u8]) -> String {
         let sha = sha1_hex(body);
+        self.insert_hashed(sha.clone(), body);
+        sha
+    }
+
+    /// True if a script with SHA1 `sha` (lowercase hex) is known; if not,
+    /// `admit(body)` decides whether `body`, whose SHA1 `sha` is, is
+    /// remembered (its error is returned). One hash per new script.
+    pub fn contains_or_admit<E>(
+        &self,
+        sha: String,
+        body: &[u8],
+        admit: impl FnOnce(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.inner.lock().by_sha.contains_key(&sha) {
+            return Ok(());
+        }
+        admit(body)?;
+        self.insert_hashed(sha, body);
+        Ok(())
+    }
+
+    fn insert_hashed(&self, sha: String, body: &[u8]) {
         let mut c = self.inner.lock();
         if c.by_sha.contains_key(&sha) {
-            return sha;
+            return;
         }
         while !c.order.is_empty()
             && (c.order.len() >= MAX_SCRIPTS || c.bytes + body.len() > MAX_BYTES)
@@ -52,8 +74,7 @@ impl ScriptCache {
         }
         c.bytes += body.len();
         c.order.push_back(sha.clone());
-        c.by_sha.insert(sha.clone(), Arc::new(body.to_vec()));
-        sha
+        c.by_sha.insert(sha, Arc::new(body.to_vec()));
     }
 
     /// The source whose SHA1 is `sha` (any case), if known.

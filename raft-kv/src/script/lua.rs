@@ -415,8 +415,7 @@ fn from_lua(value: &Value, depth: usize) -> Reply {
         Value::Number(n) => Reply::Int(*n as i64),
         Value::Integer(n) => Reply::Int(*n),
         Value::Boolean(true) => Reply::Int(1),
-        Value::Table(t) if depth >= MAX_DEPTH => {
-            let _ = t;
+        Value::Table(_) if depth >= MAX_DEPTH => {
             Reply::error(ErrorCode::Err, "reached lua stack limit")
         }
         Value::Table(t) => {

@@ -59,15 +59,13 @@ fn propose(s: &mut Session, body: Vec<u8>, rest: Args, read_only: bool) -> Outco
     };
     // As Redis does, a script that does not compile is answered at once (and
     // never logged); a cached one compiled before.
-    if s.node
+    let sha = crate::script::sha1_hex(&body);
+    let known = s
+        .node
         .scripts()
-        .get(crate::script::sha1_hex(&body).as_bytes())
-        .is_none()
-    {
-        if let Err(e) = crate::script::check_syntax(&body) {
-            return now(e);
-        }
-        s.node.scripts().insert(&body);
+        .contains_or_admit(sha, &body, crate::script::check_syntax);
+    if let Err(e) = known {
+        return now(e);
     }
     let seed = s.next_seed();
     let call = ScriptCall {
