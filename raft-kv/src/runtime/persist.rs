@@ -69,12 +69,7 @@ impl<S: NodeStorage> Persistence<S> {
         };
         self.metrics.ready_processed();
         if let Some(hs) = hard_state {
-            self.storage
-                .set_hard_state(hs)
-                .map_err(|source| FatalError::Storage {
-                    what: "hard state write",
-                    source,
-                })?;
+            record_hard_state(&self.storage, hs)?;
         }
         w.hand_over(entries)
     }
@@ -133,12 +128,7 @@ impl<S: NodeStorage> Persistence<S> {
         }
         if let Some(hs) = hard_state {
             let t0 = Instant::now();
-            self.storage
-                .set_hard_state(hs)
-                .map_err(|source| FatalError::Storage {
-                    what: "hard state write",
-                    source,
-                })?;
+            record_hard_state(&self.storage, hs)?;
             m.hard_state_written(t0.elapsed());
         }
         Ok(())
@@ -151,4 +141,14 @@ impl<S: NodeStorage> Persistence<S> {
             None => Ok(()),
         }
     }
+}
+
+/// Records `hard_state` in `storage` (durably if its term or vote changed).
+fn record_hard_state<S: NodeStorage>(storage: &S, hard_state: HardState) -> Result<(), FatalError> {
+    storage
+        .set_hard_state(hard_state)
+        .map_err(|source| FatalError::Storage {
+            what: "hard state write",
+            source,
+        })
 }
