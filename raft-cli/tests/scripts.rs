@@ -149,7 +149,13 @@ fn a_script_that_never_ends_answers_busy_and_dies_by_script_kill_through_a_follo
         killed == Reply::ok() || is_error(&killed, "NOTBUSY")
     });
     let _ = looping.join();
-    assert!(c.running_script_free(follower) && c.running_script_free(other));
+    // Each node stops the script when it applies the kill: the node that
+    // answered has, the other within a heartbeat.
+    wait_until(
+        "the script stopped everywhere",
+        Duration::from_secs(10),
+        || c.running_script_free(follower) && c.running_script_free(other),
+    );
     assert_eq!(
         call(&c, other, &["INCR", "xx"]),
         Reply::Int(2),

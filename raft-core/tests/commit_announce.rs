@@ -64,3 +64,38 @@ fn without_broadcast_the_commit_rides_on_the_next_append_or_heartbeat() {
     );
     assert_eq!(net.applied_data(3), vec![b"x".to_vec(), b"y".to_vec()]);
 }
+
+#[test]
+fn without_broadcast_a_follower_that_forwarded_a_proposal_hears_of_its_commit_at_once() {
+    let mut net = leader_of_three(false);
+    net.propose(2, b"via 2");
+    let index = net.committed(1);
+    assert_eq!(net.applied_data(1), vec![b"via 2".to_vec()]);
+    assert_eq!(
+        net.committed(2),
+        index,
+        "the follower answers its client only once it applies: it is told now"
+    );
+    assert_eq!(net.applied_data(2), vec![b"via 2".to_vec()]);
+    assert!(
+        net.committed(3) < index,
+        "the other follower waits for the next message"
+    );
+    net.propose(1, b"direct");
+    let appends_to_2 = net
+        .delivered_named("Append")
+        .into_iter()
+        .filter(|m| m.to == 2)
+        .count();
+    net.propose(1, b"again");
+    let after = net
+        .delivered_named("Append")
+        .into_iter()
+        .filter(|m| m.to == 2)
+        .count();
+    assert_eq!(
+        after - appends_to_2,
+        1,
+        "once told, no more empty appends for it"
+    );
+}

@@ -44,6 +44,10 @@ pub struct Raft<S: Storage> {
     lead_transferee: Option<NodeId>,
     /// Ticks the current snapshot to each follower has been outstanding.
     snapshot_ticks: std::collections::BTreeMap<NodeId, u64>,
+    /// Leader without `broadcast_commit`: followers that forwarded proposals,
+    /// with the last index they were appended at. Such a follower waits to
+    /// answer its client, so it hears of their commit at once.
+    forwarded: std::collections::BTreeMap<NodeId, LogIndex>,
     /// The membership before the first membership entry in the log (the
     /// snapshot's, or the bootstrap configuration).
     conf_base: ConfState,
@@ -88,6 +92,7 @@ impl<S: Storage> Raft<S> {
             reads: ReadOnly::default(),
             lead_transferee: None,
             snapshot_ticks: Default::default(),
+            forwarded: Default::default(),
             conf_base: conf,
             conf_history: Vec::new(),
         };
@@ -229,6 +234,7 @@ impl<S: Storage> Raft<S> {
         self.lead_transferee = None;
         self.tracker.reset_votes();
         self.snapshot_ticks.clear();
+        self.forwarded.clear();
         let next = self.log.last_index() + 1;
         let persisted = self.persisted_index();
         let id = self.id;
@@ -309,8 +315,9 @@ impl<S: Storage> Raft<S> {
                 let data = entries.into_iter().map(|e| e.payload).collect();
                 // A forwarded proposal the leader cannot take is dropped; the
                 // follower's client times out, as with a lost message.
-                if let Err(e) = self.propose_payloads(data) {
-                    log::debug!("raft {} drops a forwarded proposal: {e}", self.id);
+                match self.propose_payloads(data) {
+                    Ok(()) => self.note_forwarded(from),
+                    Err(e) => log::debug!("raft {} drops a forwarded proposal: {e}", self.id),
                 }
             }
             MessageBody::ReadIndex { request } => self.leader_read_index(from, request),

@@ -105,14 +105,26 @@ impl<S: Storage> Raft<S> {
 
     /// The commit index moved: sends every follower what it needs, an empty
     /// append carrying the commit index included only with
-    /// `Config::broadcast_commit` (otherwise the next append or heartbeat
-    /// carries it).
+    /// `Config::broadcast_commit` or for a follower whose forwarded proposals
+    /// just committed (otherwise the next append or heartbeat carries it).
     pub(super) fn announce_commit(&mut self) {
-        let allow_empty = self.config.broadcast_commit;
+        let committed = self.log.committed();
         for id in self.tracker.ids() {
-            if id != self.id {
-                self.send_append(id, allow_empty);
+            if id == self.id {
+                continue;
             }
+            let waits = self.forwarded.get(&id).is_some_and(|&i| i <= committed);
+            if waits {
+                self.forwarded.remove(&id);
+            }
+            self.send_append(id, self.config.broadcast_commit || waits);
+        }
+    }
+
+    /// Leader: `from` forwarded the proposals just appended (see `forwarded`).
+    pub(super) fn note_forwarded(&mut self, from: NodeId) {
+        if !self.config.broadcast_commit && from != self.id {
+            self.forwarded.insert(from, self.log.last_index());
         }
     }
 
