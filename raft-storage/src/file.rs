@@ -17,13 +17,13 @@
 use crate::atomic_file;
 use crate::wal::{DEFAULT_SEGMENT_BYTES, Wal};
 use crate::{HardStateStore, LogStore, StoreError, check_contiguous};
-use parking_lot::RwLock;
 use raft_core::{
     ConfState, Entry, HardState, LogIndex, Snapshot, SnapshotMeta, Storage, StorageError, Term,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Tunables of a [`FileStorage`].
 #[derive(Clone, Debug)]
@@ -155,9 +155,21 @@ impl FileStorage {
         })
     }
 
+    // std's lock, not parking_lot's: under contention (the log writer
+    // appending while the consensus thread looks up terms) it parks after a
+    // short spin and never calls sched_yield. A panic while it is held is a
+    // bug that already stopped the node; the state it guards stays readable.
+    fn read_inner(&self) -> RwLockReadGuard<'_, FileInner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_inner(&self) -> RwLockWriteGuard<'_, FileInner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Writes the latest commit index to the state file.
     pub fn flush_hard_state(&self) -> Result<(), StoreError> {
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         let state = StateFile {
             hard_state: s.hard_state,
             conf_state: s.durable.conf_state.clone(),
@@ -282,7 +294,7 @@ fn write_state(dir: &Path, state: &StateFile) -> Result<(), StoreError> {
 
 impl Storage for FileStorage {
     fn initial_state(&self) -> Result<(HardState, ConfState), StorageError> {
-        let s = self.inner.read();
+        let s = self.read_inner();
         // Membership entries after the snapshot are in the log; the base is the
         // snapshot's membership, or the bootstrap one before any snapshot.
         let conf = if s.snapshot.meta.index > 0 {
@@ -299,32 +311,32 @@ impl Storage for FileStorage {
         high: LogIndex,
         max_bytes: Option<u64>,
     ) -> Result<Vec<Entry>, StorageError> {
-        let s = self.inner.read();
+        let s = self.read_inner();
         s.view().entries(low, high, max_bytes)
     }
 
     fn term(&self, index: LogIndex) -> Result<Term, StorageError> {
-        let s = self.inner.read();
+        let s = self.read_inner();
         s.view().term(index)
     }
 
     fn first_index(&self) -> Result<LogIndex, StorageError> {
-        Ok(self.inner.read().wal.first_index())
+        Ok(self.read_inner().wal.first_index())
     }
 
     fn last_index(&self) -> Result<LogIndex, StorageError> {
-        Ok(self.inner.read().wal.last_index())
+        Ok(self.read_inner().wal.last_index())
     }
 
     fn snapshot(&self, _request_index: LogIndex) -> Result<Snapshot, StorageError> {
-        Ok(self.inner.read().snapshot.clone())
+        Ok(self.read_inner().snapshot.clone())
     }
 }
 
 impl LogStore for FileStorage {
     fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
         check_contiguous(entries)?;
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         s.wal.append(entries)?;
         s.synced_to = s.wal.last_index();
         Ok(())
@@ -335,7 +347,7 @@ impl LogStore for FileStorage {
         let Some(first) = entries.first() else {
             return Ok(());
         };
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         s.wal.write(entries)?;
         s.synced_to = s.synced_to.min(first.index - 1);
         Ok(())
@@ -345,20 +357,20 @@ impl LogStore for FileStorage {
         // The fdatasync runs outside the lock: readers (the consensus thread
         // looking up terms) and snapshots go on meanwhile.
         let (handle, last) = {
-            let s = self.inner.read();
+            let s = self.read_inner();
             (s.wal.sync_handle(), s.wal.last_index())
         };
         if let Some((file, path)) = handle {
             file.sync_data().map_err(|e| StoreError::io(&path, e))?;
         }
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         s.synced_to = s.synced_to.max(last).min(s.wal.last_index());
         Ok(())
     }
 
     fn apply_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let _writing = self.snapshot_writer.lock();
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         let meta = snapshot.meta.clone();
         if meta.index <= s.snapshot.meta.index {
             return Err(StoreError::Invalid(format!(
@@ -399,7 +411,7 @@ impl LogStore for FileStorage {
         // Serializes snapshot writers; appends go on while the file is written.
         let _writing = self.snapshot_writer.lock();
         {
-            let s = self.inner.read();
+            let s = self.read_inner();
             if index > s.hard_state.commit || index > s.synced_to {
                 return Err(StoreError::NotYetDurable {
                     index,
@@ -412,7 +424,7 @@ impl LogStore for FileStorage {
             .term(index)
             .map_err(|e| StoreError::Invalid(format!("snapshot at {index}: {e}")))?;
         let (dir, previous) = {
-            let s = self.inner.read();
+            let s = self.read_inner();
             if index == s.snapshot.meta.index && index > 0 {
                 return Ok(s.snapshot.meta.clone()); // already there
             }
@@ -433,7 +445,7 @@ impl LogStore for FileStorage {
             data,
         };
         write_snapshot(&dir, &snapshot, previous > 0)?;
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         s.wal.compact(index, log_kept_from(previous, index))?;
         let meta = snapshot.meta.clone();
         s.snapshot = snapshot;
@@ -443,7 +455,7 @@ impl LogStore for FileStorage {
 
 impl HardStateStore for FileStorage {
     fn set_hard_state(&self, hard_state: HardState) -> Result<(), StoreError> {
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         crate::assert_hard_state_step(&s.hard_state, &hard_state);
         s.hard_state = hard_state;
         let d = s.durable.hard_state;
@@ -459,7 +471,7 @@ impl HardStateStore for FileStorage {
     }
 
     fn set_conf_state(&self, conf_state: ConfState) -> Result<(), StoreError> {
-        let mut s = self.inner.write();
+        let mut s = self.write_inner();
         let state = StateFile {
             hard_state: s.hard_state,
             conf_state,
