@@ -139,77 +139,75 @@ where
     if hooks.crash_at(CrashPoint::BeforePersist) {
         return Ok(Driven::Crashed(CrashPoint::BeforePersist));
     }
-    if may_background && hooks.persist_in_background(raw, &rd.entries, rd.hard_state) {
-        if finish_ready(
-            hooks,
-            &rd.committed_entries,
-            &rd.read_states,
-            rd.failed_reads,
-        ) {
-            return Ok(Driven::Crashed(CrashPoint::BeforeAdvance));
+    let background = may_background && hooks.persist_in_background(raw, &rd.entries, rd.hard_state);
+    if !background {
+        hooks.finish_background(raw);
+        let persisted = persist(raw, storage, hooks, rd.snapshot, &rd.entries, rd.hard_state);
+        if let Some(point) = persisted {
+            return Ok(Driven::Crashed(point));
         }
+        hooks.send(rd.persisted_messages);
+    }
+    for e in &rd.committed_entries {
+        hooks.apply(e);
+    }
+    for rs in &rd.read_states {
+        hooks.read_ready(rs);
+    }
+    for r in rd.failed_reads {
+        hooks.read_failed(r);
+    }
+    if hooks.crash_at(CrashPoint::BeforeAdvance) {
+        return Ok(Driven::Crashed(CrashPoint::BeforeAdvance));
+    }
+    if background {
         if let Some(applied) = raw.advance_in_background()? {
             raw.advance_apply_to(applied);
         }
-        hooks.advanced(raw);
-        return Ok(Driven::Handled);
+    } else {
+        raw.advance()?;
     }
-    hooks.finish_background(raw);
-    if let Some(snap) = rd.snapshot {
+    hooks.advanced(raw);
+    Ok(Driven::Handled)
+}
+
+/// Step 3 the usual way: the snapshot, the entries, then the hard state,
+/// with their crash points; the point the hooks crashed the node at, if any.
+fn persist<S, H>(
+    raw: &RawNode<S>,
+    storage: &S,
+    hooks: &mut H,
+    snapshot: Option<Snapshot>,
+    entries: &[Entry],
+    hard_state: Option<HardState>,
+) -> Option<CrashPoint>
+where
+    S: Storage + LogStore + HardStateStore,
+    H: ReadyHooks<S>,
+{
+    if let Some(snap) = snapshot {
         hooks.snapshot(&snap);
         storage
             .apply_snapshot(snap)
             .expect("installing a newer snapshot in memory succeeds");
         if hooks.crash_at(CrashPoint::AfterSnapshot) {
-            return Ok(Driven::Crashed(CrashPoint::AfterSnapshot));
+            return Some(CrashPoint::AfterSnapshot);
         }
     }
-    hooks.entries(raw, &rd.entries);
+    hooks.entries(raw, entries);
     storage
-        .append(&rd.entries)
+        .append(entries)
         .expect("appending contiguous entries in memory succeeds");
-    if let Some(hs) = rd.hard_state {
+    if let Some(hs) = hard_state {
         if hooks.crash_at(CrashPoint::BetweenEntriesAndHardState) {
-            return Ok(Driven::Crashed(CrashPoint::BetweenEntriesAndHardState));
+            return Some(CrashPoint::BetweenEntriesAndHardState);
         }
         hooks.hard_state(raw, &hs);
         storage
             .set_hard_state(hs)
             .expect("writing a hard state in memory succeeds");
     }
-    if hooks.crash_at(CrashPoint::BeforeAnswering) {
-        return Ok(Driven::Crashed(CrashPoint::BeforeAnswering));
-    }
-    hooks.send(rd.persisted_messages);
-    if finish_ready(
-        hooks,
-        &rd.committed_entries,
-        &rd.read_states,
-        rd.failed_reads,
-    ) {
-        return Ok(Driven::Crashed(CrashPoint::BeforeAdvance));
-    }
-    raw.advance()?;
-    hooks.advanced(raw);
-    Ok(Driven::Handled)
-}
-
-/// Step 5 (apply, serve and fail reads), then the last crash point; true if
-/// the hooks crashed the node there.
-fn finish_ready<S: Storage, H: ReadyHooks<S>>(
-    hooks: &mut H,
-    committed: &[Entry],
-    reads: &[ReadState],
-    failed_reads: Vec<u64>,
-) -> bool {
-    for e in committed {
-        hooks.apply(e);
-    }
-    for rs in reads {
-        hooks.read_ready(rs);
-    }
-    for r in failed_reads {
-        hooks.read_failed(r);
-    }
-    hooks.crash_at(CrashPoint::BeforeAdvance)
+    hooks
+        .crash_at(CrashPoint::BeforeAnswering)
+        .then_some(CrashPoint::BeforeAnswering)
 }

@@ -53,8 +53,6 @@ struct Progress {
 pub(crate) struct LogWriter {
     jobs: Option<MailSender<Job>>,
     progress: Arc<Mutex<Progress>>,
-    /// Hand-overs since the last [`LogWriter::wait`].
-    busy: bool,
     /// The last entry handed over, and the last reported written.
     handed_to: LogIndex,
     written_to: LogIndex,
@@ -87,7 +85,6 @@ impl LogWriter {
         Ok(LogWriter {
             jobs: Some(tx),
             progress,
-            busy: false,
             handed_to: 0,
             written_to: 0,
             thread: Some(thread),
@@ -105,14 +102,13 @@ impl LogWriter {
         let jobs = self.jobs.as_ref().ok_or(FatalError::LogWriterStopped)?;
         jobs.send(Job::Write(entries))
             .map_err(|_| FatalError::LogWriterStopped)?;
-        self.busy = true;
         Ok(())
     }
 
-    /// Blocks until everything handed over is durable (at once if nothing
-    /// was handed over since the last wait).
+    /// Blocks until everything handed over is durable (at once if all of it
+    /// was reported written).
     pub(crate) fn wait(&mut self) -> Result<(), FatalError> {
-        if !self.busy {
+        if !self.in_flight() {
             return self.check();
         }
         let jobs = self.jobs.as_ref().ok_or(FatalError::LogWriterStopped)?;
@@ -125,7 +121,6 @@ impl LogWriter {
         if !replied {
             return Err(FatalError::LogWriterStopped);
         }
-        self.busy = false;
         self.written_to = self.handed_to;
         Ok(())
     }
