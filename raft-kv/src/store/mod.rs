@@ -5,6 +5,7 @@
 pub mod blocking;
 pub mod collections;
 mod dump;
+mod dump_text;
 mod expire;
 mod expiry;
 mod glob;
