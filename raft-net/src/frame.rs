@@ -44,6 +44,19 @@ pub enum Frame {
     Lz4(CompressedFrame),
 }
 
+impl Frame {
+    /// The frame's kind, for logs and errors (never its contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "Hello",
+            Frame::HelloAck(_) => "HelloAck",
+            Frame::Raft(_) => "Raft",
+            Frame::SnapshotChunk(_) => "SnapshotChunk",
+            Frame::Lz4(_) => "Lz4",
+        }
+    }
+}
+
 /// An LZ4-compressed frame body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompressedFrame {

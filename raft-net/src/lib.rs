@@ -19,7 +19,7 @@ mod traffic;
 pub use mem::{MemNetwork, MemTransport};
 #[cfg(fuzzing)]
 pub use tcp::fuzz_peer_stream;
-pub use tcp::{DEFAULT_COMPRESS_FROM, TcpTransport, TcpTransportConfig};
+pub use tcp::{DEFAULT_COMPRESS_FROM, HandshakeError, TcpTransport, TcpTransportConfig};
 pub use tls::{ClientTls, Conn, PeerTls, ServerTls, TlsError, TlsFiles};
 pub use traffic::PeerTraffic;
 
@@ -103,5 +103,5 @@ pub enum NetError {
     Decode(String),
     /// The peer refused the handshake, or sent a bad one.
     #[error("handshake failed: {0}")]
-    Handshake(String),
+    Handshake(#[from] tcp::HandshakeError),
 }
