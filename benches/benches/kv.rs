@@ -6,31 +6,30 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use raft_kv::command::{Command, Proposal, ProposalId};
-use raft_kv::store::KvStore;
+use raft_kv_state::entry::Call;
+use raft_kv_state::{Entry, KvStore, Op, ProposalId};
 
-fn set(i: u64) -> Command {
-    Command::Set {
-        key: format!("key:{i:012}").into_bytes(),
-        value: vec![(i % 251) as u8; 256],
-    }
+fn set(i: u64) -> Vec<Vec<u8>> {
+    vec![
+        b"SET".to_vec(),
+        format!("key:{i:012}").into_bytes(),
+        vec![(i % 251) as u8; 256],
+    ]
 }
 
 fn proposal(c: &mut Criterion) {
-    let p = Proposal {
-        id: ProposalId {
-            node: 1,
-            nonce: 7,
-            seq: 9,
-        },
-        command: set(42),
-        at_ms: 1_700_000_000_000,
+    let id = ProposalId {
+        node: 1,
+        nonce: 7,
+        seq: 9,
     };
+    let argv = set(42);
+    let p = Entry::new(id, 1_700_000_000_000, Op::Call(Call { argv, seed: 0 }));
     let bytes = p.encode();
     let mut group = c.benchmark_group("proposal_256b");
     group.bench_function("encode", |b| b.iter(|| std::hint::black_box(&p).encode()));
     group.bench_function("decode", |b| {
-        b.iter(|| Proposal::decode(std::hint::black_box(&bytes)).expect("decodes"))
+        b.iter(|| Entry::decode(std::hint::black_box(&bytes)).expect("decodes"))
     });
     group.finish();
 }
@@ -38,7 +37,7 @@ fn proposal(c: &mut Criterion) {
 fn snapshot(c: &mut Criterion) {
     let mut store = KvStore::new();
     for i in 0..100_000 {
-        store.apply(&set(i));
+        store.apply_call(&set(i), 0);
     }
     let mut group = c.benchmark_group("store_100k_keys");
     let mut live = store.clone();
@@ -46,7 +45,7 @@ fn snapshot(c: &mut Criterion) {
     group.bench_function("apply_set", |b| {
         b.iter(|| {
             i = (i + 7919) % 100_000;
-            live.apply(&set(i))
+            live.apply_call(&set(i), 0)
         })
     });
     group.bench_function("copy_for_snapshot", |b| b.iter(|| store.clone()));

@@ -3,7 +3,7 @@
 //! same requests whether the bytes arrive at once or split anywhere.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use raft_kv::resp::{ParseLimits, parse_request};
+use raft_kv_server::resp::{ParseLimits, parse_request};
 
 fn parse_all(buf: &[u8], limits: &ParseLimits) -> (Vec<Vec<Vec<u8>>>, usize, bool) {
     let (mut out, mut pos) = (Vec::new(), 0);

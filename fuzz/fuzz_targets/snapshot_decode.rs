@@ -2,7 +2,7 @@
 //! accepts encodes back to a snapshot that decodes to the same store.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use raft_kv::store::KvStore;
+use raft_kv_state::KvStore;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(store) = KvStore::decode_snapshot(data) {

@@ -15,8 +15,7 @@
 //!   reader's clock or the state machine's.
 
 use crate::kv::Write;
-use raft_kv::command::{Command, ReadCommand, Reply};
-use raft_kv::store::KvStore;
+use raft_kv_state::{KvStore, Reply};
 use std::collections::BTreeMap;
 
 /// The largest skew between a node's clock and the simulation's time (ms).
@@ -69,7 +68,7 @@ impl KvMirror {
                 argv.push(b"PXAT".to_vec());
                 argv.push(w.expires_at_ms.to_string().into_bytes());
             }
-            let reply = self.store.apply(&Command::Words { argv, seed: 0 });
+            let reply = self.store.apply_call(&argv, 0);
             assert_eq!(reply, Reply::ok(), "a simulated SET always succeeds");
         }
         self.store.set_applied_index(index);
@@ -103,15 +102,16 @@ impl KvMirror {
         use std::hash::{DefaultHasher, Hash, Hasher};
         let mut h = DefaultHasher::new();
         self.store.clock_ms().hash(&mut h);
-        let keys = match self.store.read_at(&ReadCommand::Keys(b"*".to_vec()), 0) {
+        let words = |ws: &[&[u8]]| ws.iter().map(|w| w.to_vec()).collect::<Vec<_>>();
+        let keys = match self.store.read_at(&words(&[b"KEYS", b"*"]), 0) {
             Reply::Array(keys) => keys,
             other => vec![other],
         };
         for k in keys {
             let Reply::Bulk(Some(k)) = k else { continue };
             k.hash(&mut h);
-            format!("{:?}", self.store.read_at(&ReadCommand::Get(k.clone()), 0)).hash(&mut h);
-            let expiry = ReadCommand::Words(vec![b"PEXPIRETIME".to_vec(), k]);
+            format!("{:?}", self.store.read_at(&words(&[b"GET", &k]), 0)).hash(&mut h);
+            let expiry = words(&[b"PEXPIRETIME", &k]);
             format!("{:?}", self.store.read_at(&expiry, 0)).hash(&mut h);
         }
         h.finish()
@@ -129,7 +129,7 @@ impl KvMirror {
     ) -> Result<ReadSeen, String> {
         let got = match self
             .store
-            .read_at(&ReadCommand::Get(key_of(register)), reader_ms)
+            .read_at(&[b"GET".to_vec(), key_of(register)], reader_ms)
         {
             Reply::Bulk(v) => v.and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok()),
             other => return Err(format!("GET answered {other:?}")),

@@ -1,6 +1,7 @@
 //! `backup FILE` and `restore FILE`.
 
 use crate::client_cmds::Target;
+use crate::error::CliError;
 use clap::Args;
 use raft_kv::{NodeConfig, Reply, backup, parse_initial_cluster};
 use std::path::PathBuf;
@@ -27,17 +28,23 @@ pub struct RestoreArgs {
 
 /// Saves a consistent copy of the whole state (linearizable: it holds every
 /// write acknowledged before it started) to `file`.
-pub fn backup(t: &Target, file: &std::path::Path) -> Result<(), String> {
-    let mut c = t.client().map_err(|e| e.to_string())?;
-    let state = match c.call(&[b"RAFT.BACKUP"], true).map_err(|e| e.to_string())? {
+pub fn backup(t: &Target, file: &std::path::Path) -> Result<(), CliError> {
+    let mut c = t.client()?;
+    let state = match c.call(&[b"RAFT.BACKUP"], true)? {
         Reply::Bulk(Some(state)) => state,
-        other => return Err(format!("unexpected reply to RAFT.BACKUP: {other:?}")),
+        Reply::Error(e) => return Err(CliError::Refused(e)),
+        reply => {
+            return Err(CliError::UnexpectedReply {
+                command: "RAFT.BACKUP",
+                reply,
+            });
+        }
     };
-    let (bytes, summary) = backup::encode(&state).map_err(|e| e.to_string())?;
+    let (bytes, summary) = backup::encode(&state)?;
     let tmp = file.with_extension("partial");
     std::fs::write(&tmp, &bytes)
         .and_then(|()| std::fs::rename(&tmp, file))
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        .map_err(CliError::io(format!("write {}", file.display())))?;
     say!(
         "backup at index {}: {} keys, {} bytes, crc32c {:08x} -> {}",
         summary.index,
@@ -50,20 +57,19 @@ pub fn backup(t: &Target, file: &std::path::Path) -> Result<(), String> {
 }
 
 /// Builds a fresh data dir for one member of a new cluster from a backup.
-pub fn restore(args: RestoreArgs) -> Result<(), String> {
-    let bytes = std::fs::read(&args.file)
-        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
-    let (state, summary) = backup::decode(&bytes).map_err(|e| e.to_string())?;
-    let members = parse_initial_cluster(&args.initial_cluster)
-        .map_err(|e| format!("invalid --initial-cluster: {e}"))?;
+pub fn restore(args: RestoreArgs) -> Result<(), CliError> {
+    let bytes =
+        std::fs::read(&args.file).map_err(CliError::io(format!("read {}", args.file.display())))?;
+    let (state, summary) = backup::decode(&bytes)?;
+    let members = parse_initial_cluster(&args.initial_cluster)?;
     let own = members
         .get(&args.id)
         .cloned()
-        .ok_or_else(|| format!("--initial-cluster does not list --id {}", args.id))?;
+        .ok_or(CliError::NotInInitialCluster(args.id))?;
     let mut cfg = NodeConfig::new(args.id, &args.data_dir, own, "unused:0");
     cfg.initial_cluster = members;
     cfg.initial_cluster_token = args.initial_cluster_token;
-    backup::restore(&cfg, state, &summary).map_err(|e| e.to_string())?;
+    backup::restore(&cfg, state, &summary)?;
     say!(
         "restored index {} ({} keys) into {} as member {} of a new cluster; start it with the same --initial-cluster",
         summary.index,

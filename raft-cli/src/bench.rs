@@ -3,11 +3,13 @@
 //! then throughput and latency percentiles from an HDR histogram.
 
 use crate::client_cmds::Target;
+use crate::error::CliError;
 use clap::Args;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use raft_core::DetRng;
 use raft_kv::Reply;
+use raft_kv_server::resp::encode_request;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -43,14 +45,13 @@ pub struct BenchArgs {
     json: bool,
 }
 
-fn parse_ratio(s: &str) -> Result<(u64, u64), String> {
-    let (w, r) = s
-        .split_once(':')
-        .ok_or_else(|| format!("--ratio '{s}' is not W:R"))?;
-    let w: u64 = w.parse().map_err(|_| format!("--ratio '{s}' is not W:R"))?;
-    let r: u64 = r.parse().map_err(|_| format!("--ratio '{s}' is not W:R"))?;
+fn parse_ratio(s: &str) -> Result<(u64, u64), CliError> {
+    let not_a_ratio = || CliError::OutOfRange(format!("--ratio '{s}' is not W:R"));
+    let (w, r) = s.split_once(':').ok_or_else(not_a_ratio)?;
+    let w: u64 = w.parse().map_err(|_| not_a_ratio())?;
+    let r: u64 = r.parse().map_err(|_| not_a_ratio())?;
     if w + r == 0 {
-        return Err("--ratio must not be 0:0".into());
+        return Err(CliError::OutOfRange("--ratio must not be 0:0".into()));
     }
     Ok((w, r))
 }
@@ -88,10 +89,12 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// Runs the benchmark against `t`'s endpoints.
-pub fn run(t: &Target, args: BenchArgs) -> Result<(), String> {
+pub fn run(t: &Target, args: BenchArgs) -> Result<(), CliError> {
     let ratio = parse_ratio(&args.ratio)?;
     if args.clients == 0 || args.requests == 0 || args.keys == 0 || args.pipeline == 0 {
-        return Err("--clients, --requests, --keys and --pipeline must be positive".into());
+        return Err(CliError::OutOfRange(
+            "--clients, --requests, --keys and --pipeline must be positive".into(),
+        ));
     }
     let load = Arc::new(Load {
         issued: AtomicU64::new(0),
@@ -122,18 +125,16 @@ pub fn run(t: &Target, args: BenchArgs) -> Result<(), String> {
     let mut lat = histogram();
     for t in threads {
         match t.join() {
-            Ok(Ok(h)) => lat
-                .add(h)
-                .map_err(|e| format!("cannot merge latencies: {e}"))?,
+            Ok(Ok(h)) => lat.add(h)?,
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err("a client thread panicked".into()),
+            Err(_) => return Err(CliError::ClientPanicked),
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
     let errors = load.errors.load(Ordering::Relaxed);
     report(&lat, elapsed, errors, &args);
     if errors > 0 {
-        return Err(format!("{errors} requests failed"));
+        return Err(CliError::RequestsFailed(errors));
     }
     Ok(())
 }
@@ -144,7 +145,7 @@ fn watch(
     load: &Load,
     args: &BenchArgs,
     start: Instant,
-    threads: &[std::thread::JoinHandle<Result<Histogram<u64>, String>>],
+    threads: &[std::thread::JoinHandle<Result<Histogram<u64>, CliError>>],
 ) {
     let bar = match args.duration {
         Some(secs) => ProgressBar::new(secs),
@@ -178,30 +179,36 @@ fn watch(
 
 /// One connection: sends up to `pipeline` requests, reads their replies, and
 /// records each request's latency (from the batch's send to its reply).
-fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, String> {
-    let stream = TcpStream::connect(endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, CliError> {
+    run_client(c, endpoint, load).map_err(|e| e.at(endpoint))
+}
+
+fn run_client(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, CliError> {
+    let stream = TcpStream::connect(endpoint).map_err(CliError::io("connect"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(CliError::io("set TCP_NODELAY"))?;
     let conn = match &load.tls {
         Some(tls) => tls.connect(endpoint, stream),
-        None => Ok(raft_kv::client::Conn::Plain(stream)),
+        None => Ok(raft_kv_server::client::Conn::Plain(stream)),
     }
-    .map_err(|e| format!("{endpoint}: {e}"))?;
+    .map_err(CliError::io("start TLS"))?;
     let mut reader = BufReader::new(conn);
     let mut lat = histogram();
     let mut rng = DetRng::new(c + 1);
     let mut buf = Vec::new();
     if let Some(p) = &load.password {
-        buf.extend_from_slice(&command(&[b"AUTH", p.as_bytes()]));
+        encode_request(&[&b"AUTH"[..], p.as_bytes()], &mut buf);
         let writer = reader.get_mut();
         writer
             .write_all(&buf)
             .and_then(|()| writer.flush())
-            .map_err(|e| format!("{endpoint}: {e}"))?;
+            .map_err(CliError::io("send AUTH"))?;
         if !matches!(
-            raft_kv::client::read_reply(&mut reader),
+            raft_kv_server::client::read_reply(&mut reader),
             Ok(Reply::Simple(_))
         ) {
-            return Err(format!("{endpoint}: AUTH failed"));
+            return Err(CliError::AuthFailed);
         }
     }
     loop {
@@ -215,9 +222,9 @@ fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, St
             let key = format!("key:{:012}", x % load.keys);
             let (w, r) = load.ratio;
             if x % (w + r) < w {
-                buf.extend_from_slice(&command(&[b"SET", key.as_bytes(), &load.value]));
+                encode_request(&[&b"SET"[..], key.as_bytes(), &load.value], &mut buf);
             } else {
-                buf.extend_from_slice(&command(&[b"GET", key.as_bytes()]));
+                encode_request(&[&b"GET"[..], key.as_bytes()], &mut buf);
             }
         }
         let t0 = Instant::now();
@@ -225,10 +232,9 @@ fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, St
         writer
             .write_all(&buf)
             .and_then(|()| writer.flush())
-            .map_err(|e| format!("{endpoint}: {e}"))?;
+            .map_err(CliError::io("send"))?;
         for _ in 0..n {
-            let reply =
-                raft_kv::client::read_reply(&mut reader).map_err(|e| format!("{endpoint}: {e}"))?;
+            let reply = raft_kv_server::client::read_reply(&mut reader)?;
             let micros = t0.elapsed().as_micros().max(1) as u64;
             let _ = lat.record(micros.min(3_600_000_000));
             if matches!(reply, Reply::Error(_)) {
@@ -237,17 +243,6 @@ fn client_loop(c: u64, endpoint: &str, load: &Load) -> Result<Histogram<u64>, St
             load.done.fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-/// One RESP request.
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 fn report(lat: &Histogram<u64>, elapsed: f64, errors: u64, args: &BenchArgs) {

@@ -1,6 +1,7 @@
 //! `get`, `put`, `delete` and `status`.
 
-use raft_kv::{Client, ClientError};
+use crate::error::CliError;
+use raft_kv_server::{Client, ClientError};
 
 /// Where client commands go: the endpoints and the password to `AUTH` with.
 pub struct Target {
@@ -31,26 +32,25 @@ impl Target {
     }
 }
 
-pub fn get(t: &Target, key: &str) -> Result<(), String> {
-    let mut c = t.client().map_err(|e| e.to_string())?;
-    match c.get(key.as_bytes()).map_err(|e| e.to_string())? {
+pub fn get(t: &Target, key: &str) -> Result<(), CliError> {
+    let mut c = t.client()?;
+    match c.get(key.as_bytes())? {
         Some(v) => say!("{}", String::from_utf8_lossy(&v)),
-        None => return Err(format!("key '{key}' not found")),
+        None => return Err(CliError::KeyNotFound(key.to_string())),
     }
     Ok(())
 }
 
-pub fn put(t: &Target, key: &str, value: &str) -> Result<(), String> {
-    let mut c = t.client().map_err(|e| e.to_string())?;
-    c.set(key.as_bytes(), value.as_bytes())
-        .map_err(|e| e.to_string())?;
+pub fn put(t: &Target, key: &str, value: &str) -> Result<(), CliError> {
+    let mut c = t.client()?;
+    c.set(key.as_bytes(), value.as_bytes())?;
     say!("OK");
     Ok(())
 }
 
-pub fn delete(t: &Target, key: &str) -> Result<(), String> {
-    let mut c = t.client().map_err(|e| e.to_string())?;
-    let n = c.del(key.as_bytes()).map_err(|e| e.to_string())?;
+pub fn delete(t: &Target, key: &str) -> Result<(), CliError> {
+    let mut c = t.client()?;
+    let n = c.del(key.as_bytes())?;
     say!("{n}");
     Ok(())
 }
@@ -63,27 +63,28 @@ pub fn info_field<'a>(info: &'a str, key: &str) -> &'a str {
         .map_or("?", str::trim)
 }
 
-fn expect_ok(reply: raft_kv::Reply) -> Result<(), String> {
+/// `Ok` for a simple-string reply to `command`; its error otherwise.
+fn expect_ok(command: &'static str, reply: raft_kv::Reply) -> Result<(), CliError> {
     match reply {
         raft_kv::Reply::Simple(_) => Ok(()),
-        raft_kv::Reply::Error(e) => Err(e),
-        other => Err(format!("unexpected reply {other:?}")),
+        raft_kv::Reply::Error(e) => Err(CliError::Refused(e)),
+        reply => Err(CliError::UnexpectedReply { command, reply }),
     }
 }
 
-pub fn member_add(t: &Target, id: u64, peer_addr: &str, learner: bool) -> Result<(), String> {
-    let mut c = t.client().map_err(|e| e.to_string())?;
+pub fn member_add(t: &Target, id: u64, peer_addr: &str, learner: bool) -> Result<(), CliError> {
+    let mut c = t.client()?;
     let id = id.to_string();
     let mut args: Vec<&[u8]> = vec![b"RAFT.ADDNODE", id.as_bytes(), peer_addr.as_bytes()];
     if learner {
         args.push(b"LEARNER");
     }
-    expect_ok(c.call(&args, false).map_err(|e| e.to_string())?)?;
+    expect_ok("RAFT.ADDNODE", c.call(&args, false)?)?;
     say!("OK");
     Ok(())
 }
 
-pub fn member_remove(t: &Target, id: u64) -> Result<(), String> {
+pub fn member_remove(t: &Target, id: u64) -> Result<(), CliError> {
     // Ask the leader if one is known, and never the node being removed (a removed
     // follower may not learn that its removal committed).
     let mut ordered: Vec<String> = Vec::new();
@@ -102,13 +103,13 @@ pub fn member_remove(t: &Target, id: u64) -> Result<(), String> {
         }
     }
     if ordered.is_empty() {
-        return Err(format!("no reachable endpoint other than node {id} itself"));
+        return Err(CliError::OnlyTheRemovedNode(id));
     }
-    let mut c = t.clients(ordered).map_err(|e| e.to_string())?;
+    let mut c = t.clients(ordered)?;
     let id = id.to_string();
     expect_ok(
-        c.call(&[b"RAFT.REMOVENODE", id.as_bytes()], false)
-            .map_err(|e| e.to_string())?,
+        "RAFT.REMOVENODE",
+        c.call(&[b"RAFT.REMOVENODE", id.as_bytes()], false)?,
     )?;
     say!("OK");
     Ok(())
@@ -133,20 +134,24 @@ fn leader_endpoints(t: &Target) -> Vec<String> {
         .collect()
 }
 
-pub fn transfer_leader(t: &Target, id: u64) -> Result<(), String> {
+pub fn transfer_leader(t: &Target, id: u64) -> Result<(), CliError> {
     let id = id.to_string();
-    let mut last = String::from("no member reports itself as leader");
+    let mut last = CliError::NoLeader;
     // The leader may change between the INFO and the request: look again.
     for _ in 0..3 {
         for ep in leader_endpoints(t) {
-            let mut c = t.client_at(&ep).map_err(|e| e.to_string())?;
+            let mut c = t.client_at(&ep)?;
             match c.call_here(&[b"RAFT.TRANSFER", id.as_bytes()]) {
                 Ok(raft_kv::Reply::Simple(_)) => {
                     say!("OK");
                     return Ok(());
                 }
-                Ok(other) => last = format!("{ep}: {}", expect_ok(other).err().unwrap_or_default()),
-                Err(e) => last = e.to_string(),
+                Ok(other) => {
+                    if let Err(e) = expect_ok("RAFT.TRANSFER", other) {
+                        last = e.at(&ep);
+                    }
+                }
+                Err(e) => last = CliError::from(e).at(&ep),
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -155,7 +160,7 @@ pub fn transfer_leader(t: &Target, id: u64) -> Result<(), String> {
 }
 
 /// Asks every member (found from any endpoint, as `status` does) to snapshot.
-pub fn snapshot(t: &Target) -> Result<(), String> {
+pub fn snapshot(t: &Target) -> Result<(), CliError> {
     let mut failed = 0;
     for (id, address) in crate::status_cmd::member_endpoints(t)? {
         let Some(ep) = address else {
@@ -163,11 +168,11 @@ pub fn snapshot(t: &Target) -> Result<(), String> {
             say!("node {id}: no client address advertised yet");
             continue;
         };
-        let mut c = t.client_at(&ep).map_err(|e| e.to_string())?;
+        let mut c = t.client_at(&ep)?;
         match c
             .call_here(&[b"RAFT.SNAPSHOT"])
-            .map_err(|e| e.to_string())
-            .and_then(expect_ok)
+            .map_err(CliError::from)
+            .and_then(|r| expect_ok("RAFT.SNAPSHOT", r))
         {
             Ok(()) => say!("node {id} ({ep}): OK"),
             Err(e) => {
@@ -177,7 +182,7 @@ pub fn snapshot(t: &Target) -> Result<(), String> {
         }
     }
     if failed > 0 {
-        return Err(format!("{failed} member(s) did not take a snapshot"));
+        return Err(CliError::SnapshotsFailed(failed));
     }
     Ok(())
 }

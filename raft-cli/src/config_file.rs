@@ -137,29 +137,38 @@ pub struct NodeSettings {
     pub client_ca: Option<PathBuf>,
 }
 
+/// Why a `--config` file or the settings as TOML failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file is not TOML of these settings; the message names the key or
+    /// the line at fault.
+    #[error("{}", .0.message())]
+    Parse(toml::de::Error),
+    /// The settings could not be written as TOML.
+    #[error("cannot write the settings as TOML: {0}")]
+    Write(#[from] toml::ser::Error),
+}
+
 impl NodeSettings {
     /// Parses a TOML text; the error names the key or the line at fault.
-    pub fn parse(text: &str) -> Result<NodeSettings, String> {
-        toml::from_str(text).map_err(|e| e.message().to_string())
+    pub fn parse(text: &str) -> Result<NodeSettings, ConfigFileError> {
+        toml::from_str(text).map_err(ConfigFileError::Parse)
     }
 
     /// These settings with every one that `flags` sets taken from `flags`:
     /// one generic overlay through TOML tables, no field merged by hand.
-    pub fn overlaid_with(self, flags: &NodeSettings) -> Result<NodeSettings, String> {
-        let table = |s: &NodeSettings| toml::Table::try_from(s).map_err(|e| e.to_string());
-        let mut merged = table(&self)?;
-        merged.extend(table(flags)?);
-        let mut out: NodeSettings = merged
-            .try_into()
-            .map_err(|e: toml::de::Error| e.to_string())?;
+    pub fn overlaid_with(self, flags: &NodeSettings) -> Result<NodeSettings, ConfigFileError> {
+        let mut merged = toml::Table::try_from(&self)?;
+        merged.extend(toml::Table::try_from(flags)?);
+        let mut out: NodeSettings = merged.try_into().map_err(ConfigFileError::Parse)?;
         out.config = flags.config.clone();
         out.print_config = flags.print_config;
         Ok(out)
     }
 
     /// The settings as a TOML document (for `--print-config`).
-    pub fn to_toml(&self) -> Result<String, String> {
-        toml::to_string(self).map_err(|e| e.to_string())
+    pub fn to_toml(&self) -> Result<String, ConfigFileError> {
+        Ok(toml::to_string(self)?)
     }
 }
 

@@ -4,6 +4,7 @@
 //! `--restart-crashed` it is started again. The children die with `local`,
 //! however it ends (they ask the kernel for SIGTERM when their parent goes).
 
+use crate::error::CliError;
 use clap::Args;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -76,7 +77,7 @@ impl Plan {
         )
     }
 
-    fn spawn(&self, i: u64) -> Result<Child, String> {
+    fn spawn(&self, i: u64) -> Result<Child, CliError> {
         let a = &self.args;
         let mut cmd = Command::new(&self.exe);
         cmd.args(["node", "--id", &i.to_string()])
@@ -98,8 +99,7 @@ impl Plan {
             cmd.args(["--snapshot-every", &n.to_string()]);
         }
         cmd.args(&a.node_args);
-        cmd.spawn()
-            .map_err(|e| format!("cannot start node {i}: {e}"))
+        cmd.spawn().map_err(CliError::io(format!("start node {i}")))
     }
 }
 
@@ -131,7 +131,7 @@ fn stop_all(children: &mut [(u64, Option<Child>)]) {
 
 /// Refuses a data dir that holds a cluster of another size: its extra or
 /// missing members would bootstrap a second cluster beside the first.
-fn check_member_count(dir: &Path, nodes: u64) -> Result<(), String> {
+fn check_member_count(dir: &Path, nodes: u64) -> Result<(), CliError> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(()); // a new data dir
     };
@@ -144,20 +144,22 @@ fn check_member_count(dir: &Path, nodes: u64) -> Result<(), String> {
     if found.is_empty() || found == (1..=nodes).collect::<Vec<_>>() {
         return Ok(());
     }
-    Err(format!(
-        "{} holds the data of nodes {found:?}, not of {nodes} nodes: start it with --nodes {}, or give another --data-dir",
-        dir.display(),
-        found.len()
-    ))
+    Err(CliError::OtherClusterSize {
+        dir: dir.to_path_buf(),
+        found,
+        nodes,
+    })
 }
 
 /// Starts the nodes, prints their client addresses and waits for Ctrl-C.
-pub fn run(args: LocalArgs) -> Result<(), String> {
+pub fn run(args: LocalArgs) -> Result<(), CliError> {
     if args.nodes == 0 || args.nodes > 9 {
-        return Err("--nodes must be between 1 and 9".into());
+        return Err(CliError::OutOfRange(
+            "--nodes must be between 1 and 9".into(),
+        ));
     }
     check_member_count(&args.data_dir, args.nodes)?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let exe = std::env::current_exe().map_err(CliError::io("find this program"))?;
     let cluster = (1..=args.nodes)
         .map(|i| {
             let port = Plan::port(args.peer_port, i);
@@ -178,7 +180,7 @@ pub fn run(args: LocalArgs) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone())
-            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+            .map_err(CliError::io("install signal handlers"))?;
     }
     let mut children: Vec<(u64, Option<Child>)> = Vec::new();
     for i in 1..=plan.args.nodes {
@@ -226,7 +228,7 @@ fn supervise(
     plan: &Plan,
     children: &mut [(u64, Option<Child>)],
     stop: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut restart_at: Vec<(u64, Instant)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         for (id, slot) in children.iter_mut() {
@@ -246,7 +248,7 @@ fn supervise(
             eprintln!("node {id} restarted");
         }
         if children.iter().all(|(_, c)| c.is_none()) && restart_at.is_empty() {
-            return Err("every node exited".into());
+            return Err(CliError::EveryNodeExited);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -13,6 +13,7 @@ macro_rules! say {
 mod backup_cmds;
 mod bench;
 mod client_cmds;
+mod error;
 mod local;
 mod node_cmd;
 mod status_cmd;

@@ -1,34 +1,41 @@
 //! `raft-cli node`: flags, an optional TOML file (flags win), signals, graceful stop.
 
+use crate::error::CliError;
 use raft_cli::config_file::NodeSettings;
-use raft_kv::{ConfigError, Node, NodeConfig, parse_initial_cluster};
+use raft_kv::{ConfigError, NodeConfig, parse_initial_cluster};
+use raft_kv_server::Node;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The file's settings (if `--config`) overlaid with the flags.
-fn merged_settings(flags: NodeSettings) -> Result<NodeSettings, String> {
+fn merged_settings(flags: NodeSettings) -> Result<NodeSettings, CliError> {
     let Some(path) = &flags.config else {
         return Ok(flags);
     };
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
-    NodeSettings::parse(&text)
-        .map_err(|e| format!("invalid --config {}: {e}", path.display()))?
-        .overlaid_with(&flags)
+        .map_err(CliError::io(format!("read --config {}", path.display())))?;
+    let file = NodeSettings::parse(&text).map_err(|source| CliError::ConfigFile {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(file.overlaid_with(&flags)?)
 }
 
-fn build_config(s: NodeSettings) -> Result<NodeConfig, String> {
-    let id = s.id.ok_or("--id is required")?;
-    let data_dir = s.data_dir.ok_or("--data-dir is required")?;
-    let listen_peer = s.listen_peer.ok_or("--listen-peer is required")?;
-    let listen_client = s.listen_client.ok_or("--listen-client is required")?;
+fn build_config(s: NodeSettings) -> Result<NodeConfig, CliError> {
+    let id = s.id.ok_or(CliError::MissingFlag("--id"))?;
+    let data_dir = s.data_dir.ok_or(CliError::MissingFlag("--data-dir"))?;
+    let listen_peer = s
+        .listen_peer
+        .ok_or(CliError::MissingFlag("--listen-peer"))?;
+    let listen_client = s
+        .listen_client
+        .ok_or(CliError::MissingFlag("--listen-client"))?;
     let mut cfg = NodeConfig::new(id, data_dir, listen_peer, listen_client);
     cfg.join = s.join.unwrap_or(false);
     if let Some(ic) = s.initial_cluster {
-        cfg.initial_cluster =
-            parse_initial_cluster(&ic).map_err(|e| format!("invalid --initial-cluster: {e}"))?;
+        cfg.initial_cluster = parse_initial_cluster(&ic)?;
     }
     cfg.metrics = s.metrics;
     cfg.initial_cluster_token = s.initial_cluster_token;
@@ -70,8 +77,10 @@ fn build_config(s: NodeSettings) -> Result<NodeConfig, String> {
         s.client_ca,
         false,
     )?;
-    cfg.validate()
-        .map_err(|e| format!("{}: {e}", flag_of(&e)))?;
+    cfg.validate().map_err(|source| CliError::InvalidFlag {
+        flag: flag_of(&source),
+        source,
+    })?;
     Ok(cfg)
 }
 
@@ -83,25 +92,27 @@ fn tls_files(
     key: Option<PathBuf>,
     ca: Option<PathBuf>,
     ca_required: bool,
-) -> Result<Option<raft_kv::TlsFiles>, String> {
+) -> Result<Option<raft_kv::TlsFiles>, CliError> {
     match (cert, key) {
         (None, None) if ca.is_none() => Ok(None),
         (Some(cert), Some(key)) if ca.is_some() || !ca_required => {
             Ok(Some(raft_kv::TlsFiles { cert, key, ca }))
         }
-        _ if ca_required => Err(format!(
+        _ if ca_required => Err(CliError::FlagsGoTogether(format!(
             "{cert_flag}, {key_flag} and {ca_flag} go together: give all three or none"
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(CliError::FlagsGoTogether(format!(
             "{cert_flag} and {key_flag} go together ({ca_flag} needs both)"
-        )),
+        ))),
     }
 }
 
 /// The first line of `path`, without its line ending.
-fn read_password(path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read --requirepass-file {}: {e}", path.display()))?;
+fn read_password(path: &std::path::Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(CliError::io(format!(
+        "read --requirepass-file {}",
+        path.display()
+    )))?;
     Ok(text.lines().next().unwrap_or("").to_string())
 }
 
@@ -125,20 +136,22 @@ const RESERVED_FDS: u64 = 256;
 /// Raises the soft file-descriptor limit to the hard one and caps the client
 /// connections below it, so that clients can never take the descriptors the
 /// storage needs (a full table refuses clients, never a WAL write).
-fn fit_connections_to_fd_limit(cfg: &mut NodeConfig) -> Result<(), String> {
+fn fit_connections_to_fd_limit(cfg: &mut NodeConfig) -> Result<(), CliError> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
-        .map_err(|e| format!("cannot read the file descriptor limit: {e}"))?;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|source| CliError::Sys {
+        action: "read the file descriptor limit",
+        source,
+    })?;
     let limit = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
         hard
     } else {
         soft
     };
     if limit < RESERVED_FDS + 16 {
-        return Err(format!(
-            "the file descriptor limit ({limit}) is too low: a node needs {} (ulimit -n)",
-            RESERVED_FDS + 16
-        ));
+        return Err(CliError::FdLimitTooLow {
+            limit,
+            needed: RESERVED_FDS + 16,
+        });
     }
     let fit = usize::try_from(limit - RESERVED_FDS).unwrap_or(usize::MAX);
     if fit < cfg.max_connections {
@@ -153,20 +166,24 @@ fn fit_connections_to_fd_limit(cfg: &mut NodeConfig) -> Result<(), String> {
 
 /// A node started by `raft-cli local` gets SIGTERM (a graceful stop) when
 /// `local` dies, however it dies; if `local` is already gone, it does not start.
-fn die_with_local_parent() -> Result<(), String> {
+fn die_with_local_parent() -> Result<(), CliError> {
     let Ok(parent) = std::env::var(crate::local::PARENT_ENV) else {
         return Ok(());
     };
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
-        .map_err(|e| format!("cannot ask to stop with the parent: {e}"))?;
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(|source| {
+        CliError::Sys {
+            action: "ask to stop with the parent",
+            source,
+        }
+    })?;
     if nix::unistd::getppid().as_raw().to_string() != parent {
-        return Err("the `raft-cli local` that started this node is gone".into());
+        return Err(CliError::ParentGone);
     }
     Ok(())
 }
 
 /// Runs a node until SIGTERM or SIGINT, then stops it gracefully.
-pub fn run(flags: NodeSettings) -> Result<(), String> {
+pub fn run(flags: NodeSettings) -> Result<(), CliError> {
     let settings = merged_settings(flags)?;
     if settings.print_config {
         say!("{}", settings.to_toml()?.trim_end());
@@ -182,8 +199,8 @@ pub fn run(flags: NodeSettings) -> Result<(), String> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])
-    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let node = Node::start(cfg).map_err(|e| e.to_string())?;
+    .map_err(CliError::io("install signal handlers"))?;
+    let node = Node::start(cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, wake) = (stop.clone(), node.stop_request());
     std::thread::Builder::new()
@@ -194,14 +211,14 @@ pub fn run(flags: NodeSettings) -> Result<(), String> {
                 wake.request();
             }
         })
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+        .map_err(CliError::io("start the signal thread"))?;
     node.wait_until_stop_needed();
     if stop.load(Ordering::SeqCst) {
         log::info!("signal received: stopping gracefully");
     } else if node.was_removed() {
         log::info!("removed from the cluster: stopping (exit 0)");
     }
-    node.shutdown().map_err(|e| e.to_string())
+    Ok(node.shutdown()?)
 }
 
 #[cfg(test)]
@@ -239,7 +256,7 @@ mod tests {
         })
         .expect_err("unknown key");
         assert!(
-            err.matches("listen_peer").count() == 1,
+            err.to_string().matches("listen_peer").count() == 1,
             "names the unknown key: {err}"
         );
     }

@@ -3,6 +3,7 @@
 //! address (`member_clients:` in its INFO); each member is then asked itself.
 
 use crate::client_cmds::{Target, info_field};
+use crate::error::CliError;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -68,12 +69,12 @@ pub(crate) fn number(info: &str, key: &str) -> Option<u64> {
 }
 
 /// The membership from the first endpoint that answers, then each member.
-pub(crate) fn gather(t: &Target) -> Result<ClusterView, String> {
+pub(crate) fn gather(t: &Target) -> Result<ClusterView, CliError> {
     let (asked, info) = t
         .endpoints
         .iter()
         .find_map(|ep| Some((ep.clone(), t.client_at(ep).ok()?.info().ok()?)))
-        .ok_or("no endpoint answered")?;
+        .ok_or(CliError::NoEndpointAnswered)?;
     let voters = parse_ids(info_field(&info, "voters"));
     let learners = parse_ids(info_field(&info, "learners"));
     let joint = info_field(&info, "joint").to_string();
@@ -115,7 +116,7 @@ pub(crate) fn gather(t: &Target) -> Result<ClusterView, String> {
 
 /// Every member's id and client address (None: not advertised yet), from the
 /// first endpoint that answers.
-pub fn member_endpoints(t: &Target) -> Result<Vec<(u64, Option<String>)>, String> {
+pub fn member_endpoints(t: &Target) -> Result<Vec<(u64, Option<String>)>, CliError> {
     Ok(gather(t)?
         .members
         .into_iter()
@@ -197,14 +198,14 @@ fn print_table(view: &ClusterView) {
 }
 
 /// Runs `raft-cli status`.
-pub fn run(t: &Target, args: &StatusArgs) -> Result<(), String> {
+pub fn run(t: &Target, args: &StatusArgs) -> Result<(), CliError> {
     loop {
         let view = gather(t)?;
         if args.watch.is_some() && !args.json {
             say!("\x1b[H\x1b[2J"); // clear the screen, cursor home
         }
         if args.json {
-            let text = serde_json::to_string(&view).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string(&view)?;
             say!("{text}");
         } else {
             print_table(&view);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn info_field(addr: &str, field: &str) -> Option<String> {
-    let info = raft_kv::Client::new(vec![addr.to_string()])
+    let info = raft_kv_server::Client::new(vec![addr.to_string()])
         .ok()?
         .info()
         .ok()?;
@@ -29,7 +29,7 @@ fn write_load(
     acked: Arc<Mutex<Vec<(u64, Instant)>>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut client = raft_kv::Client::new(endpoints).expect("endpoints");
+        let mut client = raft_kv_server::Client::new(endpoints).expect("endpoints");
         let mut n = 0u64;
         while !stop.load(Ordering::SeqCst) {
             if client
@@ -160,7 +160,7 @@ fn a_backup_under_write_load_restores_into_a_new_cluster_with_every_acknowledged
         info_field(&c.client[0], "cluster_id"),
         "a restored cluster is a new cluster"
     );
-    let mut client = raft_kv::Client::new(clients.clone()).expect("endpoints");
+    let mut client = raft_kv_server::Client::new(clients.clone()).expect("endpoints");
     for n in &before {
         assert_eq!(
             client.get(format!("w{n}").as_bytes()).expect("a read"),

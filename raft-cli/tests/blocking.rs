@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 fn reply(r: &mut BufReader<TcpStream>) -> Reply {
-    raft_kv::client::read_reply(r).expect("a reply")
+    raft_kv_server::client::read_reply(r).expect("a reply")
 }
 
 fn bulk(s: &str) -> Reply {
@@ -170,7 +170,7 @@ fn consume(addr: String, stop: Arc<AtomicBool>) -> (Vec<String>, usize) {
             if w.write_all(b"BRPOP jobs 0.3\r\n").is_err() {
                 break;
             }
-            match raft_kv::client::read_reply(&mut r) {
+            match raft_kv_server::client::read_reply(&mut r) {
                 Ok(Reply::Array(kv)) if kv.len() == 2 => match &kv[1] {
                     Reply::Bulk(Some(v)) => got.push(String::from_utf8_lossy(v).into_owned()),
                     other => panic!("BRPOP answered {other:?}"),
@@ -214,7 +214,7 @@ fn a_queue_served_by_blocking_pops_loses_and_repeats_nothing_when_the_leader_is_
         let (mut s, mut r) = connect(&c.client[node - 1]);
         let job = format!("job{n}");
         send(&mut s, &format!("RPUSH jobs {job}"));
-        match raft_kv::client::read_reply(&mut r) {
+        match raft_kv_server::client::read_reply(&mut r) {
             Ok(Reply::Int(_)) => acked.push(job),
             _ => unknown_pushes.push(job),
         }

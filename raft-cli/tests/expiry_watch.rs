@@ -12,16 +12,14 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn reply(r: &mut BufReader<TcpStream>) -> Reply {
-    raft_kv::client::read_reply(r).expect("a reply")
+    raft_kv_server::client::read_reply(r).expect("a reply")
 }
 
 fn ask(s: &mut TcpStream, r: &mut BufReader<TcpStream>, cmd: &str) -> Reply {
     let words: Vec<&str> = cmd.split_whitespace().collect();
-    let mut out = format!("*{}\r\n", words.len());
-    for w in words {
-        out.push_str(&format!("${}\r\n{w}\r\n", w.len()));
-    }
-    s.write_all(out.as_bytes()).expect("send");
+    let mut out = Vec::new();
+    raft_kv_server::resp::encode_request(&words, &mut out);
+    s.write_all(&out).expect("send");
     reply(r)
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 fn ask(s: &mut TcpStream, r: &mut BufReader<TcpStream>, cmd: &[u8]) -> Option<Reply> {
     s.write_all(cmd).ok()?;
-    raft_kv::client::read_reply(r).ok()
+    raft_kv_server::client::read_reply(r).ok()
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn one_node(dir: &std::path::Path, fd_limit: Option<u32>, extra: &[&str]) -> (Re
         .stderr(Stdio::null());
     let node = Reaped(cmd.spawn().expect("spawn node"));
     wait_until("the node leads", Duration::from_secs(10), || {
-        raft_kv::Client::new(vec![client.clone()])
+        raft_kv_server::Client::new(vec![client.clone()])
             .and_then(|mut c| c.info())
             .is_ok_and(|i| i.contains("role:leader"))
     });
@@ -117,16 +117,19 @@ fn a_half_sent_request_is_cut_off_with_an_error_and_an_idle_client_is_closed() {
     s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhal")
         .expect("send");
     let t0 = std::time::Instant::now();
-    let reply = raft_kv::client::read_reply(&mut r).expect("an error, then the close");
+    let reply = raft_kv_server::client::read_reply(&mut r).expect("an error, then the close");
     assert!(
-        matches!(&reply, Reply::Error(e) if e.contains("not completed within")),
+        matches!(&reply, Reply::Error(e) if e.line().contains("not completed within")),
         "{reply:?}"
     );
     assert!(
         t0.elapsed() < Duration::from_secs(5),
         "cut off near its deadline"
     );
-    assert!(raft_kv::client::read_reply(&mut r).is_err(), "closed");
+    assert!(
+        raft_kv_server::client::read_reply(&mut r).is_err(),
+        "closed"
+    );
     // A client that keeps sending whole requests is never cut off.
     let (mut s, mut r) = connect(&client);
     for _ in 0..8 {
@@ -142,7 +145,7 @@ fn a_half_sent_request_is_cut_off_with_an_error_and_an_idle_client_is_closed() {
         ask(&mut s, &mut r, b"PING\r\n").is_none(),
         "idle connection closed"
     );
-    let mut c = raft_kv::Client::new(vec![client]).expect("endpoint");
+    let mut c = raft_kv_server::Client::new(vec![client]).expect("endpoint");
     assert!(
         c.get(b"k").expect("the node serves").is_none(),
         "nothing half-sent was applied"
@@ -170,19 +173,19 @@ fn unfinished_requests_beyond_the_shared_buffer_limit_are_refused() {
         r.get_ref()
             .set_read_timeout(Some(Duration::from_millis(500)))
             .expect("timeout");
-        outcomes.push(raft_kv::client::read_reply(r));
+        outcomes.push(raft_kv_server::client::read_reply(r));
     }
     assert!(
         outcomes[0].is_err(),
         "the first request waits for its last byte: {outcomes:?}"
     );
     assert!(
-        matches!(&outcomes[1], Ok(Reply::Error(e)) if e.contains("request buffers are full")),
+        matches!(&outcomes[1], Ok(Reply::Error(e)) if e.line().contains("request buffers are full")),
         "the second is refused, and the client reads why: {outcomes:?}"
     );
     drop(held);
     // Once they are gone the budget is free again.
-    let mut c = raft_kv::Client::new(vec![client]).expect("endpoint");
+    let mut c = raft_kv_server::Client::new(vec![client]).expect("endpoint");
     c.set(b"after", &vec![b'y'; 3 << 20])
         .expect("a 3 MB value fits again");
 }
@@ -237,7 +240,7 @@ fn idle_clients_cost_no_thread_and_little_memory() {
         );
         s.write_all(cmds.as_bytes()).expect("send");
         let replies: Vec<Option<Reply>> = (0..3)
-            .map(|_| raft_kv::client::read_reply(r).ok())
+            .map(|_| raft_kv_server::client::read_reply(r).ok())
             .collect();
         assert_eq!(
             replies,

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{BIN, free_port, wait_until};
-use raft_kv::Client;
+use raft_kv_server::Client;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

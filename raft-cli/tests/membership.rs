@@ -25,14 +25,14 @@ fn bulk_write(addr: &str, n: usize) {
         }
         w.write_all(&req).expect("write");
         for _ in chunk {
-            let reply = raft_kv::client::read_reply(&mut r).expect("reply");
+            let reply = raft_kv_server::client::read_reply(&mut r).expect("reply");
             assert_eq!(reply, Reply::Simple("OK".into()));
         }
     }
 }
 
 fn call(addr: &str, args: &[&str]) -> Reply {
-    let mut c = raft_kv::Client::new(vec![addr.to_string()]).expect("endpoint");
+    let mut c = raft_kv_server::Client::new(vec![addr.to_string()]).expect("endpoint");
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     c.call_here(&args).expect("reply")
 }
@@ -52,7 +52,7 @@ fn info_field(addr: &str, field: &str) -> String {
 }
 
 fn local_get(addr: &str, key: &str) -> Option<Vec<u8>> {
-    let mut c = raft_kv::Client::new(vec![addr.to_string()]).expect("endpoint");
+    let mut c = raft_kv_server::Client::new(vec![addr.to_string()]).expect("endpoint");
     c.call_here(&[b"READONLY"]).expect("READONLY");
     match c.call_here(&[b"GET", key.as_bytes()]).expect("GET") {
         Reply::Bulk(v) => v,
@@ -200,7 +200,10 @@ fn join_node_4_by_snapshot(c: &Cluster) -> (common::Reaped, String, String) {
 
 /// Removes the leader; the others (and node 4) keep serving. Returns the
 /// remaining original members, every remaining endpoint, and a client on them.
-fn remove_the_leader(c: &Cluster, client4: &str) -> (Vec<usize>, Vec<String>, raft_kv::Client) {
+fn remove_the_leader(
+    c: &Cluster,
+    client4: &str,
+) -> (Vec<usize>, Vec<String>, raft_kv_server::Client) {
     let leader = c.wait_for_leader(Duration::from_secs(10));
     let others: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
     assert_eq!(
@@ -215,7 +218,7 @@ fn remove_the_leader(c: &Cluster, client4: &str) -> (Vec<usize>, Vec<String>, ra
         .map(|&i| c.client[i - 1].clone())
         .chain([client4.to_string()])
         .collect();
-    let mut client = raft_kv::Client::new(endpoints.clone()).expect("endpoints");
+    let mut client = raft_kv_server::Client::new(endpoints.clone()).expect("endpoints");
     wait_until(
         "a write after removing the leader",
         Duration::from_secs(15),
@@ -257,7 +260,7 @@ fn assert_members_agree(endpoints: &[String]) {
     let sizes: Vec<String> = endpoints
         .iter()
         .map(|a| {
-            let mut cl = raft_kv::Client::new(vec![a.clone()]).expect("endpoint");
+            let mut cl = raft_kv_server::Client::new(vec![a.clone()]).expect("endpoint");
             cl.call_here(&[b"READONLY"]).expect("READONLY");
             format!("{:?}", cl.call_here(&[b"DBSIZE"]).expect("DBSIZE"))
         })
@@ -302,7 +305,8 @@ fn a_removed_member_stops_and_exits_0_and_leaves_members_everywhere() {
         );
     }
     // The remaining two serve, and quickly.
-    let mut client = raft_kv::Client::new(vec![c.client[leader - 1].clone()]).expect("endpoint");
+    let mut client =
+        raft_kv_server::Client::new(vec![c.client[leader - 1].clone()]).expect("endpoint");
     let t0 = std::time::Instant::now();
     client
         .set(b"after", b"removal")

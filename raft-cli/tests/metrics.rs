@@ -131,7 +131,7 @@ fn a_loaded_cluster_exposes_every_series_with_plausible_values() {
     }
     check_leader(on(leader), writes);
     let r = on(reader);
-    assert!(sample(r, "raft_commands_total{command=\"GET\",result=\"ok\"}") >= 20.0);
+    assert!(sample(r, "raft_commands_total{command=\"get\",result=\"ok\"}") >= 20.0);
     assert_eq!(sample(r, "raft_role{role=\"follower\"}"), 1.0);
     let f = on(lagging);
     assert!(sample(f, "raft_snapshot_receives_total") >= 1.0);
@@ -170,9 +170,9 @@ fn check_any_node(body: &str, i: usize, leader: usize, writes: usize) {
 fn check_leader(l: &str, writes: usize) {
     assert_eq!(sample(l, "raft_role{role=\"leader\"}"), 1.0);
     assert_eq!(sample(l, "raft_role{role=\"follower\"}"), 0.0);
-    let set_ok = "raft_commands_total{command=\"SET\",result=\"ok\"}";
+    let set_ok = "raft_commands_total{command=\"set\",result=\"ok\"}";
     assert!(sample(l, set_ok) >= writes as f64);
-    let unknown = "raft_commands_total{command=\"unknown\",result=\"error\"}";
+    let unknown = "raft_commands_total{command=\"unknown\",result=\"rejected\"}";
     assert_eq!(sample(l, unknown), 1.0);
     assert!(
         sample(l, "raft_client_connections") >= 1.0,

@@ -10,7 +10,7 @@ use common::Cluster;
 use common::firewall::Firewall;
 use common::wait_until;
 use integration_tests::linearizability::{Op, OpKind, check_register};
-use raft_kv::{Client, ClientError};
+use raft_kv_server::Client;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,7 +48,7 @@ fn client_loop(id: u64, endpoint: String, rec: Arc<Recorder>, stop: Arc<AtomicBo
                     call,
                     ret: Some(rec.now()),
                 }),
-                Err(ClientError::OutcomeUnknown(_)) => Some(Op {
+                Err(e) if e.outcome_unknown() => Some(Op {
                     client: id,
                     kind: OpKind::Write(value),
                     call,

@@ -31,7 +31,7 @@ impl NoScript for Cluster {
 }
 
 fn is_error(reply: &Reply, code: &str) -> bool {
-    matches!(reply, Reply::Error(e) if e.split_ascii_whitespace().next() == Some(code))
+    matches!(reply, Reply::Error(e) if e.line().split_ascii_whitespace().next() == Some(code))
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn scripts_run_through_any_node_and_evalsha_finds_them_on_every_node() {
         call(&c, follower, &["EVAL", body, "2", "k", "n", "v"]),
         Reply::Int(1)
     );
-    let sha = raft_kv::script::sha1_hex(body.as_bytes());
+    let sha = raft_kv_state::script::sha1_hex(body.as_bytes());
     for node in 1..=3 {
         // Every replica cached the script when it applied it.
         let again = call(&c, node, &["EVALSHA", &sha, "2", "k", "n", "w"]);
@@ -118,7 +118,7 @@ fn a_script_that_never_ends_answers_busy_and_dies_by_script_kill_through_a_follo
     let looping = {
         let addr = c.client[leader - 1].clone();
         std::thread::spawn(move || {
-            let mut client = raft_kv::Client::new(vec![addr]).expect("endpoint");
+            let mut client = raft_kv_server::Client::new(vec![addr]).expect("endpoint");
             client.call_here(&[b"EVAL", b"while true do end", b"0"])
         })
     };
@@ -134,7 +134,7 @@ fn a_script_that_never_ends_answers_busy_and_dies_by_script_kill_through_a_follo
     ));
     let exec = tx.call_here(&[b"EXEC"]).expect("EXEC");
     assert!(
-        matches!(&exec, Reply::Error(e) if e.starts_with("EXECABORT Transaction discarded because of: BUSY")),
+        matches!(&exec, Reply::Error(e) if e.line().starts_with("EXECABORT Transaction discarded because of: BUSY")),
         "{exec:?}"
     );
     // The leader dies; the survivors still run the script, and still obey

@@ -3,16 +3,58 @@
 //! configuration C(old) to the joint C(old,new); the empty change then leaves
 //! the joint configuration for C(new).
 
-use crate::types::{ConfChange, ConfChangeStep, ConfState};
+use crate::types::{ConfChange, ConfChangeStep, ConfState, NodeId};
+
+/// Why a membership change is refused, or why a configuration is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfChangeError {
+    /// A change was proposed while a joint configuration is in force.
+    #[error("a joint configuration is in force; leave it before the next change")]
+    JointInForce,
+    /// The empty change was applied to a plain configuration.
+    #[error("not in a joint configuration: nothing to leave")]
+    NotJoint,
+    /// The empty change was proposed: the leader leaves a joint
+    /// configuration on its own.
+    #[error("the joint configuration is left automatically")]
+    LeftAutomatically,
+    /// A proposed change named no step.
+    #[error("a change needs at least one step")]
+    NoSteps,
+    /// A change or a prior one is not yet committed.
+    #[error("another membership change is in progress")]
+    InProgress,
+    /// A proposal carried more than one membership change.
+    #[error("one membership change per proposal")]
+    SeveralInOneProposal,
+    /// Node id 0 is reserved for "none".
+    #[error("node id 0 is invalid")]
+    InvalidNodeId,
+    /// A removal named a node outside the configuration.
+    #[error("node {0} is not a member")]
+    NotAMember(NodeId),
+    /// The change would remove every voter.
+    #[error("the change would leave no voters")]
+    NoVoters,
+    /// A node would be in both the voter and the learner set.
+    #[error("node {0} would be both voter and learner")]
+    VoterAndLearner(NodeId),
+    /// A node would be an outgoing voter and a learner at once.
+    #[error("node {0} would be both outgoing voter and learner")]
+    OutgoingVoterAndLearner(NodeId),
+    /// A next learner that is not an outgoing voter.
+    #[error("node {0} is a next learner without being an outgoing voter")]
+    StrayNextLearner(NodeId),
+}
 
 /// Applies `cc` to `conf` and returns the resulting configuration, or why the
 /// change is invalid.
-pub fn apply(conf: &ConfState, cc: &ConfChange) -> Result<ConfState, String> {
+pub fn apply(conf: &ConfState, cc: &ConfChange) -> Result<ConfState, ConfChangeError> {
     if cc.changes.is_empty() {
         return leave_joint(conf);
     }
     if conf.is_joint() {
-        return Err("a joint configuration is in force; leave it before the next change".into());
+        return Err(ConfChangeError::JointInForce);
     }
     let mut next = conf.clone();
     next.voters_outgoing = conf.voters.clone();
@@ -21,7 +63,7 @@ pub fn apply(conf: &ConfState, cc: &ConfChange) -> Result<ConfState, String> {
         match *step {
             ConfChangeStep::AddVoter(id) => {
                 if id == 0 {
-                    return Err("node id 0 is invalid".into());
+                    return Err(ConfChangeError::InvalidNodeId);
                 }
                 next.voters.insert(id);
                 next.learners.remove(&id);
@@ -29,7 +71,7 @@ pub fn apply(conf: &ConfState, cc: &ConfChange) -> Result<ConfState, String> {
             }
             ConfChangeStep::AddLearner(id) => {
                 if id == 0 {
-                    return Err("node id 0 is invalid".into());
+                    return Err(ConfChangeError::InvalidNodeId);
                 }
                 next.voters.remove(&id);
                 if next.voters_outgoing.contains(&id) {
@@ -41,7 +83,7 @@ pub fn apply(conf: &ConfState, cc: &ConfChange) -> Result<ConfState, String> {
             }
             ConfChangeStep::Remove(id) => {
                 if !conf.all_nodes().contains(&id) {
-                    return Err(format!("node {id} is not a member"));
+                    return Err(ConfChangeError::NotAMember(id));
                 }
                 next.voters.remove(&id);
                 next.learners.remove(&id);
@@ -50,15 +92,15 @@ pub fn apply(conf: &ConfState, cc: &ConfChange) -> Result<ConfState, String> {
         }
     }
     if next.voters.is_empty() {
-        return Err("the change would leave no voters".into());
+        return Err(ConfChangeError::NoVoters);
     }
     check(&next)?;
     Ok(next)
 }
 
-fn leave_joint(conf: &ConfState) -> Result<ConfState, String> {
+fn leave_joint(conf: &ConfState) -> Result<ConfState, ConfChangeError> {
     if !conf.is_joint() {
-        return Err("not in a joint configuration: nothing to leave".into());
+        return Err(ConfChangeError::NotJoint);
     }
     let mut next = conf.clone();
     next.voters_outgoing.clear();
@@ -70,23 +112,19 @@ fn leave_joint(conf: &ConfState) -> Result<ConfState, String> {
 }
 
 /// Checks the invariants every configuration keeps.
-pub fn check(c: &ConfState) -> Result<(), String> {
+pub fn check(c: &ConfState) -> Result<(), ConfChangeError> {
     if let Some(id) = c.voters.intersection(&c.learners).next() {
-        return Err(format!("node {id} would be both voter and learner"));
+        return Err(ConfChangeError::VoterAndLearner(*id));
     }
     if let Some(id) = c.voters_outgoing.intersection(&c.learners).next() {
-        return Err(format!(
-            "node {id} would be both outgoing voter and learner"
-        ));
+        return Err(ConfChangeError::OutgoingVoterAndLearner(*id));
     }
     if let Some(id) = c
         .learners_next
         .iter()
         .find(|id| !c.voters_outgoing.contains(id))
     {
-        return Err(format!(
-            "node {id} is a next learner without being an outgoing voter"
-        ));
+        return Err(ConfChangeError::StrayNextLearner(*id));
     }
     Ok(())
 }
@@ -141,7 +179,7 @@ mod tests {
         assert!(apply(&c, &cc(vec![])).is_err(), "not joint");
         assert_eq!(
             apply(&c, &cc(vec![ConfChangeStep::Remove(77)])),
-            Err("node 77 is not a member".into()),
+            Err(ConfChangeError::NotAMember(77)),
             "removing a stranger is refused, not a no-op"
         );
         let joint = apply(&c, &cc(vec![ConfChangeStep::AddVoter(2)])).expect("valid");

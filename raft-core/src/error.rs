@@ -29,9 +29,9 @@ pub enum Error {
     /// The configuration is invalid (the message says why).
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// A membership change was refused (the message says why).
+    /// A membership change was refused.
     #[error("membership change refused: {0}")]
-    ConfChange(String),
+    ConfChange(#[from] crate::confchange::ConfChangeError),
     /// The storage the core reads from failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -23,11 +23,12 @@ mod progress;
 pub mod quorum;
 mod raft;
 mod raw_node;
-mod rng;
+pub mod rng;
 mod storage;
 mod tracker;
 mod types;
 
+pub use confchange::ConfChangeError;
 pub use config::Config;
 pub use error::{Error, Result, StorageError};
 pub use hash::fnv1a;
@@ -36,7 +37,7 @@ pub use message::{Message, MessageBody, VoteKind};
 pub use progress::{Inflights, Progress, ProgressState};
 pub use raft::{Raft, ReadState};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
-pub use rng::DetRng;
+pub use rng::{DetRng, SplitMix64};
 pub use storage::Storage;
 pub use tracker::ProgressTracker;
 pub use types::{

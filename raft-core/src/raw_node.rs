@@ -168,7 +168,7 @@ impl<S: Storage> RawNode<S> {
     /// automatically). Refused while another change is in progress or if invalid.
     pub fn propose_conf_change(&mut self, cc: ConfChange) -> Result<()> {
         if cc.changes.is_empty() {
-            return Err(Error::ConfChange("a change needs at least one step".into()));
+            return Err(crate::confchange::ConfChangeError::NoSteps.into());
         }
         self.raft
             .propose_payloads(vec![EntryPayload::ConfChange(cc)])

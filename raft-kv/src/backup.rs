@@ -14,8 +14,8 @@
 //! in the state are replaced by the new ones.
 
 use crate::config::NodeConfig;
-use crate::store::KvStore;
 use raft_core::{ConfState, HardState, Snapshot, SnapshotMeta};
+use raft_kv_state::KvStore;
 use raft_storage::{FileStorage, FileStorageOptions, HardStateStore, LogStore, StoreError};
 
 const MAGIC: &[u8; 8] = b"RAFTKVB1";
@@ -150,10 +150,7 @@ mod tests {
     #[test]
     fn a_backup_round_trips_and_damage_is_refused() {
         let mut store = KvStore::new();
-        store.apply(&crate::command::Command::Set {
-            key: b"k".to_vec(),
-            value: b"v".to_vec(),
-        });
+        store.apply_call(&[b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()], 0);
         store.set_applied_index(7);
         let (file, summary) = encode(&store.encode_snapshot()).expect("valid state");
         assert_eq!((summary.index, summary.keys), (7, 1));

@@ -7,95 +7,9 @@
 //! depends on an error message's wording.
 
 use raft_core::NodeId;
-
-/// The code word that starts every RESP error reply (see the contract).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// `-ERR`: bad command, wrong arity, wrong type, too large. Nothing was applied.
-    Err,
-    /// `-NOLEADER`: no leader could be reached in time; nothing was proposed.
-    NoLeader,
-    /// `-TIMEOUT`: proposed, but the outcome is unknown (it may still apply).
-    Timeout,
-    /// `-SHUTDOWN`: the node is stopping.
-    Shutdown,
-    /// `-NOAUTH`: the connection must `AUTH` first.
-    NoAuth,
-    /// `-WRONGPASS`: `AUTH` with a wrong password.
-    WrongPass,
-    /// `-NOPROTO`: `HELLO` with a protocol version this server does not speak.
-    NoProto,
-    /// `-EXECABORT`: `EXEC` of a transaction that had errors; nothing ran.
-    ExecAbort,
-    /// `-WRONGTYPE`: a command on a key holding another type; nothing changed.
-    WrongType,
-    /// `-UNBLOCKED`: a blocked command ended by `CLIENT UNBLOCK id ERROR`;
-    /// it took nothing.
-    Unblocked,
-    /// `-BUSYKEY`: `RESTORE` onto a key that exists (without `REPLACE`).
-    BusyKey,
-    /// `-BUSY`: a script has run past `lua-time-limit`; only `SCRIPT KILL`
-    /// and a few connection commands are served until it ends.
-    Busy,
-    /// `-NOSCRIPT`: `EVALSHA` of a script this node does not know.
-    NoScript,
-    /// `-NOTBUSY`: `SCRIPT KILL` with no script running.
-    NotBusy,
-    /// `-UNKILLABLE`: `SCRIPT KILL` of a script that wrote.
-    Unkillable,
-}
-
-impl ErrorCode {
-    /// The code word as written on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Err => "ERR",
-            ErrorCode::NoLeader => "NOLEADER",
-            ErrorCode::Timeout => "TIMEOUT",
-            ErrorCode::Shutdown => "SHUTDOWN",
-            ErrorCode::NoAuth => "NOAUTH",
-            ErrorCode::WrongPass => "WRONGPASS",
-            ErrorCode::NoProto => "NOPROTO",
-            ErrorCode::ExecAbort => "EXECABORT",
-            ErrorCode::WrongType => "WRONGTYPE",
-            ErrorCode::Unblocked => "UNBLOCKED",
-            ErrorCode::BusyKey => "BUSYKEY",
-            ErrorCode::Busy => "BUSY",
-            ErrorCode::NoScript => "NOSCRIPT",
-            ErrorCode::NotBusy => "NOTBUSY",
-            ErrorCode::Unkillable => "UNKILLABLE",
-        }
-    }
-
-    /// The code of an error reply's text (`"NOLEADER no leader ..."`); `None` for
-    /// a code this store never sends (another server's, say).
-    pub fn of_error_text(text: &str) -> Option<ErrorCode> {
-        match text.split_ascii_whitespace().next()? {
-            "ERR" => Some(ErrorCode::Err),
-            "NOLEADER" => Some(ErrorCode::NoLeader),
-            "TIMEOUT" => Some(ErrorCode::Timeout),
-            "SHUTDOWN" => Some(ErrorCode::Shutdown),
-            "NOAUTH" => Some(ErrorCode::NoAuth),
-            "WRONGPASS" => Some(ErrorCode::WrongPass),
-            "NOPROTO" => Some(ErrorCode::NoProto),
-            "EXECABORT" => Some(ErrorCode::ExecAbort),
-            "WRONGTYPE" => Some(ErrorCode::WrongType),
-            "UNBLOCKED" => Some(ErrorCode::Unblocked),
-            "BUSYKEY" => Some(ErrorCode::BusyKey),
-            "BUSY" => Some(ErrorCode::Busy),
-            "NOSCRIPT" => Some(ErrorCode::NoScript),
-            "NOTBUSY" => Some(ErrorCode::NotBusy),
-            "UNKILLABLE" => Some(ErrorCode::Unkillable),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use raft_kv_state::ErrorCode;
+use raft_kv_state::ReplyError;
+use raft_kv_state::store::SnapshotDecodeError;
 
 /// Why a client request did not get a normal reply. Each variant has exactly one
 /// [`ErrorCode`]; its text is the human part of the RESP error.
@@ -213,24 +127,28 @@ pub enum FatalError {
     /// The consensus core reported a broken contract.
     #[error("raft: {0}")]
     Raft(#[from] raft_core::Error),
-    /// A committed entry holds no command this version knows. Skipping it would
-    /// make this replica diverge from those that applied it, so the node stops.
+    /// A committed entry does not decode. Skipping it would make this
+    /// replica diverge from those that applied it, so the node stops.
     #[error(
-        "committed entry {index} holds a command this version cannot decode (written by a newer version?); upgrade this node"
+        "committed entry {index} does not decode as an entry of this store ({reason}); upgrade this node if a newer version wrote it"
     )]
     UnknownCommand {
         /// The entry's index.
         index: u64,
+        /// The decoder's complaint.
+        reason: String,
     },
-    /// A committed script entry reached a runtime started without a command
-    /// planner (`Runtime::start` rather than `Runtime::start_with_scripts`):
-    /// skipping it would make this replica diverge, so the node stops.
+    /// A committed entry of a state machine version this binary does not
+    /// know: the node stops before applying it.
     #[error(
-        "committed entry {index} is a script, and this node was started without script support"
+        "committed entry {index} was written at state machine version {version}, and this binary applies versions up to {supported}: upgrade this node to a version that knows {version}",
+        supported = raft_kv_state::entry::STATE_MACHINE_VERSION
     )]
-    ScriptsUnavailable {
+    UnknownStateMachineVersion {
         /// The entry's index.
         index: u64,
+        /// Its version.
+        version: u32,
     },
     /// A snapshot from the leader does not decode.
     #[error("received a damaged snapshot at {index}: {source}")]
@@ -312,50 +230,8 @@ pub enum NodeError {
     Fatal(#[from] FatalError),
 }
 
-/// Why snapshot data does not decode into a store.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SnapshotDecodeError {
-    /// A record failed its checksum or is cut short.
-    #[error("snapshot data is damaged: {0}")]
-    Damaged(String),
-    /// A record's payload does not decode.
-    #[error("snapshot record at offset {offset}: {reason}")]
-    Record {
-        /// Byte offset of the record.
-        offset: u64,
-        /// The decoder's complaint.
-        reason: String,
-    },
-    /// A record is out of place (no header first, something after the end).
-    #[error("unexpected snapshot record at offset {offset}")]
-    Unexpected {
-        /// Byte offset of the record.
-        offset: u64,
-    },
-    /// The pair count differs from the end marker's.
-    #[error("snapshot holds {held} keys, its end marker says {said}")]
-    WrongCount {
-        /// Pairs decoded.
-        held: u64,
-        /// Pairs the end marker announced.
-        said: u64,
-    },
-    /// The data stops before the end marker.
-    #[error("snapshot data ends without its end marker")]
-    NoEndMarker,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_unknown_code_word_is_not_guessed() {
-        assert_eq!(ErrorCode::of_error_text("MOVED 3999 x"), None);
-        assert_eq!(ErrorCode::of_error_text(""), None);
-        assert_eq!(
-            ErrorCode::of_error_text("NOLEADER x"),
-            Some(ErrorCode::NoLeader)
-        );
+impl From<&RequestError> for ReplyError {
+    fn from(e: &RequestError) -> ReplyError {
+        ReplyError::new(e.code(), e.to_string())
     }
 }

@@ -1,38 +1,34 @@
-//! `raft-kv`: the replicated key-value store.
+//! `raft-kv`: the node runtime. It composes the consensus core
+//! (`raft-core`), a storage backend (`raft-storage`) and a transport
+//! (`raft-net`) into one replica of the store, whose state machine is
+//! `raft-kv-state`'s; the RESP port and the production node are in
+//! `raft-kv-server`.
+//!
+//! To embed a node: start a [`Runtime`] with any [`NodeStorage`] and any
+//! transport ([`Runtime::start`]), then submit through its [`NodeHandle`]:
+//! [`NodeHandle::write`] proposes an [`Op`] (a command's words, a
+//! transaction, a script) and answers once it is applied on this node,
+//! [`NodeHandle::read`] reads linearizably (ReadIndex), and
+//! [`NodeHandle::stale_read`] reads this node's applied state.
 //!
 //! Modules, each depending only on those listed before it:
-//! - [`command`], [`store`]: the state machine (binary keys and values,
-//!   commands applied deterministically in log order) and its replies.
-//! - [`error`]: request errors, error codes, fatal errors.
-//! - [`config`], [`status`]: a node's settings and what it reports.
-//! - [`info`], [`metrics`]: `INFO` text and the Prometheus endpoint (status only).
-//! - [`runtime`]: the node's threads (consensus, applier), generic over storage
-//!   and transport, and the [`NodeHandle`] requests go through.
-//! - [`server`]: the RESP2 client port.
-//! - [`node`]: the production composition (files, TCP, RESP, metrics).
-//! - [`client`]: a Rust client for the RESP port with endpoint failover.
+//! - [`error`]: what a request fails with, what stops a node;
+//! - [`config`], [`status`]: a node's settings and what it reports;
+//! - [`metrics`]: the counters and the Prometheus endpoint;
+//! - [`runtime`]: the node's threads (consensus, log writer, applier) and
+//!   the [`NodeHandle`] requests go through;
+//! - [`backup`]: consistent backups and restoring them into a new cluster.
 
 pub mod backup;
-pub mod client;
-pub mod command;
 pub mod config;
 pub mod error;
-pub mod info;
 pub mod metrics;
-pub mod node;
-pub mod reply;
-pub mod resp;
 pub mod runtime;
-pub mod script;
-pub mod server;
 pub mod status;
-pub mod store;
 
-pub use client::{Client, ClientError};
-pub use command::{Command, ReadCommand, Reply};
-pub use config::{ConfigError, InitialClusterError, Limits, NodeConfig, parse_initial_cluster};
+pub use config::{ConfigError, InitialClusterError, NodeConfig, parse_initial_cluster};
 pub use error::{ErrorCode, FatalError, NodeError, RequestError};
-pub use node::Node;
+pub use raft_kv_state::{Limits, Op, Reply};
 pub use raft_net::{ClientTls, TlsError, TlsFiles};
 pub use runtime::{
     NodeHandle, NodeStorage, PeerSetup, PendingReply, Runtime, StopRequest, data_dir_initialized,

@@ -33,6 +33,8 @@ pub struct NodeStatus {
     /// Client addresses the members advertised (a member that has not yet
     /// done so is missing).
     pub clients: BTreeMap<NodeId, String>,
+    /// The state machine version each member advertised it applies.
+    pub state_versions: BTreeMap<NodeId, u32>,
     /// The cluster id (0 while a joining node has not been contacted).
     pub cluster_id: u64,
     /// Elections this node won since start.
@@ -57,6 +59,7 @@ impl NodeStatus {
             voters_outgoing: Vec::new(),
             members,
             clients: BTreeMap::new(),
+            state_versions: BTreeMap::new(),
             cluster_id,
             leader_elections: 0,
             proposals: 0,

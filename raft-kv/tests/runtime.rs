@@ -6,8 +6,9 @@ mod fixtures;
 
 use fixtures::faulty::{Failure, FaultPlan, Faulty, Op};
 use fixtures::{Cluster, File, Settings, addr, bulk, in_background, set, wait_for};
+use fixtures::{call, words};
 use raft_core::{ConfChangeStep, Role};
-use raft_kv::{Command, ErrorCode, ReadCommand, Reply, RequestError};
+use raft_kv::{ErrorCode, Reply, RequestError};
 use std::time::Duration;
 
 fn others(c: &Cluster<impl fixtures::Backend>, not: u64) -> Vec<u64> {
@@ -45,10 +46,7 @@ fn a_write_through_a_follower_is_forwarded_and_answered_there() {
     let c = Cluster::mem(3);
     let follower = others(&c, c.leader())[0];
     assert_eq!(c.set(follower, "k", "v"), Ok(Reply::ok()));
-    let incr = Command::IncrBy {
-        key: b"n".to_vec(),
-        delta: 5,
-    };
+    let incr = call(&["INCRBY", "n", "5"]);
     assert_eq!(c.handle(follower).write(incr).wait(), Ok(Reply::Int(5)));
 }
 
@@ -86,9 +84,7 @@ fn an_isolated_leader_serves_no_linearizable_read_but_a_stale_one() {
         ),
         "a deposed leader must not answer a linearizable read: {read:?}"
     );
-    let stale = c
-        .handle(leader)
-        .stale_read(&ReadCommand::Get(b"k".to_vec()));
+    let stale = c.handle(leader).stale_read(&words(&["GET", "k"]));
     assert_eq!(stale, bulk("old"), "READONLY reads the local state");
 }
 
@@ -252,7 +248,7 @@ fn shutdown_answers_waiting_requests_and_refuses_new_ones() {
     let (survivor, _) = leave_one_without_a_quorum(&mut c);
     let h = c.handle(survivor);
     let write = in_background(h.write(set("k", "v")));
-    let read = in_background(h.read(ReadCommand::Get(b"k".to_vec())));
+    let read = in_background(h.read(words(&["GET", "k"])));
     std::thread::sleep(Duration::from_millis(100));
     c.stop(survivor);
     assert_eq!(write.join().expect("no panic"), Err(RequestError::Shutdown));
@@ -281,7 +277,7 @@ fn a_lagging_follower_catches_up_by_snapshot_while_reads_run() {
     let h = c.handle(lagging);
     let reader = std::thread::spawn(move || {
         (0..20)
-            .map(|_| h.read(ReadCommand::Get(b"k199".to_vec())).wait())
+            .map(|_| h.read(words(&["GET", "k199"])).wait())
             .collect::<Vec<_>>()
     });
     std::thread::sleep(Duration::from_millis(50));
@@ -325,7 +321,7 @@ fn writes_commit_and_replicas_converge_under_message_loss() {
         .into_iter()
         .map(|id| {
             c.wait_local(id, "last", &bulk("v"));
-            c.handle(id).stale_read(&ReadCommand::DbSize)
+            c.handle(id).stale_read(&words(&["DBSIZE"]))
         })
         .collect();
     assert!(
@@ -393,10 +389,7 @@ fn a_node_whose_newest_snapshot_is_damaged_recovers_from_the_previous_one() {
     let mut c = Cluster::start(3, File, settings);
     let leader = c.leader();
     let follower = others(&c, leader)[0];
-    let incr = || Command::IncrBy {
-        key: b"counter".to_vec(),
-        delta: 1,
-    };
+    let incr = || call(&["INCR", "counter"]);
     let h = c.handle(follower);
     let snapshots = || h.metrics().snapshots();
     let mut writes = 0;
@@ -674,4 +667,58 @@ fn a_leader_whose_disk_stalls_still_commits_on_its_followers() {
     for id in c.running() {
         c.wait_local(id, "after", &bulk("v"));
     }
+}
+
+#[test]
+fn an_entry_of_an_unknown_state_machine_version_stops_the_node_before_it_is_applied() {
+    use raft_core::{Entry, EntryPayload, Storage};
+    use raft_kv_state::entry::STATE_MACHINE_VERSION;
+    use raft_kv_state::{Entry as LogEntry, ProposalId};
+    use raft_storage::{HardStateStore, LogStore};
+    let mut c = Cluster::mem(1);
+    assert_eq!(c.set(1, "k", "before"), Ok(Reply::ok()));
+    c.stop(1);
+    // What a newer binary's leader would have committed: a SET at the next
+    // state machine version, which this binary cannot read.
+    let storage = c.storage(1);
+    let index = storage.last_index().expect("a log") + 1;
+    let mut hard = storage.hard_state();
+    let mut newer = LogEntry::new(
+        ProposalId {
+            node: 9,
+            nonce: 1,
+            seq: 1,
+        },
+        0,
+        call(&["SET", "k", "after"]),
+    );
+    newer.version = STATE_MACHINE_VERSION + 1;
+    storage
+        .append(&[Entry {
+            term: hard.term,
+            index,
+            payload: EntryPayload::Normal(newer.encode()),
+        }])
+        .expect("append");
+    hard.commit = index;
+    storage.set_hard_state(hard).expect("commit it");
+    c.start_node(1, false);
+    wait_for(Duration::from_secs(5), || c.has_failed(1).then_some(()))
+        .expect("the node stops at the entry");
+    let line = c.fatal_error(1).expect("a fatal error");
+    assert!(
+        line.contains(&format!("{index}"))
+            && line.contains(&format!("version {}", STATE_MACHINE_VERSION + 1)),
+        "one line naming the entry and its version: {line}"
+    );
+    let status = c.handle(1).status();
+    assert!(
+        status.applied_index < index,
+        "nothing of it is applied: {status:?}"
+    );
+    assert_eq!(
+        c.handle(1).stale_read(&words(&["GET", "k"])),
+        bulk("before")
+    );
+    c.reap_failed(1);
 }

@@ -4,12 +4,14 @@
 
 mod fixtures;
 
+use fixtures::words;
 use fixtures::{Cluster, Settings, bulk, in_background, wait_for};
-use raft_kv::{Command, Limits, NodeHandle, ReadCommand, Reply};
+use raft_kv::{Limits, NodeHandle, Op, Reply};
+use raft_kv_state::CommandError;
 use std::time::Duration;
 
-fn eval(body: &str, keys: &[&str], seed: u64) -> Command {
-    Command::Eval(Box::new(raft_kv::command::ScriptCall {
+fn eval(body: &str, keys: &[&str], seed: u64) -> Op {
+    Op::Script(Box::new(raft_kv_state::entry::ScriptCall {
         body: body.as_bytes().to_vec(),
         keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
         args: Vec::new(),
@@ -31,7 +33,7 @@ fn patient() -> Cluster<fixtures::Mem> {
 
 /// Every node's own (stale) read of `key`, once all agree or 10 s passed.
 fn agreed(c: &Cluster<fixtures::Mem>, key: &str) -> Vec<Reply> {
-    let read = ReadCommand::Get(key.as_bytes().to_vec());
+    let read = words(&["GET", key]);
     let reads = || -> Vec<Reply> {
         c.running()
             .iter()
@@ -88,11 +90,11 @@ fn script_kill_stops_a_script_that_never_ends_and_it_changes_nothing_anywhere() 
     h.set_busy_threshold_ms(10);
     assert!(wait_for(Duration::from_secs(5), || h.script_busy().then_some(())).is_some());
     assert!(
-        matches!(h.stale_read(&ReadCommand::DbSize), Reply::Error(e) if e.starts_with("BUSY")),
+        matches!(h.stale_read(&words(&["DBSIZE"])), Reply::Error(e) if e.line().starts_with("BUSY")),
         "a port thread is told BUSY instead of waiting on the script"
     );
     std::thread::sleep(Duration::from_millis(100));
-    let kill = Command::ScriptMarker {
+    let kill = Op::ScriptMarker {
         script: index,
         kill: true,
     };
@@ -103,16 +105,10 @@ fn script_kill_stops_a_script_that_never_ends_and_it_changes_nothing_anywhere() 
     );
     let killed = pending.join().expect("joins");
     assert!(
-        matches!(&killed, Ok(Reply::Error(e)) if e.ends_with("Script killed by user with SCRIPT KILL...")),
+        matches!(&killed, Ok(Reply::Error(e)) if e.line().ends_with("Script killed by user with SCRIPT KILL...")),
         "{killed:?}"
     );
-    assert_eq!(
-        h.write(kill).wait(),
-        Ok(Reply::error(
-            raft_kv::ErrorCode::NotBusy,
-            "No scripts in execution right now."
-        ))
-    );
+    assert_eq!(h.write(kill).wait(), Ok(CommandError::NotBusy.into()));
     assert_eq!(
         c.set(follower, "after", "1"),
         Ok(Reply::ok()),
@@ -158,7 +154,7 @@ fn a_kill_at_any_moment_leaves_every_replica_with_the_same_outcome() {
         if let Some(script) = wait_for(Duration::from_secs(10), || h.running_script()) {
             std::thread::sleep(Duration::from_millis(delay_ms));
             let _ = h
-                .write(Command::ScriptMarker {
+                .write(Op::ScriptMarker {
                     script: script.index,
                     kill: true,
                 })
@@ -168,7 +164,10 @@ fn a_kill_at_any_moment_leaves_every_replica_with_the_same_outcome() {
         let reads = agreed(&c, &key);
         let expected = match &outcome {
             Reply::Int(1) => bulk("yes"),
-            Reply::Error(e) if e.ends_with("Script killed by user with SCRIPT KILL...") => {
+            Reply::Error(e)
+                if e.line()
+                    .ends_with("Script killed by user with SCRIPT KILL...") =>
+            {
                 Reply::Bulk(None)
             }
             other => panic!("round {round}: {other:?}"),
@@ -202,7 +201,7 @@ fn a_replica_stopped_during_a_script_stops_and_replays_it_after_a_restart() {
         index,
         "the restarted replica runs the script again"
     );
-    let kill = Command::ScriptMarker {
+    let kill = Op::ScriptMarker {
         script: index,
         kill: true,
     };

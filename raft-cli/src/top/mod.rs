@@ -10,6 +10,7 @@ mod sample;
 mod screen;
 
 use crate::client_cmds::Target;
+use crate::error::CliError;
 use crate::status_cmd::gather;
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -43,7 +44,7 @@ pub(crate) struct Refresh {
     asked: Option<String>,
     members: Vec<MemberLine>,
     /// Why no endpoint could be asked.
-    error: Option<String>,
+    error: Option<CliError>,
 }
 
 impl Refresh {
@@ -119,12 +120,12 @@ fn refresh(t: &Target, tracker: &mut Tracker, started: Instant) -> Refresh {
 }
 
 /// Runs `raft-cli top`.
-pub fn run(t: &Target, args: &TopArgs) -> Result<(), String> {
+pub fn run(t: &Target, args: &TopArgs) -> Result<(), CliError> {
     if !(0.1..=3600.0).contains(&args.interval) {
-        return Err(format!(
+        return Err(CliError::OutOfRange(format!(
             "--interval {} is out of range: give 0.1 to 3600 seconds",
             args.interval
-        ));
+        )));
     }
     let interval = Duration::from_secs_f64(args.interval);
     let last = if args.plain || !std::io::stdout().is_terminal() {
@@ -156,12 +157,16 @@ fn plain(t: &Target, args: &TopArgs, interval: Duration) -> Option<Refresh> {
 
 /// The ratatui view until `q`, Esc, Ctrl-C or `--count`; the terminal is
 /// restored whatever happens.
-fn full_screen(t: &Target, args: &TopArgs, interval: Duration) -> Result<Option<Refresh>, String> {
-    let mut terminal = ratatui::try_init().map_err(|e| format!("cannot open the terminal: {e}"))?;
+fn full_screen(
+    t: &Target,
+    args: &TopArgs,
+    interval: Duration,
+) -> Result<Option<Refresh>, CliError> {
+    let mut terminal = ratatui::try_init().map_err(CliError::io("open the terminal"))?;
     let outcome = screen_loop(&mut terminal, t, args, interval);
     let restored = ratatui::try_restore();
-    let last = outcome.map_err(|e| format!("terminal: {e}"))?;
-    restored.map_err(|e| format!("cannot restore the terminal: {e}"))?;
+    let last = outcome.map_err(CliError::io("draw on the terminal"))?;
+    restored.map_err(CliError::io("restore the terminal"))?;
     Ok(last)
 }
 

@@ -4,7 +4,8 @@
 
 pub mod firewall;
 
-use raft_kv::{Client, Reply};
+use raft_kv::Reply;
+use raft_kv_server::Client;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

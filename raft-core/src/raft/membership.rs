@@ -5,8 +5,8 @@
 //! from the configuration steps down once the final configuration commits.
 
 use super::Raft;
-use crate::confchange;
-use crate::error::{Error, Result};
+use crate::confchange::{self, ConfChangeError};
+use crate::error::Result;
 use crate::storage::Storage;
 use crate::types::{ConfChange, ConfState, Entry, EntryPayload, LogIndex, Role};
 
@@ -109,9 +109,7 @@ impl<S: Storage> Raft<S> {
     /// leaves the rest to the leader.
     pub(super) fn check_conf_change(&self, cc: &ConfChange) -> Result<()> {
         if cc.changes.is_empty() {
-            return Err(Error::ConfChange(
-                "the joint configuration is left automatically".into(),
-            ));
+            return Err(ConfChangeError::LeftAutomatically.into());
         }
         let uncommitted = self
             .conf_history
@@ -120,13 +118,10 @@ impl<S: Storage> Raft<S> {
         let in_progress =
             self.conf_in_force().is_joint() || (self.role == Role::Leader && uncommitted);
         if in_progress {
-            return Err(Error::ConfChange(
-                "another membership change is in progress".into(),
-            ));
+            return Err(ConfChangeError::InProgress.into());
         }
-        confchange::apply(self.conf_in_force(), cc)
-            .map(|_| ())
-            .map_err(Error::ConfChange)
+        confchange::apply(self.conf_in_force(), cc)?;
+        Ok(())
     }
 
     /// Leader, after commit moved: leaves a committed joint configuration, and

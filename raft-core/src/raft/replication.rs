@@ -36,9 +36,7 @@ impl<S: Storage> Raft<S> {
                     [] => {}
                     [cc] => self.check_conf_change(cc)?,
                     _ => {
-                        return Err(Error::ConfChange(
-                            "one membership change per proposal".into(),
-                        ));
+                        return Err(crate::confchange::ConfChangeError::SeveralInOneProposal.into());
                     }
                 }
                 // Membership entries carry their resulting configuration.

@@ -8,10 +8,12 @@
 //! (the encoder appends it); every series has `# HELP` and `# TYPE` lines.
 
 mod collector;
+mod command_stats;
 mod http;
 #[cfg(test)]
 mod tests;
 
+pub use command_stats::CommandLine;
 pub use http::{MetricsServer, serve};
 
 use crate::status::NodeStatus;
@@ -33,10 +35,11 @@ const LATENCY_BUCKETS: [f64; 15] = [
 /// The label set of `raft_commands_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CommandLabels {
-    /// The command's name as the command table spells it (upper case), or
-    /// `unknown`.
+    /// The command's full name as the registry spells it (`get`,
+    /// `config|get`), or `unknown`.
     command: &'static str,
-    /// `ok`, or `error` for any error reply.
+    /// `ok`, `error` (it ran and answered an error) or `rejected` (refused
+    /// before it ran).
     result: &'static str,
 }
 
@@ -65,6 +68,7 @@ pub struct Metrics {
     /// which cannot iterate the family cheaply).
     commands_processed: Counter,
     error_replies: Counter,
+    command_stats: command_stats::CommandStats,
     started: std::time::Instant,
 }
 
@@ -90,6 +94,7 @@ impl Default for Metrics {
             commands: Family::default(),
             commands_processed: Counter::default(),
             error_replies: Counter::default(),
+            command_stats: command_stats::CommandStats::default(),
             started: std::time::Instant::now(),
         }
     }
@@ -166,31 +171,59 @@ impl Metrics {
 
     /// A client connection accepted (it counts as open until
     /// [`Metrics::client_disconnected`]).
-    pub(crate) fn client_connected(&self) {
+    pub fn client_connected(&self) {
         self.connections_accepted.inc();
         self.client_connections.inc();
     }
 
     /// An accepted client connection closed.
-    pub(crate) fn client_disconnected(&self) {
+    pub fn client_disconnected(&self) {
         self.client_connections.dec();
     }
 
     /// A client connection refused (`maxclients` reached).
-    pub(crate) fn client_rejected(&self) {
+    pub fn client_rejected(&self) {
         self.connections_rejected.inc();
     }
 
-    /// One command answered; `command` is its table name or `unknown`.
-    pub(crate) fn command_answered(&self, command: &'static str, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
+    /// The command `name` (registry index `index`) ran and was answered;
+    /// `error` is the reply's code word if it was an error.
+    pub fn command_ran(&self, index: usize, name: &'static str, error: Option<&str>) {
+        let result = if error.is_some() { "error" } else { "ok" };
+        self.count(name, result, error.is_some());
+        self.command_stats.ran(index, error);
+    }
+
+    /// A request was refused before it ran, with an error of code word
+    /// `code`: the command at `index` (`None`: an unknown name).
+    pub fn command_refused(&self, index: Option<usize>, name: &'static str, code: &str) {
+        self.count(name, "rejected", true);
+        self.command_stats.refused(index, code);
+    }
+
+    fn count(&self, command: &'static str, result: &'static str, error: bool) {
         self.commands
             .get_or_create(&CommandLabels { command, result })
             .inc();
         self.commands_processed.inc();
-        if !ok {
+        if error {
             self.error_replies.inc();
         }
+    }
+
+    /// `INFO commandstats`: the commands called or refused so far.
+    pub fn command_lines(&self) -> Vec<CommandLine> {
+        self.command_stats.lines()
+    }
+
+    /// `INFO errorstats`: error replies by code word.
+    pub fn error_counts(&self) -> Vec<(String, u64)> {
+        self.command_stats.errors()
+    }
+
+    /// `CONFIG RESETSTAT`: forgets the per-command and per-error counts.
+    pub fn reset_command_stats(&self) {
+        self.command_stats.reset();
     }
 
     /// Time since the node started.
@@ -216,41 +249,6 @@ impl Metrics {
     /// Commands answered so far.
     pub fn commands_processed(&self) -> u64 {
         self.commands_processed.get()
-    }
-
-    /// Commands answered so far, by table name: `(name, ok, error)`, sorted
-    /// by name. Read back from the counters' text encoding, the only way the
-    /// metrics library exposes a family's series (for `INFO commandstats`,
-    /// which is rare).
-    pub fn command_counts(&self) -> Vec<(String, u64, u64)> {
-        let mut registry = Registry::default();
-        registry.register("c", "", self.commands.clone());
-        let mut text = String::new();
-        if prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).is_err() {
-            return Vec::new();
-        }
-        let mut counts = std::collections::BTreeMap::<String, (u64, u64)>::new();
-        for line in text.lines() {
-            let Some(rest) = line.strip_prefix("c_total{command=\"") else {
-                continue;
-            };
-            let Some((name, rest)) = rest.split_once("\",result=\"") else {
-                continue;
-            };
-            let Some((result, value)) = rest.split_once("\"} ") else {
-                continue;
-            };
-            let n = value.trim().parse::<f64>().unwrap_or(0.0) as u64;
-            let entry = counts.entry(name.to_string()).or_default();
-            match result {
-                "ok" => entry.0 += n,
-                _ => entry.1 += n,
-            }
-        }
-        counts
-            .into_iter()
-            .map(|(k, (ok, err))| (k, ok, err))
-            .collect()
     }
 
     /// Commands answered with an error so far.

@@ -47,9 +47,14 @@ fn leader() -> FakeNode {
     metrics.leader_changed();
     metrics.snapshot_sent(1000);
     metrics.client_connected();
-    metrics.command_answered("SET", true);
-    metrics.command_answered("SET", true);
-    metrics.command_answered("GET", false);
+    let index = |name: &str| {
+        let r = raft_kv_state::registry::registry();
+        r.all().iter().position(|n| n == name).expect("a command")
+    };
+    metrics.command_ran(index("set"), "set", None);
+    metrics.command_ran(index("set"), "set", None);
+    metrics.command_ran(index("get"), "get", Some("WRONGTYPE"));
+    metrics.command_refused(Some(index("get")), "get", "ERR");
     FakeNode { status, metrics }
 }
 
@@ -117,8 +122,12 @@ fn the_series_an_operator_needs_carry_the_recorded_values() {
         ("raft_snapshot_sent_bytes_total", 1000.0),
         ("raft_client_connections", 1.0),
         ("raft_client_connections_accepted_total", 1.0),
-        ("raft_commands_total{command=\"SET\",result=\"ok\"}", 2.0),
-        ("raft_commands_total{command=\"GET\",result=\"error\"}", 1.0),
+        ("raft_commands_total{command=\"set\",result=\"ok\"}", 2.0),
+        ("raft_commands_total{command=\"get\",result=\"error\"}", 1.0),
+        (
+            "raft_commands_total{command=\"get\",result=\"rejected\"}",
+            1.0,
+        ),
         ("raft_peer_messages_dropped_total", 1.0),
         ("raft_peer_frames_compressed_total", 2.0),
         ("raft_peer_compression_saved_bytes_total", 4096.0),

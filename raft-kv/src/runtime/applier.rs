@@ -8,16 +8,16 @@ use super::consensus::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
 use super::requests::Requests;
-use super::scripts::{Feed, NotRun, ScriptRunner};
+use super::scripts::{Feed, Interrupted, ScriptRunner};
 use super::storage::NodeStorage;
 use super::waiters::Waiters;
-use crate::command::{Command, Proposal, ProposalId, Reply, ScriptCall};
 use crate::error::{FatalError, RequestError};
 use crate::metrics::Metrics;
-use crate::store::KvStore;
 use crossbeam_channel::Sender;
 use parking_lot::RwLock;
 use raft_core::{ConfChange, ConfState, Entry, EntryPayload, NodeId, ReadState, Snapshot};
+use raft_kv_state::entry::{EntryDecodeError, ScriptCall};
+use raft_kv_state::{KvStore, Op, ProposalId, Reply};
 use raft_net::mailbox::{MailReceiver, MailSender};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,6 +35,9 @@ pub(crate) struct ApplierLinks<S> {
     pub(crate) waiters: Arc<Waiters>,
     pub(crate) events: MailSender<Event>,
     pub(crate) scripts: ScriptRunner,
+    /// The state machine version this node proposes at, learned as members
+    /// advertise theirs.
+    pub(crate) version: Arc<super::clock::ClusterVersion>,
 }
 
 /// The applier thread's state.
@@ -208,11 +211,10 @@ impl<S: NodeStorage> Applier<S> {
                 }
                 Ok(true)
             }
-            Err(NotRun::Interrupted) => {
+            Err(Interrupted) => {
                 feed.settle_interruption();
                 Ok(false)
             }
-            Err(NotRun::NoPlanner) => Err(FatalError::ScriptsUnavailable { index }),
         }
     }
 
@@ -222,22 +224,35 @@ impl<S: NodeStorage> Applier<S> {
         index: u64,
         data: &[u8],
     ) -> Result<Step, FatalError> {
-        let p = Proposal::decode(data).ok_or(FatalError::UnknownCommand { index })?;
-        store.advance_clock(p.at_ms);
-        let reply = match p.command {
-            Command::Eval(call) => {
+        // An entry this binary cannot read stops the node before it applies
+        // anything of it: skipping it would make this replica diverge.
+        let e = raft_kv_state::Entry::decode(data).map_err(|e| match e {
+            EntryDecodeError::UnknownVersion { version } => {
+                FatalError::UnknownStateMachineVersion { index, version }
+            }
+            EntryDecodeError::Undecodable(reason) => FatalError::UnknownCommand { index, reason },
+        })?;
+        store.advance_clock(e.at_ms);
+        let reply = match e.op {
+            Op::Script(call) => {
                 return Ok(Step::Script(Box::new(ScriptEntry {
-                    proposal: p.id,
+                    proposal: e.id,
                     call: *call,
                 })));
             }
-            Command::ScriptMarker { script, kill } => {
+            Op::ScriptMarker { script, kill } => {
                 self.links.scripts.marker_reply(script, kill, index)
             }
-            command => store.apply(&command),
+            op => {
+                let reply = store.apply_op(&op);
+                if matches!(op, Op::Member(_)) {
+                    self.links.version.learn(store);
+                }
+                reply
+            }
         };
-        if p.id.node == self.id {
-            self.links.requests.complete_write(p.id, Ok(reply));
+        if e.id.node == self.id {
+            self.links.requests.complete_write(e.id, Ok(reply));
         }
         Ok(Step::Next)
     }
@@ -263,6 +278,7 @@ impl<S: NodeStorage> Applier<S> {
             store.retain_members(|id| keep.contains_key(&id));
             let conf = &self.conf;
             store.retain_clients(|id| conf.voters.contains(&id) || conf.learners.contains(&id));
+            self.links.version.learn(store);
         }
         self.answer_if_left_joint();
         Ok(())
@@ -293,6 +309,7 @@ impl<S: NodeStorage> Applier<S> {
                 source,
             })?;
         store.set_applied_index(snap.meta.index);
+        self.links.version.learn(&store);
         *self.links.store.write() = store;
         self.links.waiters.after_apply();
         self.conf = snap.meta.conf_state.clone();

@@ -10,13 +10,13 @@ use super::members::{Members, RemovalWatch};
 use super::persist::Persistence;
 use super::requests::{ReadId, Requests};
 use super::storage::NodeStorage;
-use crate::command::ProposalId;
 use crate::error::{FatalError, RequestError};
 use crate::metrics::Metrics;
 use crate::status::NodeStatus;
-use crate::store::KvStore;
 use parking_lot::Mutex;
 use raft_core::{Entry, Message, MessageBody, NodeId, RawNode, ReadState, Ready, Role, Snapshot};
+use raft_kv_state::KvStore;
+use raft_kv_state::ProposalId;
 use raft_net::Transport;
 use raft_net::mailbox::{MailReceiver, MailSender};
 use std::sync::Arc;
@@ -46,6 +46,8 @@ pub(crate) struct ConsensusLinks {
     pub(crate) apply_tx: MailSender<ApplyMsg>,
     /// The state machine, read (never waited for) to see when a key is due.
     pub(crate) store: Arc<parking_lot::RwLock<KvStore>>,
+    /// The state machine version the leader stamps entries with.
+    pub(crate) version: Arc<super::clock::ClusterVersion>,
 }
 
 /// A request that found no leader, retried until its deadline.
@@ -142,7 +144,10 @@ impl<S: NodeStorage> Consensus<S> {
                 self.retry_waiting(now);
                 self.links.members.drop_departed_links(now);
                 let leading = self.raw.raft().role() == Role::Leader;
-                if let Some(tick) = self.expiry.due(self.id, now, leading) {
+                if let Some(tick) = self
+                    .expiry
+                    .due(self.id, now, leading, self.links.version.get())
+                {
                     let _ = self.raw.propose(tick); // lost if leadership just moved: the next leader ticks
                 }
                 let applied = self.raw.conf_state_at(self.raw.raft().log().applied());
@@ -187,7 +192,7 @@ impl<S: NodeStorage> Consensus<S> {
                         self.links.metrics.snapshot_received(snapshot.data.len());
                     }
                     let leading = self.raw.raft().role() == Role::Leader;
-                    super::expiry_tick::stamp_forwarded(&mut m, leading);
+                    super::expiry_tick::stamp_forwarded(&mut m, leading, self.links.version.get());
                     if let Err(e) = self.raw.step(m) {
                         log::debug!("node {} ignores a message: {e}", self.id);
                     }

@@ -3,10 +3,10 @@
 //! applier, in log order.
 
 use super::requests::ReadId;
-use crate::command::ProposalId;
 use crate::error::RequestError;
 use crossbeam_channel::Sender;
 use raft_core::{Entry, Message, NodeId, ReadState, Snapshot};
+use raft_kv_state::ProposalId;
 use std::time::Instant;
 
 /// Everything the consensus thread reacts to, from one bounded channel.

@@ -1,22 +1,25 @@
 //! [`NodeHandle`]: how the server (and in-process callers) submit requests to a
 //! running node.
 
+use super::clock::unix_ms_now;
 use super::consensus::{ApplyMsg, Event};
 use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
 pub use super::pending::PendingReply;
-use super::requests::{Notifier, ReplySender, Requests, WriteKind};
+use super::propose::Proposer;
+use super::requests::{Notifier, ReplySender, WriteKind};
+use super::script_cache::ScriptCache;
 use super::script_status::ScriptStatus;
 use super::waiters::{BlockTicket, Unblock, Waiters};
-use crate::command::{Command, Proposal, ProposalId, ReadCommand, Reply};
 use crate::config::NodeConfig;
 use crate::error::RequestError;
 use crate::metrics::{Metrics, MetricsSource};
 use crate::status::NodeStatus;
-use crate::store::KvStore;
 use crossbeam_channel::{RecvTimeoutError, bounded};
 use parking_lot::{Mutex, RwLock};
 use raft_core::{ConfChangeStep, NodeId};
+use raft_kv_state::registry::plan::Awaited;
+use raft_kv_state::{CommandError, KvStore, Op, Reply};
 use raft_net::mailbox::MailSender;
 use raft_net::{Transport, TransportStats};
 use std::sync::Arc;
@@ -25,9 +28,8 @@ use std::time::{Duration, Instant};
 /// Everything a handle reaches. Built once by the runtime.
 pub(crate) struct HandleParts {
     pub(crate) cfg: NodeConfig,
-    pub(crate) events: MailSender<Event>,
+    pub(crate) proposer: Proposer,
     pub(crate) apply_tx: MailSender<ApplyMsg>,
-    pub(crate) requests: Arc<Requests>,
     pub(crate) store: Arc<RwLock<KvStore>>,
     pub(crate) waiters: Arc<Waiters>,
     pub(crate) status: Arc<Mutex<NodeStatus>>,
@@ -36,7 +38,7 @@ pub(crate) struct HandleParts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) script_status: Arc<ScriptStatus>,
-    pub(crate) script_cache: Arc<crate::script::ScriptCache>,
+    pub(crate) script_cache: Arc<ScriptCache>,
 }
 
 /// A cheap, cloneable handle for submitting requests to a running node.
@@ -87,21 +89,12 @@ impl NodeHandle {
         }
     }
 
-    /// Proposes a write; the reply comes once it is applied on this node
-    /// (a script's waits as long as this node's applier runs a script).
-    pub fn write(&self, command: Command) -> PendingReply {
-        let script = matches!(command, Command::Eval(_));
-        let waits = script.then(|| self.parts.script_status.clone());
-        self.submit(WriteKind::Command, waits, |id, deadline| Event::Propose {
-            id,
-            data: Proposal {
-                id,
-                command,
-                at_ms: crate::command::unix_ms_now(),
-            }
-            .encode(),
-            deadline,
-        })
+    /// Proposes `op` (a command's words, a transaction, a script); the
+    /// reply comes once it is applied on this node (a script's waits as
+    /// long as this node's applier runs a script).
+    pub fn write(&self, op: Op) -> PendingReply {
+        let waits = matches!(op, Op::Script(_)).then(|| self.parts.script_status.clone());
+        self.parts.proposer.propose(op, self.notify.clone(), waits)
     }
 
     /// Proposes a membership change; the reply (`+OK`) comes once the whole
@@ -124,7 +117,8 @@ impl NodeHandle {
             }
             _ => {}
         }
-        self.submit(WriteKind::Membership, None, |id, _| {
+        let proposer = &self.parts.proposer;
+        proposer.submit(WriteKind::Membership, self.notify.clone(), None, |id, _| {
             let context = AdminContext {
                 proposal: id,
                 members,
@@ -139,59 +133,34 @@ impl NodeHandle {
         })
     }
 
-    /// Registers a write, hands `event(id, deadline)` to the consensus thread
-    /// and returns the reply to wait for (past its deadline while a script
-    /// runs, with `scripts`).
-    fn submit(
-        &self,
-        kind: WriteKind,
-        scripts: Option<Arc<ScriptStatus>>,
-        event: impl FnOnce(ProposalId, Instant) -> Event,
-    ) -> PendingReply {
+    /// A linearizable read (ReadIndex) of the command `argv` (the name
+    /// first, a read of the registry); the reply comes once it is safe.
+    pub fn read(&self, argv: Vec<Vec<u8>>) -> PendingReply {
         let p = &self.parts;
         if p.lifecycle.is_stopping() {
             return PendingReply::ready(Err(RequestError::Shutdown));
         }
-        let (id, rx) = p.requests.register_write(kind, self.notify.clone());
+        let requests = &p.proposer.requests;
+        let (id, rx) = requests.register_read(argv, self.notify.clone());
         let deadline = Instant::now() + p.cfg.request_timeout;
-        if p.events
-            .send_deadline(event(id, deadline), deadline)
-            .is_err()
-        {
-            p.requests.expire_write(id);
-            return PendingReply::ready(Err(RequestError::Overloaded));
-        }
-        PendingReply::waiting_write(id, rx, deadline, p.requests.clone(), scripts)
-    }
-
-    /// A linearizable read (ReadIndex); the reply comes once it is safe.
-    pub fn read(&self, command: ReadCommand) -> PendingReply {
-        let p = &self.parts;
-        if p.lifecycle.is_stopping() {
-            return PendingReply::ready(Err(RequestError::Shutdown));
-        }
-        let (id, rx) = p.requests.register_read(command, self.notify.clone());
-        let deadline = Instant::now() + p.cfg.request_timeout;
-        if p.events
+        if p.proposer
+            .events
             .send_deadline(Event::Read { id, deadline }, deadline)
             .is_err()
         {
-            p.requests.expire_read(id);
+            requests.expire_read(id);
             return PendingReply::ready(Err(RequestError::Overloaded));
         }
-        PendingReply::waiting_read(id, rx, deadline, p.requests.clone())
+        PendingReply::waiting_read(id, rx, deadline, requests.clone())
     }
 
     /// The versions of `keys` in this node's applied state (possibly stale),
     /// for WATCH: a stale version only makes EXEC fail, never pass wrongly.
     /// `Err` (the `BUSY` reply) while a script holds the state past the
     /// busy threshold.
-    pub fn key_versions(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<u64>>, Reply> {
-        let now = crate::command::unix_ms_now();
-        let store = self
-            .read_store()
-            .ok_or_else(super::script_status::busy_reply)?;
-        Ok(store.versions_at(keys, now))
+    pub fn key_versions(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<u64>>, CommandError> {
+        let store = self.read_store().ok_or(CommandError::Busy)?;
+        Ok(store.versions_at(keys, unix_ms_now()))
     }
 
     /// The applied state, unless a script holds it past the busy threshold.
@@ -220,7 +189,7 @@ impl NodeHandle {
     }
 
     /// The scripts this node knows by SHA1.
-    pub fn scripts(&self) -> &crate::script::ScriptCache {
+    pub fn scripts(&self) -> &ScriptCache {
         &self.parts.script_cache
     }
 
@@ -228,12 +197,7 @@ impl NodeHandle {
     /// command's attempt took nothing); the ticket says when to try again
     /// (this handle's notifier is told) and leaves the queues when dropped.
     /// `None` if the node's limit of blocked clients is reached.
-    pub fn block_on(
-        &self,
-        client: u64,
-        keys: &[Vec<u8>],
-        awaits: crate::store::blocking::Awaited,
-    ) -> Option<BlockTicket> {
+    pub fn block_on(&self, client: u64, keys: &[Vec<u8>], awaits: Awaited) -> Option<BlockTicket> {
         self.parts
             .waiters
             .join(client, keys, awaits, self.notify.clone())
@@ -250,14 +214,19 @@ impl NodeHandle {
         (self.parts.waiters.blocked(), self.parts.waiters.keys())
     }
 
-    /// A read of this node's applied state, possibly stale (`BUSY` while a
-    /// script holds the state past the busy threshold).
-    pub fn stale_read(&self, command: &ReadCommand) -> Reply {
-        let now = crate::command::unix_ms_now();
+    /// The read `argv` of this node's applied state, possibly stale (`BUSY`
+    /// while a script holds the state past the busy threshold).
+    pub fn stale_read(&self, argv: &[Vec<u8>]) -> Reply {
         match self.read_store() {
-            Some(store) => store.read_at(command, now),
-            None => super::script_status::busy_reply(),
+            Some(store) => store.read_at(argv, unix_ms_now()),
+            None => CommandError::Busy.into(),
         }
+    }
+
+    /// How many keys this node's applied state holds (0 while a script
+    /// holds the state past the busy threshold).
+    pub fn key_count(&self) -> usize {
+        self.read_store().map_or(0, |s| s.len())
     }
 
     /// Transfers leadership to `to` (on the leader); `Ok` once `to` leads.
@@ -265,7 +234,8 @@ impl NodeHandle {
         let p = &self.parts;
         let (tx, rx) = bounded(1);
         let deadline = Instant::now() + p.cfg.request_timeout;
-        if p.events
+        if p.proposer
+            .events
             .send_deadline(Event::Transfer { to, reply: tx }, deadline)
             .is_err()
         {
@@ -316,12 +286,16 @@ impl NodeHandle {
     /// The node's current status.
     pub fn status(&self) -> NodeStatus {
         let mut status = self.parts.status.lock().clone();
-        // Without the client addresses while a script holds the state.
-        let clients = self
+        // Without the members' advertisements while a script holds the state.
+        let (clients, versions) = self
             .read_store()
-            .map(|store| store.clients().clone())
+            .map(|store| (store.clients().clone(), store.state_versions().clone()))
             .unwrap_or_default();
         status.clients = clients
+            .into_iter()
+            .filter(|(id, _)| status.members.contains_key(id))
+            .collect();
+        status.state_versions = versions
             .into_iter()
             .filter(|(id, _)| status.members.contains_key(id))
             .collect();
@@ -356,16 +330,28 @@ impl NodeHandle {
 
     /// How many writes and reads wait for an outcome.
     pub fn pending_requests(&self) -> (usize, usize) {
-        self.parts.requests.pending()
+        self.parts.proposer.requests.pending()
+    }
+
+    /// The state machine version this node proposes at.
+    pub fn state_machine_version(&self) -> u32 {
+        self.parts.proposer.version.get()
     }
 
     /// Answers every waiting request with `-SHUTDOWN` (the threads stopped).
     pub(crate) fn fail_all_requests(&self) {
-        self.parts.requests.fail_all(&RequestError::Shutdown);
+        self.parts
+            .proposer
+            .requests
+            .fail_all(&RequestError::Shutdown);
     }
 
     pub(crate) fn send_event(&self, event: Event, timeout: Duration) -> bool {
-        self.parts.events.send_timeout(event, timeout).is_ok()
+        self.parts
+            .proposer
+            .events
+            .send_timeout(event, timeout)
+            .is_ok()
     }
 }
 

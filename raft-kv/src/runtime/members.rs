@@ -12,11 +12,11 @@
 //! raft-core's departed-member handling) are how it hears.
 
 use super::bootstrap::{ClusterMeta, write_meta};
-use crate::command::ProposalId;
 use crate::error::FatalError;
 use crate::status::NodeStatus;
 use parking_lot::Mutex;
 use raft_core::{ConfState, Entry, EntryPayload, NodeId, Storage};
+use raft_kv_state::ProposalId;
 use raft_net::Transport;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

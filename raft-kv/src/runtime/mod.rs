@@ -17,14 +17,19 @@
 //! - `lock`: one process per data dir.
 //! - `waiters`: the clients blocked on keys (BLPOP and the like).
 //! - `scripts`: `EVAL` on the applier, and `SCRIPT KILL` decided by the log;
-//!   `script_status`: what the client port sees of it.
+//!   `script_status`: what the client port sees of it; `script_cache`: the
+//!   scripts this node knows by SHA1.
+//! - `propose`: how a write is stamped and handed to the consensus thread;
+//!   `clock`: the wall clock and the state machine version proposed at.
 //!
 //! [`Runtime::start`] takes any [`NodeStorage`] and any [`Transport`], so whole
 //! nodes run in-process over `MemTransport` and `MemStorage` in tests; the
-//! production composition (files, TCP, RESP, metrics) is [`crate::node::Node`].
+//! production composition (files, TCP, RESP, metrics) is `raft-kv-server`'s
+//! `Node`.
 
 mod applier;
 mod bootstrap;
+mod clock;
 mod consensus;
 mod events;
 mod expiry_tick;
@@ -35,21 +40,23 @@ mod log_writer;
 mod members;
 mod pending;
 mod persist;
+mod propose;
 mod recovery;
 mod requests;
+mod script_cache;
 mod script_status;
 mod scripts;
 mod storage;
 mod waiters;
 
 pub use bootstrap::{data_dir_initialized, random_u64, write_new_cluster_meta};
+pub use clock::unix_ms_now;
 pub use handle::{NodeHandle, PendingReply};
 pub use lifecycle::StopRequest;
 pub use members::AdminContext;
 pub use requests::{Notifier, ReplyNotify};
+pub use script_cache::ScriptCache;
 pub use script_status::RunningScript;
-pub(crate) use script_status::{busy_reply, not_busy, unkillable};
-pub use scripts::CommandPlanner;
 pub use storage::NodeStorage;
 pub use waiters::{BlockTicket, Unblock};
 
@@ -57,15 +64,17 @@ use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 use crate::status::NodeStatus;
-use crate::store::KvStore;
 use applier::{Applier, ApplierLinks};
+use clock::ClusterVersion;
 use consensus::{Consensus, ConsensusLinks, Event};
 use crossbeam_channel::bounded;
 use handle::HandleParts;
 use lifecycle::Lifecycle;
 use members::Members;
 use parking_lot::{Mutex, RwLock};
+use propose::Proposer;
 use raft_core::{ConfState, Config, NodeId, RawNode};
+use raft_kv_state::KvStore;
 use raft_net::mailbox;
 use raft_net::{Inbox, NetError, Transport};
 use raft_storage::StoreError;
@@ -113,9 +122,9 @@ struct Shared {
     store: Arc<RwLock<KvStore>>,
     waiters: Arc<waiters::Waiters>,
     script_status: Arc<script_status::ScriptStatus>,
-    script_cache: Arc<crate::script::ScriptCache>,
-    /// The node's handle, for the applier's scripts (set once it exists).
-    handle: Arc<std::sync::OnceLock<NodeHandle>>,
+    script_cache: Arc<ScriptCache>,
+    /// Submits writes: the handle's and the applier's scripts'.
+    proposer: Proposer,
 }
 
 impl Shared {
@@ -124,14 +133,23 @@ impl Shared {
         meta: &bootstrap::ClusterMeta,
         store: KvStore,
         transport: &Arc<dyn Transport>,
+        events: mailbox::MailSender<Event>,
     ) -> Self {
         let status = Arc::new(Mutex::new(NodeStatus::starting(
             cfg.id,
             meta.cluster_id,
             meta.members.clone(),
         )));
+        let version = Arc::new(ClusterVersion::default());
+        version.learn(&store);
         let store = Arc::new(RwLock::new(store));
         let script_status = Arc::new(script_status::ScriptStatus::default());
+        let lifecycle = Arc::new(Lifecycle::new(cfg.id));
+        let requests = Arc::new(Requests::new(
+            cfg.id,
+            bootstrap::random_u64(),
+            bootstrap::random_u64() >> 2,
+        ));
         let members = Arc::new(Members::new(
             cfg.id,
             cfg.data_dir.clone(),
@@ -142,28 +160,25 @@ impl Shared {
         ));
         Shared {
             status,
-            lifecycle: Arc::new(Lifecycle::new(cfg.id)),
+            proposer: Proposer {
+                events,
+                requests: requests.clone(),
+                lifecycle: lifecycle.clone(),
+                version,
+                timeout: cfg.request_timeout,
+            },
+            lifecycle,
             metrics: Arc::new(Metrics::default()),
             members,
-            requests: Arc::new(Requests::new(
-                cfg.id,
-                bootstrap::random_u64(),
-                bootstrap::random_u64() >> 2,
-            )),
+            requests,
             waiters: Arc::new(waiters::Waiters::new(store.clone(), script_status.clone())),
             store,
             script_status,
             script_cache: Arc::default(),
-            handle: Arc::default(),
         }
     }
 
-    fn applier_links<S: NodeStorage>(
-        &self,
-        storage: S,
-        events: mailbox::MailSender<Event>,
-        planner: Option<scripts::CommandPlanner>,
-    ) -> ApplierLinks<S> {
+    fn applier_links<S: NodeStorage>(&self, storage: S) -> ApplierLinks<S> {
         ApplierLinks {
             storage,
             store: self.store.clone(),
@@ -172,13 +187,13 @@ impl Shared {
             lifecycle: self.lifecycle.clone(),
             metrics: self.metrics.clone(),
             waiters: self.waiters.clone(),
-            events,
+            events: self.proposer.events.clone(),
             scripts: scripts::ScriptRunner::new(
-                planner,
-                self.handle.clone(),
+                self.proposer.clone(),
                 self.script_status.clone(),
                 self.script_cache.clone(),
             ),
+            version: self.proposer.version.clone(),
         }
     }
 
@@ -194,6 +209,7 @@ impl Shared {
             metrics: self.metrics.clone(),
             apply_tx,
             store: self.store.clone(),
+            version: self.proposer.version.clone(),
         }
     }
 }
@@ -201,25 +217,11 @@ impl Shared {
 impl<S: NodeStorage> Runtime<S> {
     /// Opens the data dir's cluster file, opens the storage (given the initial
     /// membership, for a new node) and the transport, and starts the consensus
-    /// and applier threads. Without a command planner: a committed script
-    /// entry stops the node ([`crate::FatalError::ScriptsUnavailable`]);
-    /// [`Runtime::start_with_scripts`] runs them.
+    /// and applier threads.
     pub fn start(
         cfg: NodeConfig,
         open_storage: impl FnOnce(ConfState) -> Result<S, StoreError>,
         connect: impl FnOnce(PeerSetup) -> Result<Arc<dyn Transport>, NetError>,
-    ) -> Result<Runtime<S>, NodeError> {
-        Self::start_with_scripts(cfg, open_storage, connect, None)
-    }
-
-    /// [`Runtime::start`], with the planner that turns a script's
-    /// `redis.call` words into state machine commands (the client port's
-    /// `raft_kv::server::plan_script_call`).
-    pub fn start_with_scripts(
-        cfg: NodeConfig,
-        open_storage: impl FnOnce(ConfState) -> Result<S, StoreError>,
-        connect: impl FnOnce(PeerSetup) -> Result<Arc<dyn Transport>, NetError>,
-        planner: Option<CommandPlanner>,
     ) -> Result<Runtime<S>, NodeError> {
         cfg.validate()?;
         let rec = recovery::recover(&cfg, open_storage)?;
@@ -243,14 +245,14 @@ impl<S: NodeStorage> Runtime<S> {
             inbox,
         })?;
         let raw = RawNode::new(raft_config(&cfg, rec.snapshot_index), rec.storage.clone())?;
-        let shared = Shared::new(&cfg, &rec.meta, rec.store, &transport);
+        let shared = Shared::new(&cfg, &rec.meta, rec.store, &transport, events_tx.clone());
         // Unbounded: the consensus thread must never block on the applier (the
         // applier itself sends apply progress back to the consensus thread).
         let (apply_tx, apply_rx) = mailbox::unbounded();
         let applier = Applier::new(
             cfg.id,
             cfg.snapshot_every,
-            shared.applier_links(rec.storage.clone(), events_tx.clone(), planner),
+            shared.applier_links(rec.storage.clone()),
             rec.conf.clone(),
             (rec.snapshot_index, rec.snapshot_bytes),
         );
@@ -278,11 +280,11 @@ impl<S: NodeStorage> Runtime<S> {
             spawn("raft-kv-apply", move || applier.run(apply_rx))?,
             spawn("raft-kv-consensus", move || consensus.run(events_rx))?,
         ];
+        drop(events_tx);
         let handle = NodeHandle::new(HandleParts {
             cfg: cfg.clone(),
-            events: events_tx,
+            proposer: shared.proposer,
             apply_tx,
-            requests: shared.requests,
             store: shared.store,
             waiters: shared.waiters,
             status: shared.status,
@@ -293,8 +295,6 @@ impl<S: NodeStorage> Runtime<S> {
             script_status: shared.script_status,
             script_cache: shared.script_cache,
         });
-        // The applier waits for this before its first script.
-        let _ = shared.handle.set(handle.clone());
         Ok(Runtime {
             _lock: rec.lock,
             handle,

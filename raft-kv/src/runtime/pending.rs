@@ -3,9 +3,9 @@
 
 use super::requests::{Outcome, ReadId, Requests};
 use super::script_status::ScriptStatus;
-use crate::command::{ProposalId, Reply};
 use crate::error::RequestError;
 use crossbeam_channel::Receiver;
+use raft_kv_state::{ProposalId, Reply};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -7,8 +7,8 @@ use super::lock;
 use super::storage::NodeStorage;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
-use crate::store::KvStore;
 use raft_core::{ConfState, Snapshot};
+use raft_kv_state::KvStore;
 use raft_storage::StoreError;
 
 /// The state machine as of the newest snapshot, and that snapshot.

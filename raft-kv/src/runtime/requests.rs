@@ -6,12 +6,12 @@
 //! expired by its client, never both, and a write its client gave up on before
 //! it was proposed is never proposed afterwards (so `-NOLEADER` stays true).
 
-use crate::command::{ProposalId, ReadCommand, Reply};
 use crate::error::RequestError;
-use crate::store::KvStore;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 use raft_core::NodeId;
+use raft_kv_state::KvStore;
+use raft_kv_state::{ProposalId, Reply};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,7 +70,8 @@ struct PendingWrite {
 }
 
 struct PendingRead {
-    command: ReadCommand,
+    /// The read's words, its name first.
+    argv: Vec<Vec<u8>>,
     reply: ReplySender,
 }
 
@@ -124,18 +125,18 @@ impl Requests {
         (id, rx)
     }
 
-    /// Registers a read of `command`; its client waits on the receiver (and
-    /// is told by `notify`, if given).
+    /// Registers the read `argv`; its client waits on the receiver (and is
+    /// told by `notify`, if given).
     pub(crate) fn register_read(
         &self,
-        command: ReadCommand,
+        argv: Vec<Vec<u8>>,
         notify: Option<Notifier>,
     ) -> (ReadId, Receiver<Outcome>) {
         let id = self.next_read.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = ReplySender::new(notify);
         self.reads
             .lock()
-            .insert(id, PendingRead { command, reply: tx });
+            .insert(id, PendingRead { argv, reply: tx });
         (id, rx)
     }
 
@@ -183,7 +184,7 @@ impl Requests {
         let removed = self.reads.lock().remove(&id);
         if let Some(r) = removed {
             r.reply
-                .send(Ok(store.read_at(&r.command, crate::command::unix_ms_now())));
+                .send(Ok(store.read_at(&r.argv, super::clock::unix_ms_now())));
         }
     }
 
@@ -317,8 +318,8 @@ mod tests {
     fn write_and_read_ids_are_separate_and_reads_start_at_the_given_point() {
         let r = registry();
         let (w, _) = r.register_write(WriteKind::Command, None);
-        let (first, _) = r.register_read(ReadCommand::DbSize, None);
-        let (second, _) = r.register_read(ReadCommand::DbSize, None);
+        let (first, _) = r.register_read(vec![b"DBSIZE".to_vec()], None);
+        let (second, _) = r.register_read(vec![b"DBSIZE".to_vec()], None);
         assert_eq!(w.seq, 0);
         assert_eq!((first, second), (1000, 1001));
     }
@@ -326,8 +327,8 @@ mod tests {
     #[test]
     fn reads_are_served_from_the_store_or_failed() {
         let r = registry();
-        let (a, a_rx) = r.register_read(ReadCommand::DbSize, None);
-        let (b, b_rx) = r.register_read(ReadCommand::DbSize, None);
+        let (a, a_rx) = r.register_read(vec![b"DBSIZE".to_vec()], None);
+        let (b, b_rx) = r.register_read(vec![b"DBSIZE".to_vec()], None);
         r.complete_read(a, &KvStore::new());
         r.fail_read(b, RequestError::ReadAborted);
         assert_eq!(a_rx.try_recv().ok(), Some(Ok(Reply::Int(0))));
@@ -355,7 +356,7 @@ mod tests {
         });
         let notify = || Some((rec.clone() as Arc<dyn ReplyNotify>, 7));
         let (w, w_rx) = r.register_write(WriteKind::Command, notify());
-        let (read, read_rx) = r.register_read(ReadCommand::DbSize, notify());
+        let (read, read_rx) = r.register_read(vec![b"DBSIZE".to_vec()], notify());
         let (gone, _) = r.register_write(WriteKind::Command, notify());
         assert!(rec.told.lock().is_empty(), "nothing is ready yet");
         r.complete_write(w, Ok(Reply::ok()));

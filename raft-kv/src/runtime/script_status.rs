@@ -3,10 +3,8 @@
 //! (`BUSY`); and how threads other than the applier read the store without
 //! hanging on a script that does not end.
 
-use crate::command::Reply;
-use crate::error::ErrorCode;
-use crate::store::KvStore;
 use parking_lot::Mutex;
+use raft_kv_state::KvStore;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -97,25 +95,4 @@ pub(crate) fn read_unless_busy<'a>(
             return None;
         }
     }
-}
-
-/// The reply to a command refused while a script runs past the threshold.
-pub fn busy_reply() -> Reply {
-    Reply::error(
-        ErrorCode::Busy,
-        "Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
-    )
-}
-
-/// `SCRIPT KILL` when no script runs.
-pub(crate) fn not_busy() -> Reply {
-    Reply::error(ErrorCode::NotBusy, "No scripts in execution right now.")
-}
-
-/// `SCRIPT KILL` when the script wrote (or passed the point of no return).
-pub(crate) fn unkillable() -> Reply {
-    Reply::error(
-        ErrorCode::Unkillable,
-        "Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
-    )
 }

@@ -5,7 +5,7 @@
 //! [`KILLABLE_AFTER`] Lua instructions (the same point of the computation on
 //! every replica). A script that wrote during it, or ran no longer, cannot
 //! be killed. One that goes past it without having written becomes
-//! killable, and the first [`Command::ScriptMarker`] entry after the script
+//! killable, and the first [`Op::ScriptMarker`] entry after the script
 //! in the log decides its fate: `kill` (from `SCRIPT KILL`) stops it with no
 //! effect, a continue marker (which a replica proposes when the script is
 //! about to write, or has returned) lets it go on, unkillable from then on.
@@ -19,20 +19,18 @@
 //! after `lua-time-limit`) and which script `SCRIPT KILL` would target.
 
 use super::consensus::ApplyMsg;
-use super::handle::NodeHandle;
-use super::script_status::{RunningScript, ScriptStatus, not_busy, unkillable};
-use crate::command::{Command, Proposal, Reply, ScriptCall, TxOp};
-use crate::config::Limits;
-use crate::error::ErrorCode;
-use crate::script::{self, Abort, Gate, Host, ScriptCache};
-use crate::store::KvStore;
-use crate::store::words::Rng;
+use super::propose::Proposer;
+use super::script_cache::ScriptCache;
+use super::script_status::{RunningScript, ScriptStatus};
 use raft_core::EntryPayload;
+use raft_kv_state::entry::ScriptCall;
+use raft_kv_state::script::{self, Abort, Gate};
+use raft_kv_state::{CommandError, Entry, KvStore, Op, Reply};
 use raft_net::mailbox::MailReceiver;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Lua instructions a script runs before `SCRIPT KILL` can reach it.
@@ -41,12 +39,6 @@ pub(crate) const KILLABLE_AFTER: u64 = 1_000_000;
 /// How long a replica waits for the deciding marker before proposing its
 /// continue marker again (the first may have been lost with a leader).
 const REPROPOSE_AFTER: Duration = Duration::from_secs(1);
-
-/// Turns a script's `redis.call` words into what the state machine runs:
-/// the client port's command table, given to the runtime at start (the
-/// runtime cannot name the server module). `Err` is the call's reply (an
-/// unknown command, a wrong arity, a command scripts may not call).
-pub type CommandPlanner = fn(&NodeHandle, Limits, &[Vec<u8>], u64) -> Result<TxOp, Reply>;
 
 /// The applier's input: the channel, and what was taken from it but not yet
 /// handled (all of it readable while a script runs).
@@ -142,10 +134,10 @@ impl Feed {
             let EntryPayload::Normal(data) = &e.payload else {
                 continue;
             };
-            if let Some(Proposal {
-                command: Command::ScriptMarker { script: s, kill },
+            if let Ok(Entry {
+                op: Op::ScriptMarker { script: s, kill },
                 ..
-            }) = Proposal::decode(data)
+            }) = Entry::decode(data)
                 && s == script
             {
                 return Some((e.index, kill));
@@ -176,7 +168,7 @@ struct ReplicaGate {
     phase: Phase,
     aborted: Option<Abort>,
     feed: Rc<Feed>,
-    node: NodeHandle,
+    proposer: Proposer,
     status: Arc<ScriptStatus>,
     proposed_at: Option<Instant>,
 }
@@ -218,18 +210,21 @@ impl ReplicaGate {
                 self.proposed_at = Some(Instant::now());
                 // Dropped: the marker's own reply says nothing; its place in
                 // the log is what counts.
-                let _ = self.node.write(Command::ScriptMarker {
+                let marker = Op::ScriptMarker {
                     script: self.index,
                     kill: false,
-                });
+                };
+                let _ = self.proposer.propose(marker, None, None);
             }
             self.feed
                 .pull(Some(Instant::now() + Duration::from_millis(50)), true);
         }
         Ok(())
     }
+}
 
-    /// Before a write of the script.
+impl Gate for ReplicaGate {
+    /// Before a write of the script: a killable script is decided first.
     fn before_write(&mut self) -> Result<(), Abort> {
         if let Some(why) = self.aborted {
             return Err(why);
@@ -238,14 +233,12 @@ impl ReplicaGate {
         self.wrote = true;
         Ok(())
     }
-}
 
-impl Gate for ReplicaGate {
     fn tick(&mut self) -> Result<(), Abort> {
         if let Some(why) = self.aborted {
             return Err(why);
         }
-        self.instructions += u64::from(crate::script::HOOK_EVERY);
+        self.instructions += u64::from(script::HOOK_EVERY);
         self.feed.pull(None, false);
         if self.feed.interrupted() {
             return self.abort(Abort::Interrupted);
@@ -273,36 +266,6 @@ impl Gate for ReplicaGate {
     }
 }
 
-/// Runs a script's calls against the store.
-struct StoreHost<'a> {
-    store: &'a mut KvStore,
-    planner: CommandPlanner,
-    node: &'a NodeHandle,
-    limits: Limits,
-    read_only: bool,
-    seeds: Rng,
-    gate: Rc<RefCell<ReplicaGate>>,
-}
-
-impl Host for StoreHost<'_> {
-    fn call(&mut self, argv: Vec<Vec<u8>>) -> Result<Reply, Abort> {
-        let op = match (self.planner)(self.node, self.limits, &argv, self.seeds.next_u64()) {
-            Ok(op) => op,
-            Err(reply) => return Ok(reply),
-        };
-        if let TxOp::Write(_) = op {
-            if self.read_only {
-                return Ok(Reply::error(
-                    ErrorCode::Err,
-                    "Write commands are not allowed from read-only scripts.",
-                ));
-            }
-            self.gate.borrow_mut().before_write()?;
-        }
-        Ok(self.store.run_op(&op))
-    }
-}
-
 /// How a script ended, kept for the `SCRIPT KILL` entries after it.
 #[derive(Clone, Copy, Debug)]
 struct Ended {
@@ -316,32 +279,26 @@ const ENDED_KEPT: usize = 64;
 
 /// The applier's script runner.
 pub(crate) struct ScriptRunner {
-    planner: Option<CommandPlanner>,
-    node: Arc<OnceLock<NodeHandle>>,
+    /// Proposes the continue markers.
+    proposer: Proposer,
     status: Arc<ScriptStatus>,
     cache: Arc<ScriptCache>,
     ended: VecDeque<Ended>,
 }
 
-/// Why a script entry could not be applied on this replica.
+/// Why a script entry could not be applied on this replica: it stops or is
+/// about to install a snapshot.
 #[derive(Debug)]
-pub(crate) enum NotRun {
-    /// The replica stops or is about to install a snapshot.
-    Interrupted,
-    /// The runtime was started without a command planner.
-    NoPlanner,
-}
+pub(crate) struct Interrupted;
 
 impl ScriptRunner {
     pub(crate) fn new(
-        planner: Option<CommandPlanner>,
-        node: Arc<OnceLock<NodeHandle>>,
+        proposer: Proposer,
         status: Arc<ScriptStatus>,
         cache: Arc<ScriptCache>,
     ) -> Self {
         ScriptRunner {
-            planner,
-            node,
+            proposer,
             status,
             cache,
             ended: VecDeque::new(),
@@ -355,10 +312,8 @@ impl ScriptRunner {
         index: u64,
         call: &ScriptCall,
         feed: &Rc<Feed>,
-    ) -> Result<Reply, NotRun> {
-        let planner = self.planner.ok_or(NotRun::NoPlanner)?;
+    ) -> Result<Reply, Interrupted> {
         let sha = self.cache.insert(&call.body);
-        let node = self.node.wait().clone();
         let started = Instant::now();
         self.status.set(Some(RunningScript {
             index,
@@ -373,20 +328,11 @@ impl ScriptRunner {
             phase: Phase::Fast,
             aborted: None,
             feed: feed.clone(),
-            node: node.clone(),
+            proposer: self.proposer.clone(),
             status: self.status.clone(),
             proposed_at: None,
         }));
-        let mut host = StoreHost {
-            store,
-            planner,
-            node: &node,
-            limits: call.limits,
-            read_only: call.read_only,
-            seeds: Rng::new(call.seed.rotate_left(17)),
-            gate: gate.clone(),
-        };
-        let outcome = script::run(call, &sha, &mut host, gate.clone());
+        let outcome = script::run_script(store, call, &sha, gate.clone());
         self.status.set(None);
         let unkillable = gate.borrow().phase == Phase::Unkillable || gate.borrow().wrote;
         log::debug!(
@@ -394,7 +340,7 @@ impl ScriptRunner {
             started.elapsed()
         );
         let killed_by = match outcome {
-            Err(Abort::Interrupted) => return Err(NotRun::Interrupted),
+            Err(Abort::Interrupted) => return Err(Interrupted),
             Err(Abort::Killed(at)) => Some(at),
             Ok(_) => None,
         };
@@ -406,14 +352,7 @@ impl ScriptRunner {
             killed_by,
             unkillable,
         });
-        Ok(outcome.unwrap_or_else(|_| {
-            Reply::error(
-                ErrorCode::Err,
-                format!(
-                    "Error running script (call to f_{sha}): @user_script: Script killed by user with SCRIPT KILL..."
-                ),
-            )
-        }))
+        Ok(outcome.unwrap_or_else(|_| CommandError::ScriptKilled { sha }.into()))
     }
 
     /// The reply to the marker at `at` for the script at `script`: for a
@@ -424,8 +363,8 @@ impl ScriptRunner {
         }
         match self.ended.iter().rev().find(|e| e.index == script) {
             Some(e) if e.killed_by == Some(at) => Reply::ok(),
-            Some(e) if e.unkillable => unkillable(),
-            _ => not_busy(),
+            Some(e) if e.unkillable => CommandError::Unkillable.into(),
+            _ => CommandError::NotBusy.into(),
         }
     }
 }

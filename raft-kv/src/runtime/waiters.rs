@@ -22,9 +22,9 @@
 //! once an attempt of its command took nothing.
 
 use super::requests::Notifier;
-use crate::store::KvStore;
-use crate::store::blocking::Awaited;
 use parking_lot::{Mutex, RwLock};
+use raft_kv_state::KvStore;
+use raft_kv_state::registry::plan::Awaited;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -308,7 +308,6 @@ impl Drop for BlockTicket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::Command;
     use crate::runtime::ReplyNotify;
 
     /// Records which tags were woken.
@@ -327,17 +326,14 @@ mod tests {
         (store, waiters, Arc::new(Woken::default()))
     }
 
-    fn words(words: &[&str]) -> Command {
-        Command::Words {
-            argv: words.iter().map(|w| w.as_bytes().to_vec()).collect(),
-            seed: 0,
-        }
+    fn words(words: &[&str]) -> Vec<Vec<u8>> {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
     }
 
-    fn apply(store: &RwLock<KvStore>, command: Command) {
+    fn apply(store: &RwLock<KvStore>, argv: Vec<Vec<u8>>) {
         let mut s = store.write();
         let index = s.applied_index() + 1;
-        s.apply(&command);
+        s.apply_call(&argv, 0);
         s.set_applied_index(index);
     }
 
@@ -379,21 +375,10 @@ mod tests {
         apply(&store, words(&["RPUSH", "q", "a"]));
         let t = join(&w, &woken, 1, "q");
         assert!(t.take_wake(), "the push came before the join");
-        apply(
-            &store,
-            Command::Del {
-                keys: vec![b"q".to_vec()],
-            },
-        );
+        apply(&store, words(&["DEL", "q"]));
         w.after_apply();
         assert!(!t.take_wake(), "an empty key wakes nobody");
-        apply(
-            &store,
-            Command::Set {
-                key: b"q".to_vec(),
-                value: b"x".to_vec(),
-            },
-        );
+        apply(&store, words(&["SET", "q", "x"]));
         w.after_apply();
         assert!(!t.take_wake(), "a string is not what a list pop waits for");
     }
