@@ -44,6 +44,10 @@ pub struct Coverage {
     pub background_writes_lost: u64,
     /// A leader's snapshot waited for its own background write.
     pub snapshot_before_own_write: u64,
+    /// A background write was reported durable after the entries it held had
+    /// been replaced in the node's log (a deposed leader truncated by its
+    /// successor while its disk still wrote the old suffix).
+    pub persist_report_for_replaced_entries: u64,
 }
 
 impl Coverage {
@@ -66,6 +70,7 @@ impl Coverage {
         self.committed_before_leader_wrote += other.committed_before_leader_wrote;
         self.background_writes_lost += other.background_writes_lost;
         self.snapshot_before_own_write += other.snapshot_before_own_write;
+        self.persist_report_for_replaced_entries += other.persist_report_for_replaced_entries;
     }
 
     /// Records a crash inside a ready at `point`.
@@ -133,6 +138,10 @@ impl Coverage {
             (
                 "leader's snapshot waiting for its own background write".into(),
                 self.snapshot_before_own_write,
+            ),
+            (
+                "persist report for entries no longer in the log".into(),
+                self.persist_report_for_replaced_entries,
             ),
         ];
         for (p, n) in CrashPoint::ALL.iter().zip(self.ready_crashes) {

@@ -4,6 +4,8 @@
 //!   network (drop, delay, duplicate, reorder, partitions), crashes that lose
 //!   unpersisted state, snapshots, and clients issuing writes and linearizable reads.
 //! - [`invariants`]: the safety properties checked after every step.
+//! - [`promises`]: every message that promises durable state is backed by
+//!   the sender's storage when it leaves.
 //! - [`linearizability`]: the Wing-Gong/Lowe checker for client histories.
 //! - [`swarm`]: each seed's own mix of features and fault rates.
 //! - [`coverage`]: how often the rare situations happened.
@@ -19,6 +21,7 @@ pub mod invariants;
 pub mod kv;
 pub mod linearizability;
 pub mod network;
+pub mod promises;
 pub mod sim;
 pub mod swarm;
 

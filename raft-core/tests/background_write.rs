@@ -204,3 +204,52 @@ fn a_report_for_entries_replaced_meanwhile_is_ignored() {
     );
     assert_eq!(net.applied_data(1), net.applied_data(leader));
 }
+
+#[test]
+fn a_report_for_replaced_entries_arriving_once_the_node_leads_again_counts_nothing() {
+    let mut net = leader_of_three();
+    net.isolate(1);
+    for _ in 0..6 {
+        net.node(1).propose(b"lost".to_vec()).expect("propose");
+    }
+    let (entries, _) = hand_out_in_background(&mut net, 1);
+    let stale = entries.last().expect("six entries").clone();
+    net.tick_all(40);
+    let other = [2, 3]
+        .into_iter()
+        .find(|&id| net.role(id) == Role::Leader)
+        .expect("2 and 3 elect a leader");
+    net.node(other).propose(b"kept".to_vec()).expect("propose");
+    net.settle();
+    net.heal();
+    net.tick_all(3);
+    assert_eq!(net.role(1), Role::Follower);
+    // Node 1 leads again, in a later term, before its old write is reported.
+    net.settle();
+    net.node(other).transfer_leader(1);
+    net.settle();
+    assert_eq!(net.role(1), Role::Leader);
+    assert!(
+        net.last_index(1) < stale.index,
+        "the new terms' log is shorter than the lost suffix"
+    );
+    let committed = net.committed(1);
+    let matched = |net: &mut Net| {
+        net.node(1)
+            .raft()
+            .tracker()
+            .get(1)
+            .expect("the leader tracks itself")
+            .matched()
+    };
+    let own_match = matched(&mut net);
+    net.node(1).on_persisted(stale.index, stale.term);
+    assert_eq!(
+        matched(&mut net),
+        own_match,
+        "the leader does not count the old write"
+    );
+    assert_eq!(net.committed(1), committed);
+    net.settle();
+    assert_eq!(net.applied_data(1), net.applied_data(other));
+}

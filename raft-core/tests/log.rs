@@ -321,3 +321,36 @@ fn a_replaced_entry_is_handed_out_again_and_a_report_of_the_old_one_is_ignored()
     assert_eq!(indexes_and_terms(log.unstable_entries()), [(3, 2)]);
     assert_eq!(indexes_and_terms(log.entries_to_persist()), [(3, 2)]);
 }
+
+#[test]
+fn a_report_beyond_a_log_truncated_meanwhile_is_ignored() {
+    let (mut log, _) = log_over(&[1]);
+    log.append(&[ent(2, 1), ent(3, 1), ent(4, 1)]);
+    log.handed_out_to(4);
+    // A new leader cuts the suffix at 3 while the disk still writes 2..=4.
+    log.append(&[ent(3, 2)]);
+    log.stable_to(4, 1);
+    assert_eq!(
+        indexes_and_terms(log.unstable_entries()),
+        [(2, 1), (3, 2)],
+        "a report for an index the log no longer has drops nothing"
+    );
+    assert_eq!(log.last_index(), 3);
+    assert_eq!(indexes_and_terms(log.entries_to_persist()), [(3, 2)]);
+}
+
+#[test]
+fn a_report_for_entries_a_restored_snapshot_replaced_is_ignored() {
+    let (mut log, _) = log_over(&[1]);
+    log.append(&[ent(2, 1), ent(3, 1)]);
+    log.handed_out_to(3);
+    log.restore(snapshot(5, 2));
+    log.stable_to(3, 1);
+    assert!(
+        log.unstable_snapshot().is_some(),
+        "the snapshot still waits to be installed"
+    );
+    assert_eq!(log.last_index(), 5);
+    assert_eq!(log.term(5), Ok(2));
+    assert!(log.unstable_entries().is_empty());
+}

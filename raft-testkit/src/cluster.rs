@@ -22,7 +22,7 @@ struct Collect<'a> {
 }
 
 impl ReadyHooks<MemStorage> for Collect<'_> {
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, _raw: &RawNode<MemStorage>, messages: Vec<Message>) {
         self.queue.extend(messages);
     }
 

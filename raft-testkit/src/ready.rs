@@ -79,8 +79,9 @@ pub enum Driven {
 pub trait ReadyHooks<S: Storage> {
     /// Step 1: the role or the leader changed.
     fn soft_state(&mut self, _raw: &RawNode<S>, _soft: SoftState) {}
-    /// Steps 2 and 4: messages to deliver.
-    fn send(&mut self, messages: Vec<Message>);
+    /// Steps 2 and 4: messages to deliver, from `raw` as it is when they
+    /// leave (after step 3 for step 4's).
+    fn send(&mut self, raw: &RawNode<S>, messages: Vec<Message>);
     /// Asked at each [`CrashPoint`] reached; true crashes the node there.
     fn crash_at(&mut self, _point: CrashPoint) -> bool {
         false
@@ -135,7 +136,7 @@ where
     if let Some(soft) = rd.soft_state {
         hooks.soft_state(raw, soft);
     }
-    hooks.send(rd.messages);
+    hooks.send(raw, rd.messages);
     if hooks.crash_at(CrashPoint::BeforePersist) {
         return Ok(Driven::Crashed(CrashPoint::BeforePersist));
     }
@@ -146,7 +147,7 @@ where
         if let Some(point) = persisted {
             return Ok(Driven::Crashed(point));
         }
-        hooks.send(rd.persisted_messages);
+        hooks.send(raw, rd.persisted_messages);
     }
     for e in &rd.committed_entries {
         hooks.apply(e);

@@ -176,6 +176,14 @@ impl Sim {
             self.nodes[i].id, w.entries[0].index, last.index
         );
         self.note(line);
+        if raw.raft().log().term(last.index) != Ok(last.term) {
+            self.cov.persist_report_for_replaced_entries += 1;
+            let line = format!(
+                "n{}: the write's {}/{} is no longer in the log",
+                self.nodes[i].id, last.index, last.term
+            );
+            self.note(line);
+        }
         raw.on_persisted(last.index, last.term);
     }
 

@@ -4,6 +4,7 @@
 use super::{ELECTION_TICK, Sim, SimNode, TICK_EVERY};
 use crate::expiry::KvMirror;
 use crate::kv::{Registers, Write};
+use crate::promises::unbacked_promise;
 use raft_core::{Entry, EntryPayload, Message, RawNode, Role, Storage};
 use raft_storage::MemStorage;
 use raft_testkit::{CrashPoint, ReadyHooks};
@@ -91,7 +92,7 @@ impl ReadyHooks<MemStorage> for SimReady<'_> {
         }
     }
 
-    fn send(&mut self, mut messages: Vec<Message>) {
+    fn send(&mut self, raw: &RawNode<MemStorage>, mut messages: Vec<Message>) {
         self.sends += 1;
         if self.sends == 1 && self.sim.chaos {
             let rate = self.sim.swarm.ready_crash_at(CrashPoint::BeforePersist);
@@ -107,6 +108,10 @@ impl ReadyHooks<MemStorage> for SimReady<'_> {
         }
         if messages.iter().any(grants_vote) {
             self.node().vote_unpersisted = true;
+        }
+        let storage = &self.sim.nodes[self.i].storage;
+        if let Some(broken) = unbacked_promise(raw, storage, &messages) {
+            self.sim.inv.fail(broken);
         }
         self.sim.send_all(messages);
     }

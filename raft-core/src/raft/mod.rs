@@ -214,6 +214,28 @@ impl<S: Storage> Raft<S> {
         )
     }
 
+    /// Drops the accepted appends still waiting for the disk from a term
+    /// this node has left. Such an ack promises entries the new term's
+    /// leader may replace before the ready that would make them durable
+    /// (readies deferred behind a slow disk, or several messages stepped
+    /// before one ready): sent after that ready, it would tell the old
+    /// leader of a log the disk never held, and it could count it toward a
+    /// commit. Dropping a message is always safe; the old leader has been
+    /// replaced anyway. Found by the simulator's promise check (seed 15).
+    fn drop_unsent_acks_of_older_terms(&mut self) {
+        let before = self.msgs_after_persist.len();
+        self.msgs_after_persist
+            .retain(|m| !matches!(m.body, MessageBody::AppendResponse { accepted: true, .. }));
+        let dropped = before - self.msgs_after_persist.len();
+        if dropped > 0 {
+            log::debug!(
+                "raft {} drops {dropped} unsent append acks of term {} on entering a later term",
+                self.id,
+                self.term
+            );
+        }
+    }
+
     /// True if messages are queued.
     pub fn has_messages(&self) -> bool {
         !self.msgs.is_empty() || !self.msgs_after_persist.is_empty()
@@ -222,6 +244,7 @@ impl<S: Storage> Raft<S> {
     /// Resets the per-term volatile state when entering `term`.
     fn reset(&mut self, term: Term) {
         if self.term != term {
+            self.drop_unsent_acks_of_older_terms();
             self.term = term;
             self.vote = None;
         }

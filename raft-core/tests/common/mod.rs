@@ -76,7 +76,7 @@ struct Record<'a> {
 }
 
 impl ReadyHooks<MemStorage> for Record<'_> {
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, _raw: &RawNode<MemStorage>, messages: Vec<Message>) {
         self.out.extend(messages);
     }
 
