@@ -67,9 +67,8 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the cluster ---
-endpoints="127.0.0.1:$PORT,127.0.0.1:$((PORT + 1)),127.0.0.1:$((PORT + 2))"
 RUST_LOG=warn "$repo/$cli" local --nodes 3 --data-dir "$work/data" --client-port "$PORT" \
-    --peer-port "$((PORT + 1000))" --endpoints "$endpoints" >"$work/local.log" 2>&1 &
+    --peer-port "$((PORT + 1000))" >"$work/local.log" 2>&1 &
 local_pid=$!
 role_of() { redis-cli -p "$1" info raft 2>/dev/null | tr -d '\r' | sed -n 's/^role://p'; }
 port_with_role() { # port_with_role leader|follower

@@ -60,7 +60,10 @@ pub fn backup(t: &Target, file: &std::path::Path) -> Result<(), CliError> {
 pub fn restore(args: RestoreArgs) -> Result<(), CliError> {
     let bytes =
         std::fs::read(&args.file).map_err(CliError::io(format!("read {}", args.file.display())))?;
-    let (state, summary) = backup::decode(&bytes)?;
+    let (state, summary) = backup::decode(&bytes).map_err(|source| CliError::NotABackup {
+        path: args.file.clone(),
+        source,
+    })?;
     let members = parse_initial_cluster(&args.initial_cluster)?;
     let own = members
         .get(&args.id)

@@ -141,9 +141,14 @@ pub struct NodeSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     /// The file is not TOML of these settings; the message names the key or
-    /// the line at fault.
-    #[error("{}", .0.message())]
-    Parse(toml::de::Error),
+    /// the line at fault (`line 3 (id = "x"): invalid type ...`).
+    #[error("{}{}", .at.as_ref().map(|(n, l)| format!("line {n} ({l}): ")).unwrap_or_default(), .source.message())]
+    Parse {
+        /// The line number and text at fault, when known.
+        at: Option<(usize, String)>,
+        /// What the TOML parser said.
+        source: Box<toml::de::Error>,
+    },
     /// The settings could not be written as TOML.
     #[error("cannot write the settings as TOML: {0}")]
     Write(#[from] toml::ser::Error),
@@ -152,7 +157,23 @@ pub enum ConfigFileError {
 impl NodeSettings {
     /// Parses a TOML text; the error names the key or the line at fault.
     pub fn parse(text: &str) -> Result<NodeSettings, ConfigFileError> {
-        toml::from_str(text).map_err(ConfigFileError::Parse)
+        toml::from_str(text).map_err(|source| {
+            let at = source.span().map(|span| {
+                let start = span.start.min(text.len());
+                let number = text[..start].matches('\n').count() + 1;
+                let line = text
+                    .lines()
+                    .nth(number - 1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                (number, line)
+            });
+            ConfigFileError::Parse {
+                at,
+                source: Box::new(source),
+            }
+        })
     }
 
     /// These settings with every one that `flags` sets taken from `flags`:
@@ -160,7 +181,10 @@ impl NodeSettings {
     pub fn overlaid_with(self, flags: &NodeSettings) -> Result<NodeSettings, ConfigFileError> {
         let mut merged = toml::Table::try_from(&self)?;
         merged.extend(toml::Table::try_from(flags)?);
-        let mut out: NodeSettings = merged.try_into().map_err(ConfigFileError::Parse)?;
+        let mut out: NodeSettings = merged.try_into().map_err(|source| ConfigFileError::Parse {
+            at: None,
+            source: Box::new(source),
+        })?;
         out.config = flags.config.clone();
         out.print_config = flags.print_config;
         Ok(out)

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Connecting to or talking with a node failed.
-    #[error(transparent)]
+    #[error("{}{}", .0, what_to_do(.0))]
     Client(#[from] ClientError),
     /// A node answered with an error reply.
     #[error("{0}")]
@@ -133,6 +133,14 @@ pub enum CliError {
     /// A backup file could not be made or read.
     #[error(transparent)]
     Backup(#[from] BackupError),
+    /// `restore` was given a file that is not a backup (or is damaged).
+    #[error("{path}: {source}; restore takes a file written by `raft-cli backup`")]
+    NotABackup {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: BackupError,
+    },
     /// JSON output failed.
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -163,5 +171,16 @@ impl CliError {
             endpoint: endpoint.to_string(),
             source: Box::new(self),
         }
+    }
+}
+
+/// The advice after a client error a user can act on.
+fn what_to_do(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::Unavailable(_) => {
+            "; is the cluster running? --endpoints (default 127.0.0.1:6001,6002,6003) \
+             must list its client addresses"
+        }
+        _ => "",
     }
 }

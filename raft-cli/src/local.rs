@@ -92,6 +92,9 @@ impl Plan {
             .args(["--initial-cluster", &self.cluster])
             .args(["--initial-cluster-token", &self.token])
             .env(PARENT_ENV, std::process::id().to_string());
+        // A group of its own: Ctrl-C reaches `local` alone, which stops the
+        // nodes in order (followers, then the leader).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         if let Some(port) = a.metrics_port {
             cmd.args(["--metrics", &format!("{}:{}", a.host, Self::port(port, i))]);
         }
@@ -103,9 +106,46 @@ impl Plan {
     }
 }
 
-fn stop_all(children: &mut [(u64, Option<Child>)]) {
-    for child in children.iter().filter_map(|(_, c)| c.as_ref()) {
-        if let Ok(pid) = i32::try_from(child.id()) {
+/// Stops every node: the followers first, then (once they are gone and no
+/// longer answer its heartbeats) the leader, which then stops without trying
+/// to hand leadership to a member that is itself stopping.
+fn stop_all(plan: &Plan, children: &mut [(u64, Option<Child>)]) {
+    let leader = children
+        .iter()
+        .filter(|(_, c)| c.is_some())
+        .map(|(id, _)| *id)
+        .find(|&id| leads(&plan.client(id)));
+    let (last, first): (Vec<_>, Vec<_>) =
+        children.iter_mut().partition(|(id, _)| Some(*id) == leader);
+    stop_and_wait(first);
+    if !last.is_empty() {
+        std::thread::sleep(FOLLOWERS_SILENT_FOR);
+        stop_and_wait(last);
+    }
+}
+
+/// How long the leader goes unanswered before it is stopped: longer than
+/// the silence after which a stopping leader counts no voter as reachable
+/// (three heartbeats, 150 ms with the default tick).
+const FOLLOWERS_SILENT_FOR: Duration = Duration::from_millis(400);
+
+/// True if the node at `addr` answers `INFO raft` with `role:leader`.
+fn leads(addr: &str) -> bool {
+    let Ok(mut client) = raft_kv_server::Client::new(vec![addr.to_string()]) else {
+        return false;
+    };
+    match client.call_here(&[b"INFO", b"raft"]) {
+        Ok(raft_kv::Reply::Bulk(Some(text))) => String::from_utf8_lossy(&text)
+            .lines()
+            .any(|l| l.trim_end() == "role:leader"),
+        _ => false,
+    }
+}
+
+/// Sends SIGTERM to each child, then waits (15 s at most, then kills).
+fn stop_and_wait(mut children: Vec<&mut (u64, Option<Child>)>) {
+    for (_, slot) in children.iter() {
+        if let Some(pid) = slot.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
     }
@@ -187,14 +227,14 @@ pub fn run(args: LocalArgs) -> Result<(), CliError> {
         match plan.spawn(i) {
             Ok(c) => children.push((i, Some(c))),
             Err(e) => {
-                stop_all(&mut children);
+                stop_all(&plan, &mut children);
                 return Err(e);
             }
         }
     }
     banner(&plan);
     let outcome = supervise(&plan, &mut children, &stop);
-    stop_all(&mut children);
+    stop_all(&plan, &mut children);
     outcome.map(|()| say!("cluster stopped"))
 }
 

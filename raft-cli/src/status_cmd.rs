@@ -49,6 +49,8 @@ pub(crate) struct ClusterView {
     joint: String,
     /// The endpoint the membership came from.
     pub(crate) asked: String,
+    /// That endpoint's own `membership:` (`member`, `joining`, `removed`).
+    pub(crate) asked_membership: String,
 }
 
 fn parse_map(text: &str) -> BTreeMap<u64, String> {
@@ -70,11 +72,19 @@ pub(crate) fn number(info: &str, key: &str) -> Option<u64> {
 
 /// The membership from the first endpoint that answers, then each member.
 pub(crate) fn gather(t: &Target) -> Result<ClusterView, CliError> {
-    let (asked, info) = t
+    // A joining or removed node knows no membership: ask on until a member
+    // answers, and fall back to what the first endpoint said.
+    let mut answers = t
         .endpoints
         .iter()
-        .find_map(|ep| Some((ep.clone(), t.client_at(ep).ok()?.info().ok()?)))
-        .ok_or(CliError::NoEndpointAnswered)?;
+        .filter_map(|ep| Some((ep.clone(), t.client_at(ep).ok()?.info().ok()?)));
+    let first = answers.next().ok_or(CliError::NoEndpointAnswered)?;
+    let (asked, info) = if is_member(&first.1) {
+        first
+    } else {
+        answers.find(|(_, info)| is_member(info)).unwrap_or(first)
+    };
+    let asked_membership = membership_of(&info).to_string();
     let voters = parse_ids(info_field(&info, "voters"));
     let learners = parse_ids(info_field(&info, "learners"));
     let joint = info_field(&info, "joint").to_string();
@@ -111,7 +121,20 @@ pub(crate) fn gather(t: &Target) -> Result<ClusterView, CliError> {
         learners: info_field(&info, "learners").to_string(),
         joint,
         asked,
+        asked_membership,
     })
+}
+
+/// The `membership:` a node's INFO states (`member` for nodes that predate it).
+fn membership_of(info: &str) -> &str {
+    match info_field(info, "membership") {
+        "" => "member",
+        m => m,
+    }
+}
+
+fn is_member(info: &str) -> bool {
+    membership_of(info) == "member"
 }
 
 /// Every member's id and client address (None: not advertised yet), from the
@@ -163,6 +186,15 @@ fn show(v: Option<impl ToString>) -> String {
 }
 
 fn print_table(view: &ClusterView) {
+    match view.asked_membership.as_str() {
+        "member" => {}
+        "joining" => say!(
+            "{} is joining: it has not been added to a cluster yet \
+             (add it with raft-cli member add, through a member)",
+            view.asked
+        ),
+        other => say!("{} is {other}: no member answered", view.asked),
+    }
     say!(
         "{:>4} {:<8} {:<22} {:<10} {:>6} {:>10} {:>10} {:>6}  HEALTH",
         "ID",

@@ -105,3 +105,52 @@ fn local_keeps_serving_through_a_killed_node_restarts_it_and_takes_its_children_
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("--nodes 3"), "{err}");
 }
+
+#[test]
+fn stopping_local_stops_the_followers_first_and_the_leader_without_a_futile_hand_over() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (peer, client) = (free_ports(3), free_ports(3));
+    let clients: Vec<String> = (0..3)
+        .map(|k| format!("127.0.0.1:{}", client + k))
+        .collect();
+    let log = dir.path().join("local.log");
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let mut local = common::Reaped(
+        Command::new(BIN)
+            .args(["local", "--nodes", "3", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args([
+                "--peer-port",
+                &peer.to_string(),
+                "--client-port",
+                &client.to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn raft-cli local"),
+    );
+    wait_until("a leader", Duration::from_secs(20), || {
+        clients
+            .iter()
+            .any(|c| info_of(c, "role").as_deref() == Some("leader"))
+    });
+    let sent = Command::new("kill")
+        .args(["-INT", &local.0.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let status = local.0.wait().expect("local exits");
+    assert!(status.success(), "local exits 0 on Ctrl-C: {status}");
+    let text = std::fs::read_to_string(&log).expect("read the log");
+    assert!(
+        !text.contains("did not complete"),
+        "no futile leadership transfer when the whole cluster stops:\n{text}"
+    );
+    assert!(
+        text.contains("stopping without a leadership hand-over"),
+        "the leader, stopped last, saw no voter left to hand over to:\n{text}"
+    );
+    assert!(!text.contains("did not stop in time"), "{text}");
+}

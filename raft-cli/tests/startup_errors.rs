@@ -231,3 +231,79 @@ fn a_second_node_on_a_data_dir_in_use_is_refused_naming_the_holder() {
         "the first node is untouched"
     );
 }
+
+#[test]
+fn a_bad_config_file_names_the_file_the_line_and_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("node.toml");
+    std::fs::write(&file, "data-dir = \"/tmp/n1\"\nid = \"one\"\n").expect("write");
+    let out = run_cli(&["node", "--config", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let expected = format!(
+        "invalid --config {}: line 2 (id = \"one\"): invalid type: string \"one\", expected u64",
+        file.display()
+    );
+    assert!(lines[0].ends_with(&expected), "{}", lines[0]);
+}
+
+#[test]
+fn restoring_a_file_that_is_not_a_backup_names_it_and_says_what_restore_takes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "not a backup").expect("write");
+    let data = dir.path().join("n1");
+    let out = run_cli(&[
+        "restore",
+        file.to_str().expect("utf-8 path"),
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+        "--id",
+        "1",
+        "--initial-cluster",
+        "1=127.0.0.1:7001",
+    ]);
+    assert!(!out.status.success());
+    let lines = error_lines(&out);
+    assert_eq!(
+        lines,
+        [format!(
+            "raft-cli: error: {}: not a valid backup: no RAFTKVB1 header; \
+             restore takes a file written by `raft-cli backup`",
+            file.display()
+        )]
+    );
+    assert!(!data.exists(), "nothing was written");
+}
+
+#[test]
+fn a_client_command_with_no_reachable_endpoint_says_what_to_check() {
+    let nobody = format!("127.0.0.1:{}", free_port());
+    for args in [
+        &[
+            "member",
+            "add",
+            "4",
+            "127.0.0.1:7004",
+            "--endpoints",
+            &nobody,
+        ][..],
+        &["backup", "/dev/null", "--endpoints", &nobody],
+        &["--endpoints", &nobody, "get", "k"],
+    ] {
+        let out = run_cli(args);
+        assert!(!out.status.success(), "{args:?}");
+        let lines = error_lines(&out);
+        assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
+        assert!(
+            lines[0].contains(&nobody)
+                && lines[0].ends_with(
+                    "is the cluster running? --endpoints (default \
+                     127.0.0.1:6001,6002,6003) must list its client addresses"
+                ),
+            "{args:?}: {}",
+            lines[0]
+        );
+    }
+}

@@ -308,6 +308,7 @@ fn raft(status: &NodeStatus, metrics: &Metrics, facts: &ServerFacts) -> Section 
         title: "Raft",
         lines: vec![
             ("role", status.role.as_str().to_string()),
+            ("membership", status.membership().as_str().to_string()),
             ("term", status.term.to_string()),
             ("leader_id", status.leader_id.unwrap_or(0).to_string()),
             ("commit_index", status.commit_index.to_string()),

@@ -21,6 +21,13 @@ pub enum RequestError {
     /// The consensus core refused the proposal (no leader, transfer running, not a member).
     #[error("the command was not proposed: {0}")]
     Dropped(raft_core::Error),
+    /// No leader was known for the whole wait of a read; nothing was read.
+    #[error("no leader could be reached in time; nothing was read")]
+    ReadNotServed,
+    /// This node belongs to no configuration (joining, or removed): it
+    /// answers at once instead of waiting for a leader that will not come.
+    #[error("{}", not_a_member_text(*.0))]
+    NotAMember(crate::status::Membership),
     /// The node's request queue is full; nothing was proposed.
     #[error("the node is overloaded; nothing was proposed")]
     Overloaded,
@@ -79,6 +86,18 @@ fn holder_text(pid: Option<u32>) -> String {
     pid.map_or_else(|| "another process".to_string(), |p| format!("process {p}"))
 }
 
+fn not_a_member_text(m: crate::status::Membership) -> &'static str {
+    match m {
+        crate::status::Membership::Removed => {
+            "this node was removed from the cluster: send requests to another member"
+        }
+        _ => {
+            "this node has not been added to a cluster yet (started with --join): \
+             add it with raft-cli member add"
+        }
+    }
+}
+
 fn leader_text(leader: Option<NodeId>) -> String {
     leader.map_or_else(|| "none known".to_string(), |l| l.to_string())
 }
@@ -88,7 +107,9 @@ impl RequestError {
     pub fn code(&self) -> ErrorCode {
         use RequestError::*;
         match self {
-            NotProposed | Dropped(_) | Overloaded | ReadAborted => ErrorCode::NoLeader,
+            NotProposed | ReadNotServed | NotAMember(_) | Dropped(_) | Overloaded | ReadAborted => {
+                ErrorCode::NoLeader
+            }
             OutcomeUnknown | LeaderChanged | ReadTimedOut | TransferTimedOut(_)
             | SnapshotTimedOut => ErrorCode::Timeout,
             Shutdown => ErrorCode::Shutdown,

@@ -33,4 +33,4 @@ pub use raft_net::{ClientTls, TlsError, TlsFiles};
 pub use runtime::{
     NodeHandle, NodeStorage, PeerSetup, PendingReply, Runtime, StopRequest, data_dir_initialized,
 };
-pub use status::NodeStatus;
+pub use status::{Membership, NodeStatus};

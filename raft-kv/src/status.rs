@@ -4,6 +4,29 @@
 use raft_core::{NodeId, Role};
 use std::collections::BTreeMap;
 
+/// Whether a node belongs to the cluster, by the configuration it knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// A voter or learner of its configuration.
+    Member,
+    /// It knows no configuration: started with `--join` and not added yet
+    /// (or not yet reached by the leader that added it).
+    Joining,
+    /// Its configuration no longer names it.
+    Removed,
+}
+
+impl Membership {
+    /// The word `INFO` (`membership:`) and `raft-cli status` show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Membership::Member => "member",
+            Membership::Joining => "joining",
+            Membership::Removed => "removed",
+        }
+    }
+}
+
 /// A point-in-time view of one node, refreshed by its consensus thread after
 /// every `Ready` and by its applier after every batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +86,18 @@ impl NodeStatus {
             cluster_id,
             leader_elections: 0,
             proposals: 0,
+        }
+    }
+
+    /// Whether this node's configuration names it (see [`Membership`]).
+    pub fn membership(&self) -> Membership {
+        let named = |ids: &[NodeId]| ids.contains(&self.id);
+        if self.voters.is_empty() && self.voters_outgoing.is_empty() && self.learners.is_empty() {
+            Membership::Joining
+        } else if named(&self.voters) || named(&self.voters_outgoing) || named(&self.learners) {
+            Membership::Member
+        } else {
+            Membership::Removed
         }
     }
 

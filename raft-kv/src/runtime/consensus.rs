@@ -5,6 +5,7 @@
 //! work to the applier as [`ApplyMsg`]s.
 
 pub(crate) use super::events::{ApplyMsg, Event};
+use super::handover::Reachability;
 use super::lifecycle::Lifecycle;
 use super::members::{Members, RemovalWatch};
 use super::persist::Persistence;
@@ -86,6 +87,8 @@ pub(crate) struct Consensus<S: NodeStorage> {
     was_leader: bool,
     known_leader: Option<NodeId>,
     expiry: super::expiry_tick::ExpiryTicker,
+    /// Which peers still answer (a stopping leader hands over to one).
+    reachability: Reachability,
 }
 
 /// Most events handled before one `Ready` (bounds latency under load).
@@ -100,6 +103,7 @@ impl<S: NodeStorage> Consensus<S> {
         links: ConsensusLinks,
         removal: RemovalWatch,
     ) -> Self {
+        let heartbeat = tick * raw.raft().config().heartbeat_tick as u32;
         Consensus {
             removal,
             id: raw.raft().id(),
@@ -111,6 +115,7 @@ impl<S: NodeStorage> Consensus<S> {
             held: Vec::new(),
             was_leader: false,
             known_leader: None,
+            reachability: Reachability::new(heartbeat),
             expiry: super::expiry_tick::ExpiryTicker::new(links.store.clone()),
             links,
         }
@@ -185,9 +190,11 @@ impl<S: NodeStorage> Consensus<S> {
     fn handle_events(&mut self, batch: Vec<Event>) -> bool {
         let mut stop = false;
         let mut writes = Vec::new();
+        let now = Instant::now();
         for ev in batch {
             match ev {
                 Event::Peer(mut m) => {
+                    self.reachability.heard(m.from, now);
                     if let MessageBody::InstallSnapshot { snapshot } = &m.body {
                         self.links.metrics.snapshot_received(snapshot.data.len());
                     }
@@ -253,13 +260,7 @@ impl<S: NodeStorage> Consensus<S> {
             return None;
         }
         let me = self.id;
-        let st = self.raw.status();
-        let target = st
-            .progress
-            .iter()
-            .filter(|(id, _)| **id != me && st.conf_state.voters.contains(id))
-            .max_by_key(|(_, p)| p.matched)
-            .map(|(id, _)| *id)?;
+        let target = self.reachability.handover_target(me, &self.raw.status())?;
         log::info!("node {me} is stopping: transferring leadership to node {target}");
         self.raw.transfer_leader(target);
         Some(target)
@@ -316,8 +317,9 @@ impl<S: NodeStorage> Consensus<S> {
     }
 
     fn read(&mut self, id: ReadId, deadline: Instant) {
-        if self.raw.read_index(id).is_err() {
-            self.waiting.push(Waiting::Read { id, deadline });
+        match self.raw.read_index(id) {
+            Ok(()) => self.links.requests.mark_read_handed(id),
+            Err(_) => self.waiting.push(Waiting::Read { id, deadline }),
         }
     }
 
@@ -335,7 +337,7 @@ impl<S: NodeStorage> Consensus<S> {
                 Waiting::Write { id, .. } => {
                     requests.complete_write(id, Err(RequestError::NotProposed))
                 }
-                Waiting::Read { id, .. } => requests.fail_read(id, RequestError::NotProposed),
+                Waiting::Read { id, .. } => requests.fail_read(id, RequestError::ReadNotServed),
             }
         }
         if self.raw.raft().leader_id().is_none() {
@@ -468,7 +470,7 @@ impl<S: NodeStorage> Consensus<S> {
             .map_err(|_| FatalError::ApplierStopped)
     }
 
-    fn publish_status(&self) {
+    pub(super) fn publish_status(&self) {
         let st = self.raw.status();
         let mut s = self.links.status.lock();
         s.role = st.soft_state.role;

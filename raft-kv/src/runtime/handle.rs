@@ -14,7 +14,7 @@ use super::waiters::{BlockTicket, Unblock, Waiters};
 use crate::config::NodeConfig;
 use crate::error::RequestError;
 use crate::metrics::{Metrics, MetricsSource};
-use crate::status::NodeStatus;
+use crate::status::{Membership, NodeStatus};
 use crossbeam_channel::{RecvTimeoutError, bounded};
 use parking_lot::{Mutex, RwLock};
 use raft_core::{ConfChangeStep, NodeId};
@@ -93,6 +93,9 @@ impl NodeHandle {
     /// reply comes once it is applied on this node (a script's waits as
     /// long as this node's applier runs a script).
     pub fn write(&self, op: Op) -> PendingReply {
+        if let Some(refused) = self.refuse_unless_member() {
+            return refused;
+        }
         let waits = matches!(op, Op::Script(_)).then(|| self.parts.script_status.clone());
         self.parts.proposer.propose(op, self.notify.clone(), waits)
     }
@@ -101,6 +104,9 @@ impl NodeHandle {
     /// change (C(new) too) is applied here. `addr` is the peer address of a
     /// node being added.
     pub fn conf_change(&self, step: ConfChangeStep, addr: Option<String>) -> PendingReply {
+        if let Some(refused) = self.refuse_unless_member() {
+            return refused;
+        }
         if let ConfChangeStep::Remove(n) = step
             && n == self.parts.cfg.id
             && !self.status().is_leader()
@@ -133,12 +139,27 @@ impl NodeHandle {
         })
     }
 
+    /// An answer at once if this node's configuration does not name it
+    /// (joining, or removed): no leader will take its requests, so none
+    /// waits for one.
+    fn refuse_unless_member(&self) -> Option<PendingReply> {
+        if self.parts.lifecycle.is_stopping() {
+            return None; // answered `-SHUTDOWN` by the usual path
+        }
+        let membership = self.parts.status.lock().membership();
+        (membership != Membership::Member)
+            .then(|| PendingReply::ready(Err(RequestError::NotAMember(membership))))
+    }
+
     /// A linearizable read (ReadIndex) of the command `argv` (the name
     /// first, a read of the registry); the reply comes once it is safe.
     pub fn read(&self, argv: Vec<Vec<u8>>) -> PendingReply {
         let p = &self.parts;
         if p.lifecycle.is_stopping() {
             return PendingReply::ready(Err(RequestError::Shutdown));
+        }
+        if let Some(refused) = self.refuse_unless_member() {
+            return refused;
         }
         let requests = &p.proposer.requests;
         let (id, rx) = requests.register_read(argv, self.notify.clone());

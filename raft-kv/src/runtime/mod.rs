@@ -34,6 +34,7 @@ mod consensus;
 mod events;
 mod expiry_tick;
 mod handle;
+mod handover;
 mod lifecycle;
 mod lock;
 mod log_writer;
@@ -276,6 +277,9 @@ impl<S: NodeStorage> Runtime<S> {
             removal,
         );
         consensus.learn_addresses_from_log()?;
+        // The recovered configuration, before any request asks whether
+        // this node is a member.
+        consensus.publish_status();
         let threads = vec![
             spawn("raft-kv-apply", move || applier.run(apply_rx))?,
             spawn("raft-kv-consensus", move || consensus.run(events_rx))?,

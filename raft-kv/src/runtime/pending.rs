@@ -97,7 +97,9 @@ impl PendingReply {
 
     /// Waits for the outcome. At the deadline a write not yet proposed is
     /// [`RequestError::NotProposed`] (and never will be), a proposed one
-    /// [`RequestError::OutcomeUnknown`], a read [`RequestError::ReadTimedOut`].
+    /// [`RequestError::OutcomeUnknown`], a read no leader took
+    /// [`RequestError::ReadNotServed`], one a leader took
+    /// [`RequestError::ReadTimedOut`].
     pub fn wait(self) -> Result<Reply, RequestError> {
         self.wait_at_most(None)
     }
@@ -146,9 +148,7 @@ impl PendingReply {
 fn give_up(key: &Registration, requests: &Requests) -> Option<RequestError> {
     match *key {
         Registration::Write(id) => requests.expire_write(id),
-        Registration::Read(id) => requests
-            .expire_read(id)
-            .then_some(RequestError::ReadTimedOut),
+        Registration::Read(id) => requests.expire_read(id),
     }
 }
 

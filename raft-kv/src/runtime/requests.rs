@@ -73,6 +73,9 @@ struct PendingRead {
     /// The read's words, its name first.
     argv: Vec<Vec<u8>>,
     reply: ReplySender,
+    /// True once a leader took it (this node leading, or forwarded to the
+    /// leader it knows): only then can its deadline mean "not confirmed".
+    handed: bool,
 }
 
 /// The id of a pending linearizable read (the ReadIndex request id).
@@ -134,9 +137,14 @@ impl Requests {
     ) -> (ReadId, Receiver<Outcome>) {
         let id = self.next_read.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = ReplySender::new(notify);
-        self.reads
-            .lock()
-            .insert(id, PendingRead { argv, reply: tx });
+        self.reads.lock().insert(
+            id,
+            PendingRead {
+                argv,
+                reply: tx,
+                handed: false,
+            },
+        );
         (id, rx)
     }
 
@@ -209,10 +217,24 @@ impl Requests {
         })
     }
 
-    /// The client of read `id` stops waiting at its deadline; false if the
-    /// read was answered meanwhile (the answer is on its way).
-    pub(crate) fn expire_read(&self, id: ReadId) -> bool {
-        self.reads.lock().remove(&id).is_some()
+    /// Marks read `id` as taken by a leader.
+    pub(crate) fn mark_read_handed(&self, id: ReadId) {
+        if let Some(r) = self.reads.lock().get_mut(&id) {
+            r.handed = true;
+        }
+    }
+
+    /// The client of read `id` stops waiting at its deadline. `None` if the
+    /// read was answered meanwhile (the answer is on its way); otherwise what
+    /// the client is told: no leader ever took it, or a leader could not
+    /// confirm it in time.
+    pub(crate) fn expire_read(&self, id: ReadId) -> Option<RequestError> {
+        let r = self.reads.lock().remove(&id)?;
+        Some(if r.handed {
+            RequestError::ReadTimedOut
+        } else {
+            RequestError::ReadNotServed
+        })
     }
 
     /// Answers every proposed ordinary write with `error` (a leader change);
