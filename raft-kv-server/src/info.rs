@@ -38,6 +38,8 @@ pub struct ServerFacts {
     pub blocking_keys: usize,
     /// The state machine version this node proposes at.
     pub state_machine_version: u32,
+    /// Channels, patterns and shard channels this node's clients subscribe to.
+    pub pubsub: [usize; 3],
 }
 
 /// The process's user and system CPU seconds and resident bytes, from
@@ -124,7 +126,7 @@ pub fn render(
         },
         memory(rss),
         persistence(metrics),
-        stats(metrics),
+        stats(metrics, facts),
         replication(status),
         Section {
             name: "cpu",
@@ -241,7 +243,8 @@ fn persistence(metrics: &Metrics) -> Section {
     }
 }
 
-fn stats(metrics: &Metrics) -> Section {
+fn stats(metrics: &Metrics, facts: &ServerFacts) -> Section {
+    let [channels, patterns, shard_channels] = facts.pubsub;
     Section {
         name: "stats",
         title: "Stats",
@@ -259,6 +262,9 @@ fn stats(metrics: &Metrics) -> Section {
                 metrics.connections_rejected().to_string(),
             ),
             ("total_error_replies", metrics.error_replies().to_string()),
+            ("pubsub_channels", channels.to_string()),
+            ("pubsub_patterns", patterns.to_string()),
+            ("pubsubshard_channels", shard_channels.to_string()),
         ],
     }
 }
@@ -359,6 +365,7 @@ mod tests {
             blocked_clients: 2,
             blocking_keys: 1,
             state_machine_version: 2,
+            pubsub: [3, 2, 1],
         };
         let sections: Vec<Vec<u8>> = section
             .map(|s| s.split(' ').map(|w| w.as_bytes().to_vec()).collect())
@@ -400,6 +407,9 @@ mod tests {
         assert_eq!(field(&all, "connected_slaves"), ["2"]);
         assert_eq!(field(&all, "tcp_port"), ["6001"]);
         assert_eq!(field(&all, "db0"), ["keys=42,expires=0,avg_ttl=0"]);
+        assert_eq!(field(&all, "pubsub_channels"), ["3"]);
+        assert_eq!(field(&all, "pubsub_patterns"), ["2"]);
+        assert_eq!(field(&all, "pubsubshard_channels"), ["1"]);
         assert!(field(&all, "used_memory")[0].parse::<u64>().expect("bytes") > 0);
         assert!(
             all.lines()

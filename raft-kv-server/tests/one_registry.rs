@@ -154,6 +154,16 @@ const OTHER_VOCABULARIES: &[(&str, &str, &str)] = &[
     ),
     ("raft-kv-server/src/info.rs", "memory", "an INFO section"),
     (
+        "raft-kv-state/src/registry/flags.rs",
+        "pubsub",
+        "a command flag",
+    ),
+    (
+        "raft-kv-server/src/server/config.rs",
+        "pubsub",
+        "a client class of client-output-buffer-limit",
+    ),
+    (
         "raft-kv-server/src/info.rs",
         "Memory",
         "an INFO section's title",

@@ -84,7 +84,15 @@ pub(crate) struct Registration {
     keys: KeyFinder,
     random: bool,
     before_auth: bool,
+    in_subscribed_mode: bool,
+    since_version: u32,
+    node_local: bool,
 }
+
+/// The state machine version of every command that does not say
+/// otherwise: the first (version-1 entries are mapped to calls of the
+/// commands that version had).
+pub(crate) const FIRST_VERSION: u32 = crate::entry::LEGACY_VERSION;
 
 impl Registration {
     const fn new(name: &'static str, handler: Handler) -> Registration {
@@ -96,6 +104,9 @@ impl Registration {
             keys: KeyFinder::Specs,
             random: false,
             before_auth: false,
+            in_subscribed_mode: false,
+            since_version: FIRST_VERSION,
+            node_local: false,
         }
     }
 
@@ -133,6 +144,44 @@ impl Registration {
     /// `no_auth`.
     pub(crate) const fn is_before_auth(&self) -> bool {
         self.before_auth
+    }
+
+    /// True if a RESP2 connection may send it while subscribed.
+    pub(crate) const fn is_allowed_when_subscribed(&self) -> bool {
+        self.in_subscribed_mode
+    }
+
+    /// True if it answers about this node alone (not from the state).
+    pub(crate) const fn is_node_local(&self) -> bool {
+        self.node_local
+    }
+
+    /// The state machine version whose entries know it.
+    pub(crate) const fn since_version(&self) -> u32 {
+        self.since_version
+    }
+
+    /// It answers about this node alone (`PUBSUB NUMSUB`: its own
+    /// subscribers), so a script, whose result every replica computes,
+    /// may not call it, though Redis's flags let it.
+    pub(crate) const fn node_local(mut self) -> Registration {
+        self.node_local = true;
+        self
+    }
+
+    /// A RESP2 connection may send it while subscribed (Redis allows the
+    /// subscribe commands, `PING`, `QUIT` and `RESET` there).
+    pub(crate) const fn in_subscribed_mode(mut self) -> Registration {
+        self.in_subscribed_mode = true;
+        self
+    }
+
+    /// Logged entries know it from state machine `version` on: in an entry
+    /// of an earlier version it is an unknown command, as it was to the
+    /// binaries of that version.
+    pub(crate) const fn since(mut self, version: u32) -> Registration {
+        self.since_version = version;
+        self
     }
 
     /// Answers before `AUTH` (the contract's `PING`, for health checks),

@@ -41,6 +41,8 @@ pub mod script;
 /// (`INFO`'s `redis_version`, `HELLO`'s `version`).
 pub const REDIS_COMPAT_VERSION: &str = "7.0.0";
 
+pub use commands::connection::reset_reply;
+pub use commands::pubsub::ping_reply;
 pub use entry::{Entry, Op, ProposalId};
 pub use errors::{CommandError, ErrorCode, ReplyError};
 pub use limits::Limits;

@@ -12,7 +12,7 @@ use crate::entry::{Op, Queued, Transaction};
 use crate::errors::CommandError;
 use crate::registry::registry;
 use crate::reply::Reply;
-use crate::store::KvStore;
+use crate::store::{Answers, KvStore};
 use raft_core::SplitMix64;
 
 impl KvStore {
@@ -22,7 +22,12 @@ impl KvStore {
     /// replica.
     pub fn apply_op(&mut self, op: &Op) -> Reply {
         match op {
-            Op::Call(call) => self.apply_call(&call.argv, call.seed),
+            Op::Call(call) => {
+                let from = self.published_len();
+                let reply = self.apply_call(&call.argv, call.seed);
+                self.published_answer(from, Answers::Reply);
+                reply
+            }
             Op::Transaction(tx) => self.exec(tx),
             Op::Tick => Reply::ok(),
             Op::Member(m) => {
@@ -37,7 +42,7 @@ impl KvStore {
     /// Applies the logged call `argv` (the name first) with the entry's
     /// `seed`, through the registry: a write, or a read inside a transaction.
     pub fn apply_call(&mut self, argv: &[Vec<u8>], seed: u64) -> Reply {
-        match registry().lookup(argv) {
+        match registry().lookup_logged(argv, self.entry_version()) {
             Ok(c) if c.arity_fits(argv.len()) => c.apply(self, argv, seed),
             Ok(c) => CommandError::arity(c.name()).into(),
             Err(e) => e.into(),
@@ -77,7 +82,13 @@ impl KvStore {
         if !unchanged {
             return Reply::NullArray;
         }
-        Reply::Array(tx.queued.iter().map(|q| self.run_queued(q)).collect())
+        let mut replies = Vec::with_capacity(tx.queued.len());
+        for (i, q) in tx.queued.iter().enumerate() {
+            let from = self.published_len();
+            replies.push(self.run_queued(q));
+            self.published_answer(from, Answers::InTransaction(i));
+        }
+        Reply::Array(replies)
     }
 
     /// Applies one queued command at its place.

@@ -4,12 +4,17 @@
 //!
 //! - `v1.log`: version-1 entries (written by the last binary that wrote
 //!   them, commit 14a3f5e), one of every command that version logged;
-//! - `v2.log`: entries of this version, one or more of every write command
+//! - `v2.log`: version-2 entries (the last written at commit 455452d), one
+//!   or more of every write command that version had;
+//! - `v3.log`: entries of this version, one or more of every write command
 //!   of the registry (a test says so), transactions, scripts, ticks and
 //!   member advertisements. A new command appends its entries: recording
-//!   refuses a log that is not the old one plus new entries.
+//!   refuses a log that is not the old one plus new entries. A new state
+//!   machine version freezes this log as the older ones are and starts
+//!   its own.
 //!
-//! `GOLDEN_WRITE=1` records the current results (and the v2 log) instead;
+//! Each entry is applied at its own version, as the applier applies it.
+//! `GOLDEN_WRITE=1` records the current results (and the v3 log) instead;
 //! review the diff before committing it.
 
 use raft_kv_state::entry::{Call, MemberAdvert, Queued, ScriptCall, Transaction};
@@ -68,6 +73,7 @@ fn replay(log: &[u8]) -> (String, String) {
         let index = i as u64 + 1;
         let e = Entry::decode(data).expect("every golden entry decodes");
         store.advance_clock(e.at_ms);
+        store.set_entry_version(e.version);
         let reply = match &e.op {
             Op::Script(call) => run_script(
                 &mut store,
@@ -108,22 +114,33 @@ fn check(name: &str, actual: &str) {
     }
 }
 
-#[test]
-fn the_version_1_log_replays_to_the_recorded_replies_and_state() {
-    let log = std::fs::read(golden("v1.log")).expect("v1.log is in the repo");
+/// Replays the frozen log `name` (every entry of `version`) and checks
+/// its replies and final state against the recorded ones.
+fn replays_as_recorded(name: &str, version: u32) {
+    let log = std::fs::read(golden(&format!("{name}.log"))).expect("the log is in the repo");
     for data in entries(&log) {
-        assert_eq!(Entry::decode(data).map(|e| e.version), Ok(1));
+        assert_eq!(Entry::decode(data).map(|e| e.version), Ok(version));
     }
     let (replies, state) = replay(&log);
-    check("v1.replies", &replies);
-    check("v1.state", &state);
+    check(&format!("{name}.replies"), &replies);
+    check(&format!("{name}.state"), &state);
+}
+
+#[test]
+fn the_version_1_log_replays_to_the_recorded_replies_and_state() {
+    replays_as_recorded("v1", 1);
+}
+
+#[test]
+fn the_version_2_log_replays_to_the_recorded_replies_and_state() {
+    replays_as_recorded("v2", 2);
 }
 
 fn words(ws: &[&str]) -> Vec<Vec<u8>> {
     ws.iter().map(|w| w.as_bytes().to_vec()).collect()
 }
 
-/// The calls of the version-2 log, in order (append new ones at the end).
+/// The calls of the version-3 log, in order (append new ones at the end).
 const CALLS: &[&[&str]] = &[
     &["SET", "gone", "before the flush"],
     &["FLUSHALL"],
@@ -258,13 +275,15 @@ const CALLS: &[&[&str]] = &[
     &["LPUSH", "h", "x"],
     &["NOSUCHCOMMAND", "x"],
     &["HSET", "h"],
+    &["PUBLISH", "news", "published through the log"],
+    &["SPUBLISH", "shard-news", "in a shard channel"],
 ];
 
-/// The version-2 log: every call of [`CALLS`] (with seeds), then a
+/// The version-3 log: every call of [`CALLS`] (with seeds), then a
 /// transaction, a watched one, a script, a member's advertisement and a
 /// tick that expires the short TTLs (the log is replayed from a fresh
 /// store, so these come after the calls, whatever is appended to them).
-fn v2_entries() -> Vec<Entry> {
+fn current_entries() -> Vec<Entry> {
     let t0: u64 = 1_700_000_000_000;
     let mut ops: Vec<Op> = CALLS
         .iter()
@@ -291,6 +310,7 @@ fn v2_entries() -> Vec<Entry> {
             queued(&["MGET", "tx", "m2"]),
             queued(&["SRANDMEMBER", "st4", "2"]),
             queued(&["HSET", "txh", "f", "v"]),
+            queued(&["PUBLISH", "news", "from a transaction"]),
             Queued::Fixed(Reply::Simple("PONG".into())),
         ],
     }));
@@ -304,6 +324,7 @@ fn v2_entries() -> Vec<Entry> {
                 redis.call('SADD', 'picked', m) \
                 local t = redis.call('TIME') \
                 redis.call('SET', 'script-time', t[1]) \
+                redis.call('SET', 'receivers', redis.call('PUBLISH', 'news', 'from a script')) \
                 return {redis.call('SPOP', 'st4'), math.random(1000)}"
             .to_vec(),
         keys: words(&["script-key"]),
@@ -315,7 +336,7 @@ fn v2_entries() -> Vec<Entry> {
     ops.push(Op::Member(MemberAdvert {
         id: 1,
         client_addr: "127.0.0.1:6001".into(),
-        state_machine_version: Some(2),
+        state_machine_version: Some(3),
     }));
     ops.push(Op::Tick);
     ops.push(Op::Call(Call {
@@ -348,10 +369,10 @@ fn encode_log(entries: &[Entry]) -> Vec<u8> {
 }
 
 #[test]
-fn the_version_2_log_replays_to_the_recorded_replies_and_state() {
-    let path = golden("v2.log");
+fn the_version_3_log_replays_to_the_recorded_replies_and_state() {
+    let path = golden("v3.log");
     if writing() {
-        let new = encode_log(&v2_entries());
+        let new = encode_log(&current_entries());
         if let Ok(old) = std::fs::read(&path) {
             // The recorded calls (the entries before the first transaction)
             // must keep their bytes: new calls are appended after them.
@@ -370,20 +391,14 @@ fn the_version_2_log_replays_to_the_recorded_replies_and_state() {
                  (GOLDEN_REWRITE=1 forces it, for a new state machine version)"
             );
         }
-        std::fs::write(&path, new).expect("write v2.log");
+        std::fs::write(&path, new).expect("write v3.log");
     }
-    let log = std::fs::read(&path).expect("v2.log is in the repo");
-    for data in entries(&log) {
-        assert_eq!(Entry::decode(data).map(|e| e.version), Ok(2));
-    }
-    let (replies, state) = replay(&log);
-    check("v2.replies", &replies);
-    check("v2.state", &state);
+    replays_as_recorded("v3", 3);
 }
 
 #[test]
-fn the_version_2_log_holds_every_write_command() {
-    let log = std::fs::read(golden("v2.log")).expect("v2.log is in the repo");
+fn the_version_3_log_holds_every_write_command() {
+    let log = std::fs::read(golden("v3.log")).expect("v3.log is in the repo");
     let mut logged = std::collections::HashSet::new();
     for data in entries(&log) {
         let e = Entry::decode(data).expect("decodes");

@@ -58,6 +58,9 @@ pub struct NodeConfig {
     /// Bytes of unfinished requests buffered across all connections; a request
     /// that would go beyond is refused and its connection closed.
     pub client_buffer_limit: usize,
+    /// When a subscriber that does not keep up is cut off (Redis's
+    /// `client-output-buffer-limit pubsub`, default `32mb 8mb 60`).
+    pub pubsub_output_limit: OutputLimit,
     /// The password clients must `AUTH` with before any other command
     /// (`--requirepass`); `None`: no authentication.
     pub requirepass: Option<String>,
@@ -103,6 +106,7 @@ impl NodeConfig {
             client_idle_timeout: None,
             request_read_timeout: Duration::from_secs(10),
             client_buffer_limit: 256 << 20,
+            pubsub_output_limit: OutputLimit::default(),
         }
     }
 
@@ -308,6 +312,31 @@ mod tests {
         assert_eq!(m.get(&2).map(String::as_str), Some("b:2"));
         for bad in ["", "1", "x=a:1", "0=a:1", "1=a:1,1=b:2", "1=nohost"] {
             assert!(parse_initial_cluster(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+/// When a subscriber that does not keep up is cut off: at once beyond
+/// `hard` bytes waiting, or once beyond `soft` for `soft_for` without a
+/// break (0 turns a limit off), as Redis's `client-output-buffer-limit
+/// pubsub <hard> <soft> <soft seconds>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Bytes beyond which a subscriber is cut off at once (0: no limit).
+    pub hard: u64,
+    /// Bytes beyond which a subscriber may stay only `soft_for` (0: none).
+    pub soft: u64,
+    /// How long a subscriber may stay beyond `soft`.
+    pub soft_for: Duration,
+}
+
+impl Default for OutputLimit {
+    /// Redis's default: `pubsub 32mb 8mb 60`.
+    fn default() -> Self {
+        OutputLimit {
+            hard: 32 << 20,
+            soft: 8 << 20,
+            soft_for: Duration::from_secs(60),
         }
     }
 }

@@ -1,7 +1,7 @@
 // Smoke test of node-redis (Debian's node-redis 4.x, run with
 // NODE_PATH=/usr/share/nodejs) against one node: strings, counters, a
 // MULTI/EXEC transaction, a pipeline of independent commands, CLIENT ID and
-// INFO.
+// INFO, and pub/sub (a subscriber on a second connection).
 //
 //     NODE_PATH=/usr/share/nodejs node scripts/smoke/node_redis.js 127.0.0.1:6001 [prefix]
 const assert = require("assert");
@@ -26,8 +26,27 @@ async function main() {
   assert.strictEqual(await client.exists(a), 0);
   assert.strictEqual(typeof (await client.clientId()), "number");
   assert.match(await client.info(), /redis_version:/);
+  await pubsub(client, prefix);
   await client.quit();
   console.log(`node-redis against ${process.argv[2]}: OK`);
+}
+
+// A subscriber on a second connection receives what the first publishes.
+async function pubsub(client, prefix) {
+  const sub = client.duplicate();
+  sub.on("error", (e) => { throw e; });
+  await sub.connect();
+  const channel = `${prefix}:news`;
+  const received = [];
+  let arrived;
+  const first = new Promise((resolve) => { arrived = resolve; });
+  await sub.subscribe(channel, (message) => { received.push(message); arrived(); });
+  assert.strictEqual(await client.publish(channel, "hello"), 1);
+  await Promise.race([first, new Promise((_, no) => setTimeout(() => no(new Error("no message")), 5000))]);
+  assert.deepStrictEqual(received, ["hello"]);
+  await sub.unsubscribe(channel);
+  assert.strictEqual(await client.publish(channel, "nobody"), 0);
+  await sub.quit();
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

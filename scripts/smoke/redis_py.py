@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Smoke test of redis-py with its default settings (redis-py 8 opens with
 HELLO 3) against one node: strings, counters, a transactional pipeline
-(MULTI/EXEC), a plain pipeline, CLIENT ID and INFO.
+(MULTI/EXEC), a plain pipeline, CLIENT ID, INFO, and pub/sub (a subscriber
+and a pattern subscriber on the node, messages published through it).
 
     python3 scripts/smoke/redis_py.py 127.0.0.1:6001 [prefix]
 """
 import sys
+import time
 
 import redis
 
@@ -33,7 +35,39 @@ def main() -> None:
     assert isinstance(r.client_id(), int)
     info = r.info()
     assert "redis_version" in info, sorted(info)
+    pubsub(r, prefix)
     print(f"redis-py {redis.__version__} against {sys.argv[1]}: OK")
+
+
+def next_message(p, timeout: float = 5.0):
+    """The next message (not a subscribe confirmation) within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = p.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if m is not None:
+            return m
+    raise AssertionError("no message arrived")
+
+
+def pubsub(r, prefix: str) -> None:
+    ch = f"{prefix}:news"
+    p = r.pubsub()
+    p.subscribe(ch)
+    p.psubscribe(f"{prefix}:*")
+    confirmations = [p.get_message(timeout=5) for _ in range(2)]
+    assert [c["type"] for c in confirmations] == ["subscribe", "psubscribe"], confirmations
+    assert r.publish(ch, "first") == 2, "a channel and a pattern subscriber"
+    assert r.pubsub_numsub(ch) == [(ch.encode(), 1)]
+    assert r.pubsub_numpat() == 1
+    got = [next_message(p), next_message(p)]
+    assert {(m["type"], m["data"]) for m in got} == {
+        ("message", b"first"),
+        ("pmessage", b"first"),
+    }, got
+    p.punsubscribe()
+    assert r.publish(ch, "second") == 1
+    assert next_message(p)["data"] == b"second"
+    p.close()
 
 
 if __name__ == "__main__":

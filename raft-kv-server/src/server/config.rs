@@ -2,11 +2,15 @@
 //! suite read at start-up, and the encoding hints they set. This store keeps
 //! one encoding per type, so an encoding hint is accepted (an integer) and
 //! changes nothing; every other setting is fixed at start (`raft-cli node`
-//! flags) and `CONFIG SET` of it is refused. The one live setting is the
+//! flags) and `CONFIG SET` of it is refused. The live settings are the
 //! node's script busy threshold (`lua-time-limit`, also named
-//! `busy-reply-threshold`, in milliseconds).
+//! `busy-reply-threshold`, in milliseconds) and the pub/sub class of
+//! `client-output-buffer-limit`.
 
+use raft_kv::runtime::OutputLimit;
+use raft_kv_state::errors::BufferLimitProblem;
 use raft_kv_state::{CommandError, Reply};
+use std::time::Duration;
 
 /// What `CONFIG GET` answers: fixed facts, then the encoding hints with
 /// Redis 7.0's defaults.
@@ -37,20 +41,47 @@ const FIRST_HINT: usize = 3;
 /// The names of the script busy threshold.
 const BUSY_NAMES: [&str; 2] = ["lua-time-limit", "busy-reply-threshold"];
 
+/// The name of the output buffer limits.
+const BUFFER_LIMIT: &str = "client-output-buffer-limit";
+
+/// Redis's limits of the classes this store does not enforce (`normal`
+/// and `replica`, which Redis also names `slave`), as `CONFIG GET` shows
+/// them; `CONFIG SET` may repeat them but not change them.
+const FIXED_CLASSES: [(&str, &str); 2] = [("normal", "0 0 0"), ("slave", "268435456 67108864 60")];
+
 /// The settings `CONFIG SET` changes on the running node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct LiveSettings {
     /// A script running longer than this makes the node answer `BUSY` (ms).
     pub(crate) busy_threshold_ms: u64,
+    /// When a subscriber that falls behind is cut off.
+    pub(crate) pubsub_limit: OutputLimit,
+}
+
+/// `client-output-buffer-limit` as Redis shows it.
+fn buffer_limits(limit: &OutputLimit) -> String {
+    let fixed: Vec<String> = FIXED_CLASSES
+        .iter()
+        .map(|(class, value)| format!("{class} {value}"))
+        .collect();
+    format!(
+        "{} pubsub {} {} {}",
+        fixed.join(" "),
+        limit.hard,
+        limit.soft,
+        limit.soft_for.as_secs()
+    )
 }
 
 /// `CONFIG GET pattern [pattern ...]`.
 pub(crate) fn get(patterns: &[Vec<u8>], live: &LiveSettings) -> Reply {
     let busy = live.busy_threshold_ms.to_string();
+    let limits = buffer_limits(&live.pubsub_limit);
     let items = SETTINGS
         .iter()
         .copied()
         .chain(BUSY_NAMES.iter().map(|n| (*n, busy.as_str())))
+        .chain([(BUFFER_LIMIT, limits.as_str())])
         .filter(|(name, _)| {
             patterns.iter().any(|p| {
                 raft_kv_state::store::glob_matches(&p.to_ascii_lowercase(), name.as_bytes())
@@ -103,6 +134,10 @@ fn checked(
                 .ok_or_else(not_integer)?;
             continue;
         }
+        if name == BUFFER_LIMIT {
+            next.pubsub_limit = parse_buffer_limits(value, next.pubsub_limit)?;
+            continue;
+        }
         let hint = SETTINGS[FIRST_HINT..].iter().any(|(n, _)| *n == name);
         let unchanged = SETTINGS[..FIRST_HINT]
             .iter()
@@ -118,6 +153,64 @@ fn checked(
         }
     }
     Ok(next)
+}
+
+/// `client-output-buffer-limit <class> <hard> <soft> <soft seconds> ...`:
+/// the pub/sub limit it sets (the others must keep their values).
+fn parse_buffer_limits(value: &[u8], mut pubsub: OutputLimit) -> Result<OutputLimit, CommandError> {
+    let problem = CommandError::BufferLimit;
+    let text = String::from_utf8_lossy(value);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err(problem(BufferLimitProblem::WrongArity));
+    }
+    for group in words.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "replica" => "slave".to_string(),
+            c => c.to_string(),
+        };
+        let hard = memory_size(group[1]);
+        let soft = memory_size(group[2]);
+        let secs = group[3].parse::<u64>().ok();
+        let known = class == "pubsub" || FIXED_CLASSES.iter().any(|(c, _)| *c == class);
+        if !known {
+            return Err(problem(BufferLimitProblem::BadClass));
+        }
+        let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+            return Err(problem(BufferLimitProblem::BadNumber));
+        };
+        if class == "pubsub" {
+            pubsub = OutputLimit {
+                hard,
+                soft,
+                soft_for: Duration::from_secs(secs),
+            };
+            continue;
+        }
+        let given = format!("{hard} {soft} {secs}");
+        if !FIXED_CLASSES.contains(&(class.as_str(), given.as_str())) {
+            return Err(problem(BufferLimitProblem::NotEnforced));
+        }
+    }
+    Ok(pubsub)
+}
+
+/// A size as Redis's `memtoull` reads it: a number with an optional unit
+/// (`k` 1000, `kb` 1024, `m`, `mb`, `g`, `gb`; any case).
+fn memory_size(word: &str) -> Option<u64> {
+    let lower = word.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = match &lower[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(unit)
 }
 
 #[cfg(test)]
@@ -137,7 +230,59 @@ mod tests {
     fn live() -> LiveSettings {
         LiveSettings {
             busy_threshold_ms: 5000,
+            pubsub_limit: OutputLimit::default(),
         }
+    }
+
+    fn limits_shown(live: &LiveSettings) -> String {
+        let Reply::Map(found) = get(&words(&["client-output-buffer-limit"]), live) else {
+            panic!("a map")
+        };
+        match &found[..] {
+            [(_, Reply::Bulk(Some(v)))] => String::from_utf8_lossy(v).into_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_pubsub_output_limit_is_live_and_shown_as_redis_shows_it() {
+        let mut live = live();
+        assert_eq!(
+            limits_shown(&live),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        let set_to = pairs(&["client-output-buffer-limit", "pubsub 1mb 2k 5"]);
+        assert_eq!(set(&set_to, &mut live), Reply::ok());
+        assert_eq!(
+            live.pubsub_limit,
+            OutputLimit {
+                hard: 1 << 20,
+                soft: 2000,
+                soft_for: Duration::from_secs(5)
+            }
+        );
+        let unchanged = pairs(&[
+            "client-output-buffer-limit",
+            "normal 0 0 0 replica 256mb 64mb 60",
+        ]);
+        assert_eq!(set(&unchanged, &mut live), Reply::ok());
+        assert!(limits_shown(&live).ends_with("pubsub 1048576 2000 5"));
+    }
+
+    #[test]
+    fn a_buffer_limit_it_cannot_take_is_refused_with_redis_reasons_and_nothing_changes() {
+        let mut live = live();
+        let cases = [
+            ("pubsub 1mb", BufferLimitProblem::WrongArity),
+            ("foo 1 1 1", BufferLimitProblem::BadClass),
+            ("pubsub x 1 1", BufferLimitProblem::BadNumber),
+            ("normal 1mb 0 0", BufferLimitProblem::NotEnforced),
+        ];
+        for (value, problem) in cases {
+            let got = set(&pairs(&["client-output-buffer-limit", value]), &mut live);
+            assert_eq!(got, CommandError::BufferLimit(problem).into(), "{value}");
+        }
+        assert_eq!(live.pubsub_limit, OutputLimit::default());
     }
 
     #[test]

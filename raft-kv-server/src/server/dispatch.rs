@@ -43,6 +43,10 @@ impl Session {
         if !self.authenticated && !c.answers_before_auth() {
             return Outcome::Refused(CommandError::NoAuth.into());
         }
+        if self.in_subscribed_mode() && !c.allowed_when_subscribed() {
+            let command = c.name().to_string();
+            return self.refuse(c, &argv, CommandError::NotInSubscribedMode { command });
+        }
         if self.node.script_busy() && !c.has(Flags::ALLOW_BUSY) {
             return self.refuse(c, &argv, CommandError::Busy);
         }
@@ -51,6 +55,14 @@ impl Session {
         }
         if let Err(e) = c.check_limits(&argv, &self.limits) {
             return now(e);
+        }
+        let runs = self.node.state_machine_version();
+        if c.is_write() && c.since_version() > runs {
+            return now(CommandError::NeedsNewerCluster {
+                command: c.name().to_string(),
+                needs: c.since_version(),
+                runs,
+            });
         }
         let ctx = CallContext {
             limits: &self.limits,

@@ -16,6 +16,7 @@ mod dispatch;
 mod event_loop;
 mod node_ops;
 mod outcome;
+pub(super) mod pushes;
 mod queued;
 mod reply;
 mod session;

@@ -8,7 +8,7 @@ use super::outcome::{Outcome, now};
 use super::session::Session;
 use raft_core::ConfChangeStep;
 use raft_kv_state::entry::ScriptCall;
-use raft_kv_state::registry::plan::{NodeOp, Script, ShutdownHow};
+use raft_kv_state::registry::plan::{NodeOp, Script, ShutdownHow, Subscription};
 use raft_kv_state::{CommandError, Op, Reply};
 
 impl Session {
@@ -22,6 +22,7 @@ impl Session {
                 let mut live = self.live_settings();
                 let reply = config::set(&pairs, &mut live);
                 self.node.set_busy_threshold_ms(live.busy_threshold_ms);
+                self.node.pubsub().set_output_limit(live.pubsub_limit);
                 now(reply)
             }
             NodeOp::AddNode { id, addr, learner } => {
@@ -77,12 +78,14 @@ impl Session {
                 now(Reply::ok())
             }
             NodeOp::ScriptKill => self.script_kill(),
+            NodeOp::PubSub(q) => now(super::pushes::pubsub_reply(self.node.pubsub(), q)),
         }
     }
 
     fn live_settings(&self) -> LiveSettings {
         LiveSettings {
             busy_threshold_ms: self.node.busy_threshold_ms(),
+            pubsub_limit: self.node.pubsub().output_limit(),
         }
     }
 
@@ -102,6 +105,12 @@ impl Session {
             blocked_clients,
             blocking_keys,
             state_machine_version: self.node.state_machine_version(),
+            pubsub: [
+                Subscription::Channel,
+                Subscription::Pattern,
+                Subscription::Shard,
+            ]
+            .map(|kind| self.node.pubsub().count(kind)),
         };
         crate::info::render(&self.node.status(), self.node.metrics(), &facts, sections)
     }

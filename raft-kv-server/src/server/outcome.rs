@@ -12,6 +12,9 @@ pub(super) enum Outcome {
     /// Refused before it ran (an unknown command, the wrong arity, `NOAUTH`,
     /// `BUSY`, a refusal inside `MULTI`): counted as `rejected_calls`.
     Refused(Reply),
+    /// Frames encoded now that are not a reply (subscribe confirmations):
+    /// sent at their place, whatever `CLIENT REPLY` says.
+    Encoded(Vec<u8>),
     /// A blocking command, answered when it took something or gave up.
     Block(Box<BlockedCall>),
     /// The last reply before the connection closes.

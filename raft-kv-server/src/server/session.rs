@@ -1,16 +1,18 @@
 //! One connection's state (`AUTH`, `READONLY`, the protocol, its name, the
 //! transaction being queued) and the connection's own commands: the
 //! [`ConnectionOp`]s the registry plans (`AUTH`, `HELLO`, `QUIT`,
-//! `READONLY`, `CLIENT ...`; the transaction's are in `transaction`).
+//! `READONLY`, `RESET`, `CLIENT ...`; the transaction's are in
+//! `transaction`, the subscribe commands' in `pushes`).
 
 use super::blocked::BlockedCall;
 use super::outcome::{Outcome, now};
 use super::queued::Transaction;
 use raft_core::SplitMix64;
 use raft_kv::NodeHandle;
+use raft_kv::runtime::Subscriber;
 use raft_kv::runtime::Unblock;
 use raft_kv_state::registry::plan::BlockingForm;
-use raft_kv_state::registry::plan::{ConnectionOp, UnblockHow};
+use raft_kv_state::registry::plan::{ConnectionOp, ReplyMode, UnblockHow};
 use raft_kv_state::{CommandError, Limits, Protocol, Reply};
 
 /// Per-connection state.
@@ -32,6 +34,22 @@ pub(super) struct Session {
     seeds: SplitMix64,
     /// The request limits its commands are held to.
     pub(super) limits: Limits,
+    /// Its subscriptions and the messages waiting for it, once it
+    /// subscribed to something.
+    subscriber: Option<Subscriber>,
+    /// `CLIENT REPLY`: which replies are sent.
+    replies: Replies,
+}
+
+/// Which replies a connection is sent (`CLIENT REPLY`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Replies {
+    /// `CLIENT REPLY OFF`: none until `ON`.
+    off: bool,
+    /// `CLIENT REPLY SKIP`: not the next command's.
+    skip_next: bool,
+    /// Not the one of the command being served.
+    skip_this: bool,
 }
 
 impl Session {
@@ -50,7 +68,42 @@ impl Session {
             addrs,
             seeds: SplitMix64::from_entropy(),
             limits,
+            subscriber: None,
+            replies: Replies::default(),
         }
+    }
+
+    /// This connection's subscriber, made on first use.
+    pub(super) fn subscriber(&mut self) -> &mut Subscriber {
+        let (node, id) = (&self.node, self.id);
+        self.subscriber.get_or_insert_with(|| node.subscriber(id))
+    }
+
+    /// Its subscriber, if it ever subscribed.
+    pub(super) fn subscriber_if_any(&self) -> Option<&Subscriber> {
+        self.subscriber.as_ref()
+    }
+
+    /// True while a RESP2 connection subscribes to something: only the
+    /// commands allowed in subscribed mode are served.
+    pub(super) fn in_subscribed_mode(&self) -> bool {
+        self.protocol == Protocol::Resp2
+            && self
+                .subscriber
+                .as_ref()
+                .is_some_and(Subscriber::is_subscribed)
+    }
+
+    /// Called before each request is served: whether its reply is to be
+    /// skipped because of an earlier `CLIENT REPLY SKIP`.
+    pub(super) fn begin_request(&mut self) {
+        self.replies.skip_this = std::mem::take(&mut self.replies.skip_next);
+    }
+
+    /// Called once the request is served: true if its reply is not sent
+    /// (`CLIENT REPLY OFF`, or `SKIP` before it or by it).
+    pub(super) fn reply_silenced(&self) -> bool {
+        self.replies.off || self.replies.skip_this
     }
 
     /// A fresh seed for a command with randomness (SPOP): the entry carries
@@ -106,6 +159,14 @@ impl Session {
             ConnectionOp::ClientList | ConnectionOp::ClientInfo => {
                 now(Reply::Bulk(Some(self.describe().into_bytes())))
             }
+            ConnectionOp::Ping(message) => now(raft_kv_state::ping_reply(
+                message,
+                self.in_subscribed_mode(),
+            )),
+            ConnectionOp::Subscribe(kind, names) => self.subscribe(kind, &names),
+            ConnectionOp::Unsubscribe(kind, names) => self.unsubscribe(kind, &names),
+            ConnectionOp::ClientReply(mode) => self.client_reply(mode),
+            ConnectionOp::Reset => self.reset(),
             ConnectionOp::Unblock { id, how } => {
                 let how = match how {
                     UnblockHow::Timeout => Unblock::Timeout,
@@ -114,6 +175,36 @@ impl Session {
                 now(Reply::Int(i64::from(self.node.unblock(id, how))))
             }
         }
+    }
+
+    /// `CLIENT REPLY ON | OFF | SKIP`: `ON` answers `+OK`, the others
+    /// nothing.
+    fn client_reply(&mut self, mode: ReplyMode) -> Outcome {
+        match mode {
+            ReplyMode::On => self.replies.off = false,
+            ReplyMode::Off => self.replies.off = true,
+            ReplyMode::Skip => {
+                self.replies.skip_this = true;
+                self.replies.skip_next = true;
+            }
+        }
+        now(Reply::ok())
+    }
+
+    /// `RESET`: the connection as it was when it connected: no
+    /// transaction, no watched keys, no subscription, every reply sent,
+    /// RESP2, reads through the leader, no name, and not authenticated if
+    /// the node wants a password.
+    fn reset(&mut self) -> Outcome {
+        self.multi = None;
+        self.watched.clear();
+        self.subscriber = None;
+        self.replies = Replies::default();
+        self.protocol = Protocol::Resp2;
+        self.readonly = false;
+        self.name.clear();
+        self.authenticated = self.node.config().requirepass.is_none();
+        now(raft_kv_state::reset_reply())
     }
 
     /// `AUTH password` or `AUTH default password` (`default` is the only
@@ -183,6 +274,11 @@ impl Session {
             (text("role"), text(role)),
             (text("modules"), Reply::Array(Vec::new())),
         ])
+    }
+
+    /// Who this connection is, for a log line.
+    pub(super) fn describe_briefly(&self) -> String {
+        format!("id={} addr={}", self.id, self.addrs.0)
     }
 
     /// This connection in `CLIENT LIST`'s format (one line).

@@ -13,6 +13,8 @@ pub(super) struct Submitted {
     pub(super) reply: Awaiting,
     pub(super) protocol: Protocol,
     pub(super) counted: Counted,
+    /// Its reply is not sent (`CLIENT REPLY OFF | SKIP`).
+    pub(super) silent: bool,
 }
 
 /// How a submitted request's reply counts in the command statistics.
@@ -27,6 +29,8 @@ pub(super) enum Counted {
 pub(super) enum Awaiting {
     Reply(PendingReply),
     Blocked(Box<BlockedCall>),
+    /// Frames encoded already (subscribe confirmations), not a reply.
+    Encoded(Vec<u8>),
 }
 
 impl Awaiting {
@@ -34,6 +38,7 @@ impl Awaiting {
         match self {
             Awaiting::Reply(r) => r.try_take(),
             Awaiting::Blocked(b) => b.try_take(),
+            Awaiting::Encoded(_) => Some(Ok(Reply::ok())),
         }
     }
 
@@ -41,6 +46,7 @@ impl Awaiting {
         match self {
             Awaiting::Reply(r) => r.deadline(),
             Awaiting::Blocked(b) => b.deadline(),
+            Awaiting::Encoded(_) => None,
         }
     }
 
@@ -53,6 +59,7 @@ impl Awaiting {
                 }
             }
             Awaiting::Blocked(b) => b.on_deadline(now),
+            Awaiting::Encoded(_) => {}
         }
     }
 

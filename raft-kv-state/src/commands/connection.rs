@@ -1,11 +1,11 @@
 //! The connection family: `AUTH`, `HELLO`, `PING`, `ECHO`, `QUIT`,
-//! `SELECT`, `READONLY`, `READWRITE` and `CLIENT`'s subcommands.
+//! `SELECT`, `READONLY`, `READWRITE`, `RESET` and `CLIENT`'s subcommands.
 
 use super::{connection, reply};
 use crate::errors::CommandError;
 use crate::family::{Args, Registration, planned};
 use crate::numbers::parse_redis_int;
-use crate::registry::plan::{ConnectionOp, Plan, UnblockHow};
+use crate::registry::plan::{ConnectionOp, Plan, ReplyMode, UnblockHow};
 use crate::reply::{Protocol, Reply};
 
 /// The connection commands.
@@ -13,13 +13,19 @@ pub(crate) static COMMANDS: &[Registration] = &[
     planned("auth", auth).refused_in_multi(),
     planned("hello", hello).refused_in_multi(),
     planned("ping", |a, _| match a {
-        [] => reply(Reply::Simple("PONG".into())),
-        [msg] => reply(Reply::Bulk(Some(msg.clone()))),
+        [] => connection(ConnectionOp::Ping(None)),
+        [msg] => connection(ConnectionOp::Ping(Some(msg.clone()))),
         _ => Err(CommandError::arity("ping")),
     })
-    .before_auth(),
+    .before_auth()
+    .in_subscribed_mode(),
     planned("echo", |a, _| reply(Reply::Bulk(Some(a[0].clone())))),
-    planned("quit", |_, _| connection(ConnectionOp::Quit)).runs_in_multi(),
+    planned("quit", |_, _| connection(ConnectionOp::Quit))
+        .runs_in_multi()
+        .in_subscribed_mode(),
+    planned("reset", |_, _| connection(ConnectionOp::Reset))
+        .runs_in_multi()
+        .in_subscribed_mode(),
     planned("select", |a, _| match a[0].as_slice() {
         b"0" => reply(Reply::ok()),
         _ => Err(CommandError::OnlyDatabaseZero),
@@ -46,6 +52,15 @@ pub(crate) static COMMANDS: &[Registration] = &[
     }),
     planned("client|info", |_, _| connection(ConnectionOp::ClientInfo)),
     planned("client|unblock", unblock),
+    planned("client|reply", |a, _| {
+        let mode = match a[0].to_ascii_uppercase().as_slice() {
+            b"ON" => ReplyMode::On,
+            b"OFF" => ReplyMode::Off,
+            b"SKIP" => ReplyMode::Skip,
+            _ => return Err(CommandError::Syntax),
+        };
+        connection(ConnectionOp::ClientReply(mode))
+    }),
 ];
 
 /// `AUTH password` or `AUTH default password` (Redis 6's form).
@@ -116,4 +131,9 @@ fn unblock(a: Args, _: &crate::registry::plan::CallContext) -> Result<Plan, Comm
         // No client has a negative id: nothing to unblock.
         Err(_) => reply(Reply::Int(0)),
     }
+}
+
+/// What `RESET` answers once the connection is reset.
+pub fn reset_reply() -> Reply {
+    Reply::Simple("reset".to_ascii_uppercase())
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod connection;
+pub(crate) mod pubsub;
 pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod transactions;

@@ -24,7 +24,10 @@ use crate::reply::Reply;
 use serde::{Deserialize, Serialize};
 
 /// The state machine version this binary proposes at and applies up to.
-pub const STATE_MACHINE_VERSION: u32 = 2;
+/// Version 2 is the first versioned format; version 3 brought `PUBLISH` and
+/// `SPUBLISH` into the log (a command's registration says which version
+/// knows it, [`crate::registry::Command::since_version`]).
+pub const STATE_MACHINE_VERSION: u32 = 3;
 
 /// The version of entries written before entries carried one.
 pub const LEGACY_VERSION: u32 = 1;

@@ -3,6 +3,7 @@
 //! [`super::command`].
 
 use super::ReplyError;
+use super::config::BufferLimitProblem;
 
 /// What a command can fail with: each variant's text is Redis 7.0's where
 /// Redis has the error, and its code is [`CommandError::code`].
@@ -323,6 +324,27 @@ pub enum CommandError {
         /// The limit.
         limit: usize,
     },
+    /// A command a RESP2 connection sent while subscribed.
+    #[error(
+        "Can't execute '{command}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    )]
+    NotInSubscribedMode {
+        /// The command's full name, lower case.
+        command: String,
+    },
+    /// A write that a member of the cluster would not know: its state
+    /// machine version is older than the command.
+    #[error(
+        "'{command}' needs every member at state machine version {needs} or later, and this cluster runs version {runs}: upgrade every member first"
+    )]
+    NeedsNewerCluster {
+        /// The command, lower case.
+        command: String,
+        /// The version that knows it.
+        needs: u32,
+        /// The version the cluster proposes at.
+        runs: u32,
+    },
     /// A command that cannot be queued.
     #[error("Command not allowed inside a transaction: '{command}'")]
     NotInMulti {
@@ -438,6 +460,9 @@ pub enum CommandError {
         /// The parameter.
         name: String,
     },
+    /// `CONFIG SET client-output-buffer-limit` with a value it cannot take.
+    #[error("CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {0}")]
+    BufferLimit(BufferLimitProblem),
     /// BGSAVE could not start its thread.
     #[error("cannot start the snapshot: {0}")]
     SnapshotNotStarted(String),

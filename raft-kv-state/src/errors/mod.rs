@@ -10,8 +10,10 @@
 
 mod catalogue;
 mod command;
+mod config;
 
 pub use catalogue::CommandError;
+pub use config::BufferLimitProblem;
 use std::borrow::Cow;
 
 /// The code word that starts every RESP error reply (see the contract).

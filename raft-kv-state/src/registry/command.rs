@@ -24,6 +24,9 @@ pub struct Command {
     keys: KeyFinder,
     random: bool,
     before_auth: bool,
+    in_subscribed_mode: bool,
+    since_version: u32,
+    node_local: bool,
     /// By lower-case name (`get` of `config|get`).
     subcommands: HashMap<String, Command>,
     /// Its place in [`Registry::all`], for counters kept per command.
@@ -50,6 +53,9 @@ impl Command {
             keys: r.map_or(KeyFinder::Specs, Registration::keys),
             random: r.is_some_and(Registration::is_random),
             before_auth: r.is_some_and(Registration::is_before_auth),
+            in_subscribed_mode: r.is_some_and(Registration::is_allowed_when_subscribed),
+            since_version: r.map_or(crate::family::FIRST_VERSION, Registration::since_version),
+            node_local: r.is_some_and(Registration::is_node_local),
             meta,
             handler,
             subcommands: HashMap::new(),
@@ -68,6 +74,25 @@ impl Command {
     /// `no_auth` (`AUTH`, `HELLO`, `QUIT`), and `PING` as the contract says.
     pub fn answers_before_auth(&self) -> bool {
         self.has(Flags::NO_AUTH) || self.before_auth
+    }
+
+    /// True if a RESP2 connection may send it while subscribed to
+    /// channels (the subscribe commands, `PING`, `QUIT`, `RESET`).
+    pub fn allowed_when_subscribed(&self) -> bool {
+        self.in_subscribed_mode
+    }
+
+    /// True if a script may call it: Redis's `noscript` is not set, and it
+    /// does not answer about one node alone (a script's result is computed
+    /// by every replica).
+    pub fn allowed_in_scripts(&self) -> bool {
+        !self.has(Flags::NOSCRIPT) && !self.node_local
+    }
+
+    /// The state machine version from which logged entries know it (an
+    /// entry of an earlier version answers it as an unknown command).
+    pub fn since_version(&self) -> u32 {
+        self.since_version
     }
 
     /// What the command tables say of it.

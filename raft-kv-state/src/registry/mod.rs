@@ -58,6 +58,7 @@ fn registrations() -> impl Iterator<Item = &'static Registration> {
         crate::commands::server::COMMANDS,
         crate::commands::scripting::COMMANDS,
         crate::commands::cluster::COMMANDS,
+        crate::commands::pubsub::COMMANDS,
         introspect::COMMANDS,
     ]
     .into_iter()
@@ -161,6 +162,17 @@ impl Registry {
             .get(name)
             .ok_or_else(|| CommandError::unknown_command(argv))?;
         c.resolve(argv)
+    }
+
+    /// As [`Registry::lookup`], for a call logged in an entry of state
+    /// machine `version`: a command that version did not know is unknown,
+    /// as it was to the binaries that wrote such entries.
+    pub fn lookup_logged(&self, argv: &[Vec<u8>], version: u32) -> Result<&Command, CommandError> {
+        let c = self.lookup(argv)?;
+        if c.since_version() > version {
+            return Err(CommandError::unknown_command(argv));
+        }
+        Ok(c)
     }
 
     /// Every top-level command, by name.

@@ -117,6 +117,52 @@ pub enum ConnectionOp {
         /// How its wait ends.
         how: UnblockHow,
     },
+    /// `PING [message]`: its reply depends on the connection (an array
+    /// while a RESP2 connection is subscribed).
+    Ping(Option<Vec<u8>>),
+    /// `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` of one or more names.
+    Subscribe(Subscription, Vec<Vec<u8>>),
+    /// `UNSUBSCRIBE`, `PUNSUBSCRIBE`, `SUNSUBSCRIBE` of the names (none:
+    /// every one of that kind).
+    Unsubscribe(Subscription, Vec<Vec<u8>>),
+    /// `CLIENT REPLY ON | OFF | SKIP`.
+    ClientReply(ReplyMode),
+    /// `RESET`: the connection as it was when it connected.
+    Reset,
+}
+
+/// What a subscription names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subscription {
+    /// A channel (`SUBSCRIBE`, messages of `PUBLISH`).
+    Channel,
+    /// A glob-style pattern of channels (`PSUBSCRIBE`).
+    Pattern,
+    /// A shard channel (`SSUBSCRIBE`, messages of `SPUBLISH`).
+    Shard,
+}
+
+/// `CLIENT REPLY`'s modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Every reply is sent (the default).
+    On,
+    /// No reply is sent until `CLIENT REPLY ON`.
+    Off,
+    /// The next command's reply is not sent.
+    Skip,
+}
+
+/// A question `PUBSUB` asks of the node's own subscriptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PubSubQuery {
+    /// `PUBSUB CHANNELS [pattern]` (`SHARDCHANNELS` for shard channels):
+    /// the channels with at least one subscriber.
+    Channels(Subscription, Option<Vec<u8>>),
+    /// `PUBSUB NUMSUB` / `SHARDNUMSUB`: each channel's subscribers.
+    NumSub(Subscription, Vec<Vec<u8>>),
+    /// `PUBSUB NUMPAT`: the patterns subscribed to.
+    NumPat,
 }
 
 /// How `SHUTDOWN` was asked.
@@ -171,6 +217,8 @@ pub enum NodeOp {
     ScriptFlush,
     /// `SCRIPT KILL`.
     ScriptKill,
+    /// `PUBSUB CHANNELS | NUMSUB | NUMPAT | SHARDCHANNELS | SHARDNUMSUB`.
+    PubSub(PubSubQuery),
 }
 
 /// A script call as a request names it.

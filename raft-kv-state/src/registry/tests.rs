@@ -320,7 +320,8 @@ fn only_random_commands_draw_a_seed() {
 #[test]
 fn every_plan_a_script_may_reach_is_one_a_script_can_carry_out() {
     // A script refuses nothing the registry lets it call: every command
-    // without `noscript` plans into a write, a read, a reply, TIME or INFO.
+    // without `noscript` plans into a write, a read, a reply, TIME, INFO,
+    // READONLY or PING.
     let limits = Limits::default();
     let ctx = CallContext {
         limits: &limits,
@@ -357,7 +358,7 @@ fn every_plan_a_script_may_reach_is_one_a_script_can_carry_out() {
                 | Plan::Read
                 | Plan::Reply(_)
                 | Plan::Node(plan::NodeOp::Time | plan::NodeOp::Info(_))
-                | Plan::Connection(plan::ConnectionOp::ReadOnly(_))
+                | Plan::Connection(plan::ConnectionOp::ReadOnly(_) | plan::ConnectionOp::Ping(_))
         );
         assert!(
             carried,
@@ -367,7 +368,7 @@ fn every_plan_a_script_may_reach_is_one_a_script_can_carry_out() {
     let planned_without_noscript: Vec<&str> = registry()
         .commands()
         .flat_map(|c| std::iter::once(c).chain(c.subcommands().values()))
-        .filter(|c| matches!(c.handler(), Some(Handler::Plan(_))) && !c.has(Flags::NOSCRIPT))
+        .filter(|c| matches!(c.handler(), Some(Handler::Plan(_))) && c.allowed_in_scripts())
         .map(Command::name)
         .collect();
     for name in &planned_without_noscript {

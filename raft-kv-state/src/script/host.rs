@@ -8,7 +8,6 @@ use super::lua::{Abort, Gate, Host, run};
 use crate::entry::ScriptCall;
 use crate::errors::CommandError;
 use crate::limits::Limits;
-use crate::registry::flags::Flags;
 use crate::registry::plan::{CallContext, ConnectionOp, NodeOp, Plan};
 use crate::registry::registry;
 use crate::reply::Reply;
@@ -31,13 +30,13 @@ impl Host for StoreHost<'_> {
         // One draw per call, as the first version drew them, so scripts in
         // old entries replay with the same randomness.
         let seed = SplitMix64::new(self.seeds.next_u64()).next_u64();
-        let Ok(c) = registry().lookup(&argv) else {
+        let Ok(c) = registry().lookup_logged(&argv, self.store.entry_version()) else {
             return Ok(CommandError::ScriptUnknownCommand.into());
         };
         if !c.arity_fits(argv.len()) {
             return Ok(CommandError::ScriptArity.into());
         }
-        if c.has(Flags::NOSCRIPT) {
+        if !c.allowed_in_scripts() {
             return Ok(CommandError::ScriptNotAllowed.into());
         }
         if let Err(e) = c.check_limits(&argv, &self.limits) {
@@ -65,6 +64,7 @@ impl Host for StoreHost<'_> {
             // A connection's read mode means nothing to a script, which
             // every replica runs.
             Plan::Connection(ConnectionOp::ReadOnly(_)) => Reply::ok(),
+            Plan::Connection(ConnectionOp::Ping(message)) => crate::ping_reply(message, false),
             Plan::Block(_) | Plan::Connection(_) | Plan::Node(_) => {
                 CommandError::ScriptNotAllowed.into()
             }

@@ -14,10 +14,12 @@ pub(crate) mod keys;
 pub(crate) mod keyspace;
 pub(crate) mod lcs;
 pub(crate) mod list;
+pub(crate) mod published;
 pub(crate) mod ranges;
 mod script_facts;
 pub(crate) mod set;
 mod snapshot;
+pub use published::{Answers, Published, count_receivers};
 pub use snapshot::SnapshotDecodeError;
 pub(crate) mod sort;
 pub(crate) mod strings;
@@ -56,6 +58,10 @@ pub struct KvStore {
     clients: BTreeMap<u64, String>,
     /// The state machine version each member advertised it applies.
     state_versions: BTreeMap<u64, u32>,
+    /// What the entry being applied published, until the applier takes it.
+    published: Vec<published::Published>,
+    /// The version of the entry being applied (`None`: this binary's).
+    entry_version: Option<u32>,
 }
 
 impl KvStore {

@@ -38,6 +38,8 @@ pub(crate) struct ApplierLinks<S> {
     /// The state machine version this node proposes at, learned as members
     /// advertise theirs.
     pub(crate) version: Arc<super::clock::ClusterVersion>,
+    /// This node's subscribers, to whom every applied entry's messages go.
+    pub(crate) pubsub: Arc<super::pubsub::PubSub>,
 }
 
 /// The applier thread's state.
@@ -206,6 +208,9 @@ impl<S: NodeStorage> Applier<S> {
     ) -> Result<bool, FatalError> {
         match self.links.scripts.run(store, index, &run.call, feed) {
             Ok(reply) => {
+                // A script's PUBLISH answered 0 inside it: its result is
+                // the same on every replica, the receivers are not.
+                self.links.pubsub.deliver(&store.take_published());
                 if run.proposal.node == self.id {
                     self.links.requests.complete_write(run.proposal, Ok(reply));
                 }
@@ -233,6 +238,7 @@ impl<S: NodeStorage> Applier<S> {
             EntryDecodeError::Undecodable(reason) => FatalError::UnknownCommand { index, reason },
         })?;
         store.advance_clock(e.at_ms);
+        store.set_entry_version(e.version);
         let reply = match e.op {
             Op::Script(call) => {
                 return Ok(Step::Script(Box::new(ScriptEntry {
@@ -245,6 +251,9 @@ impl<S: NodeStorage> Applier<S> {
             }
             op => {
                 let reply = store.apply_op(&op);
+                let published = store.take_published();
+                let receivers = self.links.pubsub.deliver(&published);
+                let reply = raft_kv_state::store::count_receivers(reply, &published, &receivers);
                 if matches!(op, Op::Member(_)) {
                     self.links.version.learn(store);
                 }

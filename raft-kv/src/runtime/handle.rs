@@ -7,6 +7,7 @@ use super::lifecycle::Lifecycle;
 use super::members::{AdminContext, Members};
 pub use super::pending::PendingReply;
 use super::propose::Proposer;
+use super::pubsub::{PubSub, Subscriber};
 use super::requests::{Notifier, ReplySender, WriteKind};
 use super::script_cache::ScriptCache;
 use super::script_status::ScriptStatus;
@@ -39,6 +40,7 @@ pub(crate) struct HandleParts {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) script_status: Arc<ScriptStatus>,
     pub(crate) script_cache: Arc<ScriptCache>,
+    pub(crate) pubsub: Arc<PubSub>,
 }
 
 /// A cheap, cloneable handle for submitting requests to a running node.
@@ -228,6 +230,18 @@ impl NodeHandle {
     /// is not blocked.
     pub fn unblock(&self, client: u64, how: Unblock) -> bool {
         self.parts.waiters.unblock(client, how)
+    }
+
+    /// A subscriber for client `client` (no subscription yet): the messages
+    /// this node delivers to it wait in its inbox, and this handle's
+    /// notifier is told when they come.
+    pub fn subscriber(&self, client: u64) -> Subscriber {
+        Subscriber::new(self.parts.pubsub.clone(), client, self.notify.clone())
+    }
+
+    /// This node's subscriptions (`PUBSUB`'s answers, the output limit).
+    pub fn pubsub(&self) -> &PubSub {
+        &self.parts.pubsub
     }
 
     /// Clients blocked on keys now, and the keys they wait on.

@@ -19,6 +19,7 @@
 //! - `scripts`: `EVAL` on the applier, and `SCRIPT KILL` decided by the log;
 //!   `script_status`: what the client port sees of it; `script_cache`: the
 //!   scripts this node knows by SHA1.
+//! - `pubsub`: this node's subscriptions, and delivery to them in log order.
 //! - `propose`: how a write is stamped and handed to the consensus thread;
 //!   `clock`: the wall clock and the state machine version proposed at.
 //!
@@ -42,6 +43,7 @@ mod members;
 mod pending;
 mod persist;
 mod propose;
+mod pubsub;
 mod recovery;
 mod requests;
 mod script_cache;
@@ -55,6 +57,7 @@ pub use clock::unix_ms_now;
 pub use handle::{NodeHandle, PendingReply};
 pub use lifecycle::StopRequest;
 pub use members::AdminContext;
+pub use pubsub::{Delivery, OutputLimit, PubSub, Subscriber};
 pub use requests::{Notifier, ReplyNotify};
 pub use script_cache::ScriptCache;
 pub use script_status::RunningScript;
@@ -124,6 +127,7 @@ struct Shared {
     waiters: Arc<waiters::Waiters>,
     script_status: Arc<script_status::ScriptStatus>,
     script_cache: Arc<ScriptCache>,
+    pubsub: Arc<PubSub>,
     /// Submits writes: the handle's and the applier's scripts'.
     proposer: Proposer,
 }
@@ -176,6 +180,7 @@ impl Shared {
             store,
             script_status,
             script_cache: Arc::default(),
+            pubsub: Arc::new(PubSub::new(cfg.pubsub_output_limit)),
         }
     }
 
@@ -195,6 +200,7 @@ impl Shared {
                 self.script_cache.clone(),
             ),
             version: self.proposer.version.clone(),
+            pubsub: self.pubsub.clone(),
         }
     }
 
@@ -298,6 +304,7 @@ impl<S: NodeStorage> Runtime<S> {
             transport: transport.clone(),
             script_status: shared.script_status,
             script_cache: shared.script_cache,
+            pubsub: shared.pubsub,
         });
         Ok(Runtime {
             _lock: rec.lock,

@@ -10,6 +10,7 @@
 //! nothing more is read until it is submitted.
 
 mod closing;
+mod messages;
 
 use super::budget::BufferBudget;
 use super::dispatch::Found;
@@ -136,6 +137,9 @@ impl Connection {
         if self.closing.is_some() {
             return self.drive_close(scratch);
         }
+        if self.cut_off() {
+            return Progress::Closed;
+        }
         let mut allowance = READ_PER_PASS;
         loop {
             self.collect();
@@ -166,7 +170,7 @@ impl Connection {
             return Progress::Closed;
         }
         Progress::Open {
-            more: self.may_read() && allowance == 0,
+            more: (self.may_read() && allowance == 0) || self.messages_left(),
         }
     }
 
@@ -263,15 +267,24 @@ impl Connection {
         }
         let command = found.as_ref().ok().copied();
         let ran = |c: Option<_>| c.map_or(Counted::Already, Counted::Ran);
+        self.session.begin_request();
         let outcome = self.session.dispatch(found, args);
         // A reply is encoded in the protocol in force once its command ran,
         // so that `HELLO 3` answers in RESP3.
         let protocol = self.session.protocol();
+        let silent = self.session.reply_silenced();
         match outcome {
             Outcome::Reply(reply) => self.pending.push_back(Submitted {
                 reply: Awaiting::Reply(reply),
                 protocol,
                 counted: ran(command),
+                silent,
+            }),
+            Outcome::Encoded(frames) => self.pending.push_back(Submitted {
+                reply: Awaiting::Encoded(frames),
+                protocol,
+                counted: ran(command),
+                silent: false,
             }),
             Outcome::Refused(r) => {
                 let metrics = self.session.node.metrics();
@@ -285,12 +298,14 @@ impl Connection {
                     reply: Awaiting::Reply(PendingReply::ready(Ok(r))),
                     protocol,
                     counted: Counted::Already,
+                    silent,
                 });
             }
             Outcome::Block(call) => self.pending.push_back(Submitted {
                 reply: Awaiting::Blocked(call),
                 protocol,
                 counted: ran(command),
+                silent,
             }),
             Outcome::Close(r) => {
                 if let Some(c) = command {
@@ -302,21 +317,29 @@ impl Connection {
         }
     }
 
-    /// Encodes the replies that are ready, in request order.
+    /// Encodes the replies that are ready, in request order; once none is
+    /// waiting, the messages delivered to a subscriber.
     fn collect(&mut self) {
         while let Some(front) = self.pending.front_mut() {
-            let Some(outcome) = front.reply.try_take() else {
-                break;
-            };
-            let reply = reply_of(outcome);
-            if let Counted::Ran(c) = front.counted {
-                count_ran(&self.session.node, c, &reply);
+            if let Awaiting::Encoded(frames) = &mut front.reply {
+                self.out.append(frames);
+            } else {
+                let Some(outcome) = front.reply.try_take() else {
+                    break;
+                };
+                let reply = reply_of(outcome);
+                if let Counted::Ran(c) = front.counted {
+                    count_ran(&self.session.node, c, &reply);
+                }
+                if !front.silent {
+                    reply.encode(front.protocol, &mut self.out);
+                }
             }
-            reply.encode(front.protocol, &mut self.out);
             self.pending.pop_front();
         }
         if self.pending.is_empty() {
             self.in_flight = None;
+            self.collect_messages();
         }
     }
 
