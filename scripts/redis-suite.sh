@@ -83,19 +83,20 @@ port_with_role() { # port_with_role BASE_PORT leader|follower
 }
 
 # --- one unit through one node: counts of [ok] and [err]/[exception] lines ---
-run_unit() { # run_unit UNIT PORT LOG
+# BASEPORT keeps the harnesses of two ways in off each other's ports.
+run_unit() { # run_unit UNIT PORT LOG BASEPORT
     (cd "$suite" && timeout "$UNIT_TIMEOUT" ./runtest --host 127.0.0.1 --port "$2" --singledb \
-        --durable --clients 1 --ignore-encoding --ignore-digest --tags "$TAGS" --single "$1") \
-        >"$3" 2>&1 || true
+        --durable --clients 1 --ignore-encoding --ignore-digest --tags "$TAGS" \
+        --baseport "$4" --portcount 100 --single "$1") >"$3" 2>&1 || true
 }
 
 # Every unit through one way in, one line per unit: unit, pass, fail, note.
-run_via() { # run_via VIA BASE_PORT
+run_via() { # run_via VIA BASE_PORT HARNESS_PORT
     local unit port log plain pass fail note
     for unit in $UNITS; do
         port=$(port_with_role "$2" "$1") || { echo "$unit 0 1 no $1 in the cluster"; continue; }
         log="$LOGS/$(tr / _ <<<"$unit").$1.log"
-        run_unit "$unit" "$port" "$log"
+        run_unit "$unit" "$port" "$log" "$3"
         plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
         pass=$(grep -c '^\[ok\]:' <<<"$plain" || true)
         fail=$(grep -c '^\[err\]:' <<<"$plain" || true)
@@ -118,7 +119,7 @@ for via in $VIA; do
     port_with_role "$base" leader >/dev/null || { echo "no leader; log:" >&2; cat "$work/$via/local.log" >&2; exit 1; }
     # A follower knows its leader once it has heard from it.
     for _ in $(seq 1 50); do port_with_role "$base" follower >/dev/null && break; sleep 0.1; done
-    run_via "$via" "$base" >"$work/$via/results" &
+    run_via "$via" "$base" $((21111 + 200 * k)) >"$work/$via/results" &
     runs+=($!)
     k=$((k + 1))
 done

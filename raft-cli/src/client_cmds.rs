@@ -58,9 +58,7 @@ pub fn delete(t: &Target, key: &str) -> Result<(), CliError> {
 /// Parses `key:value` lines of an INFO reply.
 /// The value of `key:` in an INFO text, or `?`.
 pub fn info_field<'a>(info: &'a str, key: &str) -> &'a str {
-    info.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
-        .map_or("?", str::trim)
+    raft_kv_server::info::field(info, key).unwrap_or("?")
 }
 
 /// `Ok` for a simple-string reply to `command`; its error otherwise.

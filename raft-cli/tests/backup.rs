@@ -14,11 +14,7 @@ fn info_field(addr: &str, field: &str) -> Option<String> {
         .ok()?
         .info()
         .ok()?;
-    info.lines().find_map(|l| {
-        l.strip_prefix(field)
-            .and_then(|r| r.strip_prefix(':'))
-            .map(|v| v.trim().to_string())
-    })
+    raft_kv_server::info::field(&info, field).map(str::to_string)
 }
 
 /// Writes w0, w1, ... through `endpoints` until `stop`; records each

@@ -26,11 +26,7 @@ fn free_ports(n: u16) -> u16 {
 
 fn info_of(addr: &str, field: &str) -> Option<String> {
     let info = Client::new(vec![addr.to_string()]).ok()?.info().ok()?;
-    info.lines().find_map(|l| {
-        l.strip_prefix(field)
-            .and_then(|r| r.strip_prefix(':'))
-            .map(|v| v.trim().to_string())
-    })
+    raft_kv_server::info::field(&info, field).map(str::to_string)
 }
 
 #[test]

@@ -222,3 +222,38 @@ fn a_subscriber_that_does_not_read_is_cut_off_at_the_output_limit_and_others_go_
         "the node says why"
     );
 }
+
+#[test]
+fn monitor_on_a_follower_shows_what_its_clients_send_in_redis_format() {
+    let c = Cluster::start(3);
+    let leader = c.wait_for_leader(Duration::from_secs(10));
+    let follower = (1..=3).find(|&i| i != leader).expect("a follower");
+    let (mut m, mut mr) = connect(&c.client[follower - 1]);
+    send(&mut m, "MONITOR");
+    assert_eq!(reply(&mut mr), Reply::Simple("OK".into()));
+    let (mut s, mut r) = connect(&c.client[follower - 1]);
+    for line in ["SET greeting \"hi there\"", "GET greeting", "AUTH secret"] {
+        send(&mut s, line);
+        reply(&mut r);
+    }
+    let (mut other, mut other_r) = connect(&c.client[leader - 1]);
+    send(&mut other, "SET elsewhere 1");
+    reply(&mut other_r);
+    let lines: Vec<String> = (0..3)
+        .map(|_| match reply(&mut mr) {
+            Reply::Simple(l) => l,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let shape = |l: &str| l.split_once(' ').map(|(_, rest)| rest.to_string());
+    let addr = s.local_addr().expect("addr").to_string();
+    assert_eq!(
+        lines.iter().filter_map(|l| shape(l)).collect::<Vec<_>>(),
+        vec![
+            format!(r#"[0 {addr}] "SET" "greeting" "hi there""#),
+            format!(r#"[0 {addr}] "GET" "greeting""#),
+            format!(r#"[0 {addr}] "AUTH" "(redacted)""#),
+        ],
+        "the leader's client is not this node's"
+    );
+}

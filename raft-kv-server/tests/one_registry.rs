@@ -152,19 +152,35 @@ const OTHER_VOCABULARIES: &[(&str, &str, &str)] = &[
         "save",
         "a CONFIG parameter",
     ),
-    ("raft-kv-server/src/info.rs", "memory", "an INFO section"),
+    (
+        "raft-kv-server/src/info/mod.rs",
+        "memory",
+        "an INFO section",
+    ),
     (
         "raft-kv-state/src/registry/flags.rs",
         "pubsub",
         "a command flag",
     ),
+    ("raft-kv-server/src/info/mod.rs", "role", "an INFO field"),
+    (
+        "raft-kv-server/src/info/replication.rs",
+        "role",
+        "an INFO field",
+    ),
+    (
+        "raft-kv-server/src/server/session.rs",
+        "role",
+        "a HELLO field",
+    ),
+    ("raft-kv/src/metrics/collector.rs", "role", "a metric label"),
     (
         "raft-kv-server/src/server/config.rs",
         "pubsub",
         "a client class of client-output-buffer-limit",
     ),
     (
-        "raft-kv-server/src/info.rs",
+        "raft-kv-server/src/info/mod.rs",
         "Memory",
         "an INFO section's title",
     ),

@@ -87,7 +87,12 @@ pub(crate) struct Registration {
     in_subscribed_mode: bool,
     since_version: u32,
     node_local: bool,
+    secrets: Option<SecretsFn>,
 }
+
+/// The positions of a call's secret words (passwords), which `MONITOR`
+/// shows as `(redacted)`.
+pub(crate) type SecretsFn = fn(Args) -> Vec<usize>;
 
 /// The state machine version of every command that does not say
 /// otherwise: the first (version-1 entries are mapped to calls of the
@@ -107,6 +112,7 @@ impl Registration {
             in_subscribed_mode: false,
             since_version: FIRST_VERSION,
             node_local: false,
+            secrets: None,
         }
     }
 
@@ -149,6 +155,18 @@ impl Registration {
     /// True if a RESP2 connection may send it while subscribed.
     pub(crate) const fn is_allowed_when_subscribed(&self) -> bool {
         self.in_subscribed_mode
+    }
+
+    /// Where its secret words are, if it has any.
+    pub(crate) const fn secrets(&self) -> Option<SecretsFn> {
+        self.secrets
+    }
+
+    /// Its words at the places `find` names (among the arguments after
+    /// its name) are secrets: `MONITOR` shows them as `(redacted)`.
+    pub(crate) const fn redacted(mut self, find: SecretsFn) -> Registration {
+        self.secrets = Some(find);
+        self
     }
 
     /// True if it answers about this node alone (not from the state).

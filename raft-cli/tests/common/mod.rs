@@ -272,11 +272,7 @@ impl Cluster {
     /// INFO field of node `i`.
     pub fn info(&self, i: usize, field: &str) -> Option<String> {
         let info = self.client_of(i).info().ok()?;
-        info.lines().find_map(|l| {
-            l.strip_prefix(field)
-                .and_then(|r| r.strip_prefix(':'))
-                .map(|v| v.trim().to_string())
-        })
+        raft_kv_server::info::field(&info, field).map(str::to_string)
     }
 
     pub fn leader(&self) -> Option<usize> {

@@ -14,10 +14,14 @@ use std::time::Duration;
 
 /// What `CONFIG GET` answers: fixed facts, then the encoding hints with
 /// Redis 7.0's defaults.
-const SETTINGS: [(&str, &str); 18] = [
+const SETTINGS: [(&str, &str); 22] = [
     ("save", ""),
     ("appendonly", "yes"),
+    ("appendfsync", "always"),
     ("databases", "1"),
+    ("maxmemory", "0"),
+    ("maxmemory-policy", "noeviction"),
+    ("notify-keyspace-events", ""),
     ("hash-max-listpack-entries", "128"),
     ("hash-max-listpack-value", "64"),
     ("hash-max-ziplist-entries", "128"),
@@ -35,8 +39,8 @@ const SETTINGS: [(&str, &str); 18] = [
     ("stream-node-max-bytes", "4096"),
 ];
 
-/// The settings that are encoding hints (all but the first three).
-const FIRST_HINT: usize = 3;
+/// The settings that are encoding hints (all but the first seven).
+const FIRST_HINT: usize = 7;
 
 /// The names of the script busy threshold.
 const BUSY_NAMES: [&str; 2] = ["lua-time-limit", "busy-reply-threshold"];
@@ -328,5 +332,19 @@ mod tests {
             panic!("a map")
         };
         assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn the_parameters_clients_read_are_answered_and_set_only_to_what_they_are() {
+        let mut live = live();
+        let Reply::Map(found) = get(&words(&["maxmemory*", "notify-keyspace-events"]), &live)
+        else {
+            panic!("a map")
+        };
+        let names: Vec<&Reply> = found.iter().map(|(k, _)| k).collect();
+        assert_eq!(names.len(), 3, "{found:?}");
+        assert_eq!(set(&pairs(&["maxmemory", "0"]), &mut live), Reply::ok());
+        assert!(set(&pairs(&["maxmemory", "1mb"]), &mut live).is_error());
+        assert!(set(&pairs(&["notify-keyspace-events", "KA"]), &mut live).is_error());
     }
 }

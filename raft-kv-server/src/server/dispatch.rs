@@ -50,6 +50,12 @@ impl Session {
         if self.node.script_busy() && !c.has(Flags::ALLOW_BUSY) {
             return self.refuse(c, &argv, CommandError::Busy);
         }
+        if c.is_monitored() {
+            let addr = self.client_addr();
+            self.node
+                .pubsub()
+                .feed_monitors(|| super::pushes::monitor_line(addr, &c.monitor_words(&argv)));
+        }
         if self.multi.is_some() && c.in_multi() != InMulti::RunsNow {
             return self.queue(c, argv);
         }

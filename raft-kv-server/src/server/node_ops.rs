@@ -17,6 +17,7 @@ impl Session {
         match op {
             NodeOp::Info(sections) => now(Reply::Bulk(Some(self.info(&sections)))),
             NodeOp::Time => now(time_reply()),
+            NodeOp::Role => now(crate::info::role_reply(&self.node.status())),
             NodeOp::ConfigGet(patterns) => now(config::get(&patterns, &self.live_settings())),
             NodeOp::ConfigSet(pairs) => {
                 let mut live = self.live_settings();

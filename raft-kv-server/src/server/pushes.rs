@@ -25,6 +25,10 @@ pub(super) fn encode_push(protocol: Protocol, items: &[Reply], out: &mut Vec<u8>
 
 /// Appends the push frame of a delivered message.
 pub(super) fn encode_delivery(protocol: Protocol, d: &Delivery, out: &mut Vec<u8>) {
+    if let Delivery::Monitored(line) = d {
+        // A status line, as Redis sends a monitored command.
+        return Reply::Simple(line.to_string()).encode(protocol, out);
+    }
     let words = d.words();
     let items: Vec<Reply> = words
         .iter()
@@ -86,6 +90,44 @@ impl Session {
     }
 }
 
+/// A command as `MONITOR` shows it: `1339518083.107412 [0 127.0.0.1:60866]
+/// "set" "k" "v"`, the time it arrived and each word quoted as Redis's
+/// `sdscatrepr` quotes it.
+pub(super) fn monitor_line(addr: &str, words: &[&[u8]]) -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut line = format!(
+        "{}.{:06} [0 {addr}]",
+        since.as_secs(),
+        since.subsec_micros()
+    );
+    for w in words {
+        line.push(' ');
+        quote(w, &mut line);
+    }
+    line
+}
+
+/// `w` in double quotes, escaped as Redis's `sdscatrepr` escapes it.
+fn quote(w: &[u8], out: &mut String) {
+    out.push('"');
+    for &b in w {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => out.push(char::from(b)),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+}
+
 /// `PUBSUB`'s answers, about this node's own subscribers.
 pub(super) fn pubsub_reply(hub: &PubSub, q: PubSubQuery) -> Reply {
     let bulk = |b: Vec<u8>| Reply::Bulk(Some(b));
@@ -115,5 +157,21 @@ pub(super) fn pubsub_reply(hub: &PubSub, q: PubSubQuery) -> Reply {
 pub(super) fn drain(sub: &Subscriber, protocol: Protocol, out: &mut Vec<u8>, budget: usize) {
     for d in &sub.take(budget) {
         encode_delivery(protocol, d, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_monitor_line_quotes_each_word_as_redis_does() {
+        let line = monitor_line("127.0.0.1:5", &[b"set", b"a \"b\"", b"\n\x01\\"]);
+        let (time, rest) = line.split_once(' ').expect("a time first");
+        assert!(
+            time.split_once('.').is_some_and(|(_, us)| us.len() == 6),
+            "{time}"
+        );
+        assert_eq!(rest, r#"[0 127.0.0.1:5] "set" "a \"b\"" "\n\x01\\""#);
     }
 }

@@ -167,6 +167,10 @@ impl Session {
             ConnectionOp::Unsubscribe(kind, names) => self.unsubscribe(kind, &names),
             ConnectionOp::ClientReply(mode) => self.client_reply(mode),
             ConnectionOp::Reset => self.reset(),
+            ConnectionOp::Monitor => {
+                self.subscriber().monitor();
+                now(Reply::ok())
+            }
             ConnectionOp::Unblock { id, how } => {
                 let how = match how {
                     UnblockHow::Timeout => Unblock::Timeout,
@@ -274,6 +278,11 @@ impl Session {
             (text("role"), text(role)),
             (text("modules"), Reply::Array(Vec::new())),
         ])
+    }
+
+    /// The client's address.
+    pub(super) fn client_addr(&self) -> &str {
+        &self.addrs.0
     }
 
     /// Who this connection is, for a log line.

@@ -10,8 +10,13 @@ use crate::reply::{Protocol, Reply};
 
 /// The connection commands.
 pub(crate) static COMMANDS: &[Registration] = &[
-    planned("auth", auth).refused_in_multi(),
-    planned("hello", hello).refused_in_multi(),
+    planned("auth", auth)
+        .refused_in_multi()
+        .redacted(|a| (0..a.len()).collect()),
+    planned("hello", hello)
+        .refused_in_multi()
+        .redacted(hello_secrets),
+    planned("monitor", |_, _| connection(ConnectionOp::Monitor)).refused_in_multi(),
     planned("ping", |a, _| match a {
         [] => connection(ConnectionOp::Ping(None)),
         [msg] => connection(ConnectionOp::Ping(Some(msg.clone()))),
@@ -112,6 +117,13 @@ fn hello(a: Args, _: &crate::registry::plan::CallContext) -> Result<Plan, Comman
         auth,
         name,
     })
+}
+
+/// The user and password after `HELLO`'s `AUTH`.
+fn hello_secrets(a: Args) -> Vec<usize> {
+    a.iter()
+        .position(|w| w.eq_ignore_ascii_case(b"AUTH"))
+        .map_or_else(Vec::new, |at| vec![at + 1, at + 2])
 }
 
 /// `CLIENT UNBLOCK id [TIMEOUT | ERROR]`.

@@ -11,6 +11,7 @@ use crate::reply::Reply;
 pub(crate) static COMMANDS: &[Registration] = &[
     planned("info", |a, _| node(NodeOp::Info(a.to_vec()))),
     planned("time", |_, _| node(NodeOp::Time)),
+    planned("role", |_, _| node(NodeOp::Role)).node_local(),
     planned("config|get", |a, _| node(NodeOp::ConfigGet(a.to_vec()))),
     planned("config|set", config_set),
     planned("save", |_, _| node(NodeOp::Snapshot)).refused_in_multi(),

@@ -27,6 +27,7 @@ pub struct Command {
     in_subscribed_mode: bool,
     since_version: u32,
     node_local: bool,
+    secrets: Option<crate::family::SecretsFn>,
     /// By lower-case name (`get` of `config|get`).
     subcommands: HashMap<String, Command>,
     /// Its place in [`Registry::all`], for counters kept per command.
@@ -56,6 +57,7 @@ impl Command {
             in_subscribed_mode: r.is_some_and(Registration::is_allowed_when_subscribed),
             since_version: r.map_or(crate::family::FIRST_VERSION, Registration::since_version),
             node_local: r.is_some_and(Registration::is_node_local),
+            secrets: r.and_then(Registration::secrets),
             meta,
             handler,
             subcommands: HashMap::new(),
@@ -80,6 +82,29 @@ impl Command {
     /// channels (the subscribe commands, `PING`, `QUIT`, `RESET`).
     pub fn allowed_when_subscribed(&self) -> bool {
         self.in_subscribed_mode
+    }
+
+    /// True if `MONITOR` shows its calls: not Redis's administration
+    /// commands nor those flagged `skip_monitor`.
+    pub fn is_monitored(&self) -> bool {
+        !self.has(Flags::ADMIN) && !self.has(Flags::SKIP_MONITOR)
+    }
+
+    /// `argv` (the name first) as `MONITOR` shows it: secret words (an
+    /// `AUTH` password) replaced by `(redacted)`.
+    pub fn monitor_words<'a>(&self, argv: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
+        let skip = self.name_words();
+        let secret: Vec<usize> = match (self.secrets, argv.get(skip..)) {
+            (Some(find), Some(args)) => find(args).into_iter().map(|i| i + skip).collect(),
+            _ => Vec::new(),
+        };
+        argv.iter()
+            .enumerate()
+            .map(|(i, w)| match secret.contains(&i) {
+                true => b"(redacted)".as_slice(),
+                false => w.as_slice(),
+            })
+            .collect()
     }
 
     /// True if a script may call it: Redis's `noscript` is not set, and it

@@ -129,6 +129,9 @@ pub enum ConnectionOp {
     ClientReply(ReplyMode),
     /// `RESET`: the connection as it was when it connected.
     Reset,
+    /// `MONITOR`: the connection is sent every command this node's clients
+    /// send from now on.
+    Monitor,
 }
 
 /// What a subscription names.
@@ -181,6 +184,9 @@ pub enum NodeOp {
     Info(Vec<Vec<u8>>),
     /// `TIME`.
     Time,
+    /// `ROLE`: Redis's replication role of this node (the leader is the
+    /// master, every other member a replica of it).
+    Role,
     /// `CONFIG GET pattern [pattern ...]`.
     ConfigGet(Vec<Vec<u8>>),
     /// `CONFIG SET name value [name value ...]`.

@@ -378,3 +378,41 @@ fn every_plan_a_script_may_reach_is_one_a_script_can_carry_out() {
         assert!(probed, "{name} may be called from a script: probe it above");
     }
 }
+
+#[test]
+fn monitor_shows_passwords_as_redacted_and_skips_administration() {
+    let shown = |ws: &[&str]| -> Vec<String> {
+        let a = argv(ws);
+        let c = registry().lookup(&a).expect("known");
+        c.monitor_words(&a)
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect()
+    };
+    assert_eq!(shown(&["AUTH", "pw"]), ["AUTH", "(redacted)"]);
+    assert_eq!(
+        shown(&["AUTH", "u", "pw"]),
+        ["AUTH", "(redacted)", "(redacted)"]
+    );
+    assert_eq!(
+        shown(&["HELLO", "3", "AUTH", "u", "pw", "SETNAME", "n"]),
+        [
+            "HELLO",
+            "3",
+            "AUTH",
+            "(redacted)",
+            "(redacted)",
+            "SETNAME",
+            "n"
+        ]
+    );
+    assert_eq!(shown(&["SET", "k", "v"]), ["SET", "k", "v"]);
+    let monitored = |w: &str| {
+        registry()
+            .lookup(&argv(&[w]))
+            .expect("known")
+            .is_monitored()
+    };
+    assert!(monitored("get") && monitored("exec") && monitored("multi"));
+    assert!(!monitored("monitor") && !monitored("shutdown"));
+}

@@ -41,6 +41,8 @@ pub enum Delivery {
         /// The message.
         message: Arc<[u8]>,
     },
+    /// A command one of this node's clients sent, as `MONITOR` shows it.
+    Monitored(Arc<str>),
     /// On a channel that matches a pattern it subscribed to (`pmessage`).
     PatternMessage {
         /// The pattern.
@@ -53,9 +55,11 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    /// Its words as Redis sends them (`message channel payload`, ...).
+    /// Its words as Redis sends them (`message channel payload`, ...; a
+    /// monitored command's line is one word).
     pub fn words(&self) -> Vec<&[u8]> {
         match self {
+            Delivery::Monitored(line) => vec![line.as_bytes()],
             Delivery::Message {
                 kind: Subscription::Shard,
                 channel,
@@ -143,6 +147,10 @@ impl Registry {
 /// This node's subscriptions, and delivery to them.
 pub struct PubSub {
     registry: Mutex<Registry>,
+    /// The inboxes of `MONITOR` connections, by client id.
+    monitors: Mutex<Inboxes>,
+    /// How many monitors there are (read without the lock on every request).
+    monitoring: AtomicU64,
     hard: AtomicU64,
     soft: AtomicU64,
     soft_ms: AtomicU64,
@@ -159,6 +167,8 @@ impl PubSub {
     pub fn new(limit: OutputLimit) -> Self {
         let hub = PubSub {
             registry: Mutex::new(Registry::default()),
+            monitors: Mutex::new(Inboxes::new()),
+            monitoring: AtomicU64::new(0),
             hard: AtomicU64::new(0),
             soft: AtomicU64::new(0),
             soft_ms: AtomicU64::new(0),
@@ -246,6 +256,28 @@ impl PubSub {
         counts
     }
 
+    /// Sends the line `line` makes (called only if a `MONITOR` listens) to
+    /// every monitor of this node.
+    pub fn feed_monitors(&self, line: impl FnOnce() -> String) {
+        if self.monitoring.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let (limit, now) = (self.output_limit(), Instant::now());
+        let d = Delivery::Monitored(line().into());
+        let tell: Vec<Arc<Inbox>> = self
+            .monitors
+            .lock()
+            .values()
+            .filter(|inbox| inbox.push(d.clone(), limit, now))
+            .cloned()
+            .collect();
+        for inbox in tell {
+            if let Some((n, tag)) = &inbox.notify {
+                n.reply_ready(*tag);
+            }
+        }
+    }
+
     /// The channels (or shard channels) with a subscriber, matching
     /// `pattern` if given, sorted.
     pub fn channels(&self, kind: Subscription, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
@@ -300,13 +332,14 @@ impl PubSub {
     }
 }
 
-/// One connection's subscriptions and the messages waiting for it. Dropping
-/// it ends every subscription.
+/// One connection's subscriptions (and `MONITOR`) and the messages
+/// waiting for it. Dropping it ends every subscription.
 pub struct Subscriber {
     id: u64,
     hub: Arc<PubSub>,
     inbox: Arc<Inbox>,
     names: BTreeMap<Subscription, BTreeSet<Vec<u8>>>,
+    monitoring: bool,
 }
 
 impl Subscriber {
@@ -319,6 +352,16 @@ impl Subscriber {
                 notify,
             }),
             names: BTreeMap::new(),
+            monitoring: false,
+        }
+    }
+
+    /// From now on, receives every command this node's clients send.
+    pub fn monitor(&mut self) {
+        if !self.monitoring {
+            self.monitoring = true;
+            self.hub.monitors.lock().insert(self.id, self.inbox.clone());
+            self.hub.monitoring.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -395,6 +438,9 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        if self.monitoring && self.hub.monitors.lock().remove(&self.id).is_some() {
+            self.hub.monitoring.fetch_sub(1, Ordering::Relaxed);
+        }
         for (kind, names) in std::mem::take(&mut self.names) {
             for name in names {
                 self.hub.remove(kind, &name, self.id);

@@ -221,3 +221,29 @@ fn channels_and_patterns_are_counted_and_listed_by_pattern() {
     assert_eq!(hub.subscribers(Subscription::Pattern, b"foo*"), 2);
     assert_eq!(a.names(Subscription::Pattern), vec![b"foo*".to_vec()]);
 }
+
+#[test]
+fn monitors_get_every_fed_line_and_no_line_is_made_without_one() {
+    let hub = Arc::new(PubSub::default());
+    let mut made = 0;
+    hub.feed_monitors(|| {
+        made += 1;
+        "nobody listens".into()
+    });
+    assert_eq!(made, 0, "no monitor: the line is never formatted");
+    let (mut m, told) = subscriber(&hub, 1);
+    m.monitor();
+    m.monitor();
+    hub.feed_monitors(|| "1.000000 [0 a] \"get\" \"k\"".into());
+    assert_eq!(
+        words(&m.take(usize::MAX)),
+        vec!["1.000000 [0 a] \"get\" \"k\""]
+    );
+    assert_eq!(told.0.load(Ordering::SeqCst), 1);
+    drop(m);
+    hub.feed_monitors(|| {
+        made += 1;
+        "gone".into()
+    });
+    assert_eq!(made, 0, "the dropped monitor left");
+}

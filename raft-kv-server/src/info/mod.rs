@@ -1,7 +1,10 @@
 //! The `INFO` text, in Redis's layout (`# Section` headers, `key:value` lines).
 
+mod replication;
 use raft_kv::NodeStatus;
 use raft_kv::metrics::Metrics;
+use replication::replication;
+pub use replication::{field, role_reply};
 
 fn join(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
@@ -269,36 +272,6 @@ fn stats(metrics: &Metrics, facts: &ServerFacts) -> Section {
     }
 }
 
-/// Redis's replication fields from the Raft state: the leader's followers
-/// are its replicas, a follower's master is the leader's client address.
-fn replication(status: &NodeStatus) -> Section {
-    let leading = status.is_leader();
-    let members = status.voters.len() + status.learners.len();
-    let replicas = if leading {
-        members.saturating_sub(1)
-    } else {
-        0
-    };
-    let mut lines = vec![("connected_slaves", replicas.to_string())];
-    let leader_addr = status
-        .leader_id
-        .filter(|_| !leading)
-        .and_then(|l| status.clients.get(&l));
-    if let Some(addr) = leader_addr {
-        let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "0"));
-        lines.push(("master_host", host.to_string()));
-        lines.push(("master_port", port.to_string()));
-        lines.push(("master_link_status", "up".into()));
-    }
-    // The log is the replication stream: its applied position is the offset.
-    lines.push(("master_repl_offset", status.applied_index.to_string()));
-    Section {
-        name: "replication",
-        title: "Replication",
-        lines,
-    }
-}
-
 fn raft(status: &NodeStatus, metrics: &Metrics, facts: &ServerFacts) -> Section {
     let pairs = |m: &std::collections::BTreeMap<u64, String>| {
         let v: Vec<String> = m.iter().map(|(id, a)| format!("{id}={a}")).collect();
@@ -401,8 +374,14 @@ mod tests {
         assert_eq!(field(&all, "redis_version"), [REDIS_COMPAT_VERSION]);
         assert_eq!(
             field(&all, "role"),
-            ["leader"],
-            "the contract's role: line, once"
+            ["master", "leader"],
+            "Redis's role in Replication, the Raft role in Raft"
+        );
+        assert_eq!(super::field(&all, "role"), Some("leader"), "Raft's first");
+        assert_eq!(
+            super::field(&all, "tcp_port"),
+            Some("6001"),
+            "then anywhere"
         );
         assert_eq!(field(&all, "connected_slaves"), ["2"]);
         assert_eq!(field(&all, "tcp_port"), ["6001"]);
