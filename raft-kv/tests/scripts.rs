@@ -210,3 +210,29 @@ fn a_replica_stopped_during_a_script_stops_and_replays_it_after_a_restart() {
     assert_eq!(c.set(follower, "after", "1"), Ok(Reply::ok()));
     assert_eq!(agreed(&c, "after"), vec![bulk("1"); 3]);
 }
+
+#[test]
+fn a_script_at_the_libraries_nesting_limits_gets_their_errors_and_every_replica_goes_on() {
+    // A 5000-deep table: cjson refuses it past 1000 levels, as Redis does,
+    // and cmsgpack packs the first 16; it once overflowed every applier's
+    // stack at once, which took the whole cluster down.
+    let c = Cluster::mem(3);
+    let h = c.handle(c.leader());
+    let deep = "local t = {} local c = t for i = 1, 5000 do c[1] = {} c = c[1] end ";
+    let encode = format!("{deep} return cjson.encode(t)");
+    let reply = h.write(eval(&encode, &[], 1)).wait().expect("applied");
+    assert!(
+        matches!(&reply, Reply::Error(e) if e.line().contains("Cannot serialise, excessive nesting (1001)")),
+        "{reply:?}"
+    );
+    let pack = format!("{deep} redis.call('SET', 'packed', cmsgpack.pack(t)) return 1");
+    assert_eq!(h.write(eval(&pack, &[], 1)).wait(), Ok(Reply::Int(1)));
+    let reads = agreed(&c, "packed");
+    assert_eq!(reads.len(), 3, "every replica still runs");
+    assert!(
+        reads
+            .iter()
+            .all(|r| matches!(r, Reply::Bulk(Some(b)) if b.len() == 17)),
+        "{reads:?}"
+    );
+}

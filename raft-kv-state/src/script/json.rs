@@ -11,7 +11,7 @@ use mlua::{Lua, Table, Value};
 
 /// An error of the library as `luaL_error` raises it: the calling script's
 /// position first (`user_script:1: ...`).
-fn lib_error(lua: &Lua, message: impl std::fmt::Display) -> mlua::Error {
+pub(super) fn lib_error(lua: &Lua, message: impl std::fmt::Display) -> mlua::Error {
     let place = lua.inspect_stack(1, |d| {
         let src = d.source().short_src.map(|s| s.into_owned());
         (src, d.current_line())

@@ -330,6 +330,8 @@ fn sandbox(lua: &Lua, seed: u64, stopped: mlua::Function) -> mlua::Result<()> {
         })?,
     )?;
     super::json::install(lua)?;
+    super::msgpack::install(lua)?;
+    super::bit::install(lua)?;
     lua.load(bytecode(&PRELUDE_CODE, PRELUDE)).exec()
 }
 

@@ -1,5 +1,6 @@
 //! Lua scripting (`EVAL` and its kin): the interpreter a script runs in
-//! (`lua`, with Redis's `cjson` in `json`) and the host that runs its
+//! (`lua`, with Redis's `cjson` in `json`, `cmsgpack` in `msgpack` and
+//! `bit` in `bit`) and the host that runs its
 //! `redis.call`s against the store (`host`).
 //!
 //! Every replica runs every script, from the log, so a script must compute
@@ -10,10 +11,12 @@
 //! any request does. What the [`Gate`] decides between the calls (the check
 //! for `SCRIPT KILL`) is the runtime's business.
 
+mod bit;
 mod convert;
 mod host;
 mod json;
 mod lua;
+mod msgpack;
 
 pub use host::run_script;
 pub use lua::{Abort, Gate, HOOK_EVERY, Host, check_syntax, run};

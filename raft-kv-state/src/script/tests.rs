@@ -364,3 +364,99 @@ fn a_script_compiled_before_runs_the_same_from_its_bytecode() {
         "each source its own bytecode"
     );
 }
+
+/// Bytes as a bulk reply.
+fn raw(b: &[u8]) -> Reply {
+    Reply::Bulk(Some(b.to_vec()))
+}
+
+#[test]
+fn cmsgpack_packs_byte_for_byte_as_redis_7_0_does() {
+    // Each expected encoding is what Redis 7.0.15 answered.
+    let cases: &[(&str, &[u8])] = &[
+        ("{1,2,3}", b"\x93\x01\x02\x03"),
+        ("'abc'", b"\xa3abc"),
+        ("1.5", b"\xca\x3f\xc0\x00\x00"),
+        ("0.1", b"\xcb\x3f\xb9\x99\x99\x99\x99\x99\x9a"),
+        ("-1", b"\xff"),
+        ("300", b"\xcd\x01\x2c"),
+        ("-40000", b"\xd2\xff\xff\x63\xc0"),
+        ("5000000000", b"\xcf\x00\x00\x00\x01\x2a\x05\xf2\x00"),
+        ("{}", b"\x90"),
+        ("{a=1, b={true,false}}", b"\x82\xa1a\x01\xa1b\x92\xc3\xc2"),
+        ("nil", b"\xc0"),
+    ];
+    for (lua, bytes) in cases {
+        assert_eq!(
+            eval(&format!("return cmsgpack.pack({lua})")),
+            raw(bytes),
+            "{lua}"
+        );
+    }
+    let long = eval("return cmsgpack.pack(string.rep('x', 40))");
+    assert_eq!(long, raw(&[b"\xd9\x28".as_slice(), &[b'x'; 40]].concat()));
+    let deep = eval(
+        "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)",
+    );
+    let Reply::Bulk(Some(b)) = deep else {
+        panic!("{deep:?}")
+    };
+    assert_eq!(
+        b.iter().filter(|x| **x == 0x91).count(),
+        16,
+        "nesting past 16 is nil"
+    );
+}
+
+#[test]
+fn cmsgpack_unpacks_every_object_and_refuses_bad_input_with_redis_errors() {
+    assert_eq!(
+        eval(
+            "local a, b, c = cmsgpack.unpack(cmsgpack.pack({1, {2, 'x'}}, 'y', {k = 'v'})) return {a[2][2], b, c.k}"
+        ),
+        Reply::Array(vec![bulk("x"), bulk("y"), bulk("v")])
+    );
+    assert_eq!(
+        eval("return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 1)}"),
+        Reply::Array(vec![Reply::Int(-1), Reply::Int(2), Reply::Int(3)])
+    );
+    assert_eq!(
+        eval("return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}"),
+        Reply::Array(vec![Reply::Int(1), Reply::Int(1)])
+    );
+    assert_error_starts(
+        &eval("return cmsgpack.unpack('\\193')"),
+        "ERR user_script:1: Bad data format in input.",
+    );
+    assert_error_starts(
+        &eval("return cmsgpack.unpack('\\146\\1')"),
+        "ERR user_script:1: Missing bytes in input.",
+    );
+    assert_error_starts(
+        &eval("return cmsgpack.unpack(string.rep('\\145', 5000) .. '\\1')"),
+        "ERR user_script:1: Too deep nesting",
+    );
+    assert_error_starts(
+        &eval("return cmsgpack.pack()"),
+        "ERR user_script:1: bad argument #0 to 'pack'",
+    );
+}
+
+#[test]
+fn bit_operates_on_signed_32_bit_numbers_as_luabitop_does() {
+    assert_eq!(
+        eval(
+            "return {bit.band(0xff, 0x0f), bit.bor(1, 2, 4), bit.bxor(5, 3), bit.bnot(0), bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4), bit.rol(1, 33), bit.bswap(0x12345678), bit.tobit(2^32 + 3)}"
+        ),
+        Reply::Array(
+            [15, 7, 6, -1, -2147483648, 15, -16, 2, 2018915346, 3]
+                .into_iter()
+                .map(Reply::Int)
+                .collect()
+        )
+    );
+    assert_eq!(
+        eval("return bit.tohex(-1) .. bit.tohex(255, -4)"),
+        bulk("ffffffff00FF")
+    );
+}

@@ -287,7 +287,7 @@ impl<S: NodeStorage> Runtime<S> {
         // this node is a member.
         consensus.publish_status();
         let threads = vec![
-            spawn("raft-kv-apply", move || applier.run(apply_rx))?,
+            spawn_applier(move || applier.run(apply_rx))?,
             spawn("raft-kv-consensus", move || consensus.run(events_rx))?,
         ];
         drop(events_tx);
@@ -428,6 +428,20 @@ fn raft_config(cfg: &NodeConfig, applied: u64) -> Config {
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, NodeError> {
     std::thread::Builder::new()
         .name(name.into())
+        .spawn(f)
+        .map_err(NodeError::Thread)
+}
+
+/// The applier's stack: it runs every script, and a script may take the
+/// script libraries as deep as they allow (`cjson` 1000 nested tables, as
+/// Redis's does), on every replica at once, so the stack must hold that in
+/// a debug build too. Only the pages used are ever resident.
+const APPLIER_STACK: usize = 256 << 20;
+
+fn spawn_applier(f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, NodeError> {
+    std::thread::Builder::new()
+        .name("raft-kv-apply".into())
+        .stack_size(APPLIER_STACK)
         .spawn(f)
         .map_err(NodeError::Thread)
 }
