@@ -161,8 +161,9 @@ fn a_subscriber_beyond_the_hard_limit_is_cut_off_and_gets_nothing_more() {
     assert_eq!(fast.take(usize::MAX).len(), 1);
 }
 
-#[test]
-fn a_subscriber_beyond_the_soft_limit_for_longer_than_allowed_is_cut_off() {
+/// A hub whose subscribers may stay beyond 100 bytes for 30 ms, and one
+/// subscriber of channel `c`.
+fn soft_limited() -> (Arc<PubSub>, Subscriber) {
     let limit = OutputLimit {
         hard: 0,
         soft: 100,
@@ -171,6 +172,12 @@ fn a_subscriber_beyond_the_soft_limit_for_longer_than_allowed_is_cut_off() {
     let hub = Arc::new(PubSub::new(limit));
     let (mut a, _) = subscriber(&hub, 1);
     a.subscribe(Subscription::Channel, b"c");
+    (hub, a)
+}
+
+#[test]
+fn a_subscriber_beyond_the_soft_limit_for_longer_than_allowed_is_cut_off() {
+    let (hub, a) = soft_limited();
     let big = "x".repeat(200);
 
     hub.deliver(&[channel("c", &big)]);
@@ -183,14 +190,7 @@ fn a_subscriber_beyond_the_soft_limit_for_longer_than_allowed_is_cut_off() {
 
 #[test]
 fn taking_everything_resets_the_soft_limit_clock() {
-    let limit = OutputLimit {
-        hard: 0,
-        soft: 100,
-        soft_for: Duration::from_millis(30),
-    };
-    let hub = Arc::new(PubSub::new(limit));
-    let (mut a, _) = subscriber(&hub, 1);
-    a.subscribe(Subscription::Channel, b"c");
+    let (hub, a) = soft_limited();
     let big = "x".repeat(200);
 
     hub.deliver(&[channel("c", &big)]);
