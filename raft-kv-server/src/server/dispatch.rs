@@ -62,14 +62,6 @@ impl Session {
         if let Err(e) = c.check_limits(&argv, &self.limits) {
             return now(e);
         }
-        let runs = self.node.state_machine_version();
-        if c.is_write() && c.since_version() > runs {
-            return now(CommandError::NeedsNewerCluster {
-                command: c.name().to_string(),
-                needs: c.since_version(),
-                runs,
-            });
-        }
         let ctx = CallContext {
             limits: &self.limits,
             may_block: true,

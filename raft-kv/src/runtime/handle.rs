@@ -98,6 +98,9 @@ impl NodeHandle {
         if let Some(refused) = self.refuse_unless_member() {
             return refused;
         }
+        if let Some(newer) = self.needs_newer_cluster(&op) {
+            return PendingReply::ready(Ok(newer.into()));
+        }
         let waits = matches!(op, Op::Script(_)).then(|| self.parts.script_status.clone());
         self.parts.proposer.propose(op, self.notify.clone(), waits)
     }
@@ -214,6 +217,33 @@ impl NodeHandle {
     /// The scripts this node knows by SHA1.
     pub fn scripts(&self) -> &ScriptCache {
         &self.parts.script_cache
+    }
+
+    /// Why `op` may not be proposed yet: a command it calls (itself, or one
+    /// queued in its transaction) is newer than the state machine version
+    /// the cluster runs, so an older member would answer it as unknown.
+    fn needs_newer_cluster(&self, op: &Op) -> Option<CommandError> {
+        let runs = self.state_machine_version();
+        let calls: Vec<&Vec<Vec<u8>>> = match op {
+            Op::Call(c) => vec![&c.argv],
+            Op::Transaction(tx) => tx
+                .queued
+                .iter()
+                .filter_map(|q| match q {
+                    raft_kv_state::entry::Queued::Call(c) => Some(&c.argv),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        calls.into_iter().find_map(|argv| {
+            let c = raft_kv_state::registry::registry().lookup(argv).ok()?;
+            (c.since_version() > runs).then(|| CommandError::NeedsNewerCluster {
+                command: c.name().to_string(),
+                needs: c.since_version(),
+                runs,
+            })
+        })
     }
 
     /// Blocks `client` on `keys` until one may hold `awaits` (a blocking
