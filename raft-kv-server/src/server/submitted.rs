@@ -29,7 +29,8 @@ pub(super) enum Counted {
 pub(super) enum Awaiting {
     Reply(PendingReply),
     Blocked(Box<BlockedCall>),
-    /// Frames encoded already (subscribe confirmations), not a reply.
+    /// Frames encoded already (subscribe confirmations), not a reply: the
+    /// connection writes them at their place, nothing takes them as one.
     Encoded(Vec<u8>),
 }
 
@@ -38,7 +39,7 @@ impl Awaiting {
         match self {
             Awaiting::Reply(r) => r.try_take(),
             Awaiting::Blocked(b) => b.try_take(),
-            Awaiting::Encoded(_) => Some(Ok(Reply::ok())),
+            Awaiting::Encoded(_) => None,
         }
     }
 

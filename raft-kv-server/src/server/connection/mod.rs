@@ -273,19 +273,9 @@ impl Connection {
         // so that `HELLO 3` answers in RESP3.
         let protocol = self.session.protocol();
         let silent = self.session.reply_silenced();
-        match outcome {
-            Outcome::Reply(reply) => self.pending.push_back(Submitted {
-                reply: Awaiting::Reply(reply),
-                protocol,
-                counted: ran(command),
-                silent,
-            }),
-            Outcome::Encoded(frames) => self.pending.push_back(Submitted {
-                reply: Awaiting::Encoded(frames),
-                protocol,
-                counted: ran(command),
-                silent: false,
-            }),
+        let (reply, counted) = match outcome {
+            Outcome::Reply(reply) => (Awaiting::Reply(reply), ran(command)),
+            Outcome::Encoded(frames) => (Awaiting::Encoded(frames), ran(command)),
             Outcome::Refused(r) => {
                 let metrics = self.session.node.metrics();
                 let name = command.map_or(UNKNOWN_COMMAND, |c| c.name());
@@ -294,27 +284,32 @@ impl Connection {
                     _ => ErrorCode::Err.as_str().to_string(),
                 };
                 metrics.command_refused(command.map(|c| c.index()), name, &code);
-                self.pending.push_back(Submitted {
-                    reply: Awaiting::Reply(PendingReply::ready(Ok(r))),
-                    protocol,
-                    counted: Counted::Already,
-                    silent,
-                });
+                (
+                    Awaiting::Reply(PendingReply::ready(Ok(r))),
+                    Counted::Already,
+                )
             }
-            Outcome::Block(call) => self.pending.push_back(Submitted {
-                reply: Awaiting::Blocked(call),
-                protocol,
-                counted: ran(command),
-                silent,
-            }),
+            Outcome::Block(call) => (Awaiting::Blocked(call), ran(command)),
             Outcome::Close(r) => {
                 if let Some(c) = command {
                     count_ran(&self.session.node, c, &r);
                 }
                 self.last = Some(r);
+                return;
             }
-            Outcome::Hangup => self.eof = true,
-        }
+            Outcome::Hangup => {
+                self.eof = true;
+                return;
+            }
+        };
+        // Frames that are no reply go out whatever `CLIENT REPLY` says.
+        let silent = silent && !matches!(reply, Awaiting::Encoded(_));
+        self.pending.push_back(Submitted {
+            reply,
+            protocol,
+            counted,
+            silent,
+        });
     }
 
     /// Encodes the replies that are ready, in request order; once none is
